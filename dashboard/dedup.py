@@ -1,0 +1,202 @@
+"""Dedup status of every event, computed in the database after each import.
+
+Owns the definitions of browser/server twins (Meta: same Pixel ID, event_name and
+event_id within 48 hours; fallback event_name + fbp/external_id only when the browser
+event came first) and of likely double counts. Results are stored in the events table
+(dedup_status, id_twin_48h, covered_any_key, likely_double) because they depend on
+the whole store, not on the slice being viewed.
+Source: developers.facebook.com/documentation/ads-commerce/conversions-api/
+deduplicate-pixel-and-server-events.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from dashboard.store import events, get_meta, set_meta, write_transaction
+
+DEDUP_WINDOW_S = 48 * 3600  # "within" is inclusive everywhere
+DOUBLE_COUNT_WINDOW_S = 5 * 60
+
+
+def _accepted(table) -> sa.ColumnElement[bool]:
+    return table.c.delivery != "rejected"
+
+
+def status_query() -> sa.Select:
+    """SELECT of (pk, dedup_status, id_twin_48h, covered_any_key) for accepted events."""
+    e = events.alias("e")
+    key = (e.c.dataset_id, e.c.event_name, e.c.event_id)
+    order = (e.c.sent_at, e.c.source_id, e.c.line_no, e.c.idx)
+
+    def sent_when(channel: str):
+        return sa.case((e.c.channel == channel, e.c.sent_at))
+
+    windowed = (
+        sa.select(
+            e.c.source_id,
+            e.c.line_no,
+            e.c.idx,
+            e.c.channel,
+            e.c.dataset_id,
+            e.c.event_name,
+            e.c.event_id,
+            e.c.fbp,
+            e.c.external_id,
+            e.c.sent_at,
+            sa.func.lag(e.c.sent_at)
+            .over(partition_by=(*key, e.c.channel), order_by=order)
+            .label("prev_same"),
+            sa.func.max(sent_when("browser"))
+            .over(partition_by=key, order_by=order, rows=(None, -1))
+            .label("prev_browser"),
+            sa.func.min(sent_when("browser"))
+            .over(partition_by=key, order_by=order, rows=(1, None))
+            .label("next_browser"),
+            sa.func.max(sent_when("server"))
+            .over(partition_by=key, order_by=order, rows=(None, -1))
+            .label("prev_server"),
+            sa.func.min(sent_when("server"))
+            .over(partition_by=key, order_by=order, rows=(1, None))
+            .label("next_server"),
+            sa.func.count(sent_when("browser")).over(partition_by=key).label("n_browser"),
+            sa.func.count(sent_when("server")).over(partition_by=key).label("n_server"),
+        )
+        .where(_accepted(e))
+        .subquery("w")
+    )
+    w = windowed
+    has_id = w.c.event_id.is_not(None)
+    is_server = w.c.channel == "server"
+    prev_other = sa.case((is_server, w.c.prev_browser), else_=w.c.prev_server)
+    next_other = sa.case((is_server, w.c.next_browser), else_=w.c.next_server)
+    n_other = sa.case((is_server, w.c.n_browser), else_=w.c.n_server)
+    twin_48h = sa.or_(
+        w.c.sent_at - prev_other <= DEDUP_WINDOW_S, next_other - w.c.sent_at <= DEDUP_WINDOW_S
+    )
+    fallback = sa.and_(
+        is_server,
+        sa.or_(
+            _fallback_exists("fbp", w),
+            _fallback_exists("external_id", w),
+        ),
+    )
+    status = sa.case(
+        (sa.and_(has_id, w.c.sent_at - w.c.prev_same <= DEDUP_WINDOW_S), "same_channel_repeat"),
+        (sa.and_(has_id, twin_48h), "deduplicated"),
+        (sa.and_(has_id, n_other > 0), "outside_48h"),
+        (fallback, "fallback_deduplicated"),
+        (sa.and_(has_id, is_server), "server_only"),
+        (has_id, "browser_only"),
+        else_="missing_event_id",
+    )
+    id_twin = sa.and_(has_id, sa.func.coalesce(twin_48h, False))
+    return sa.select(
+        w.c.source_id,
+        w.c.line_no,
+        w.c.idx,
+        status.label("dedup_status"),
+        sa.case((id_twin, True), else_=False).label("id_twin_48h"),
+    )
+
+
+def _fallback_exists(column: str, w) -> sa.ColumnElement[bool]:
+    """A browser event with the same event_name and `column` arrived earlier, within 48 h."""
+    b = events.alias(f"fb_{column}")
+    return sa.exists().where(
+        w.c[column].is_not(None),
+        b.c.channel == "browser",
+        _accepted(b),
+        b.c.dataset_id == w.c.dataset_id,
+        b.c.event_name == w.c.event_name,
+        b.c[column] == w.c[column],
+        b.c.sent_at < w.c.sent_at,
+        w.c.sent_at - b.c.sent_at <= DEDUP_WINDOW_S,
+    )
+
+
+def _any_key_server_match(column: str) -> sa.ColumnElement[bool]:
+    s = events.alias(f"s_{column}")
+    return sa.exists().where(
+        s.c.channel == "server",
+        _accepted(s),
+        s.c.dataset_id == events.c.dataset_id,
+        s.c.event_name == events.c.event_name,
+        events.c[column].is_not(None),
+        s.c[column] == events.c[column],
+        sa.func.abs(s.c.sent_at - events.c.sent_at) <= DEDUP_WINDOW_S,
+    )
+
+
+def _double_count_match(column: str) -> sa.ColumnElement[bool]:
+    b = events.alias(f"b_{column}")
+    return sa.exists().where(
+        b.c.channel == "browser",
+        _accepted(b),
+        b.c.dataset_id == events.c.dataset_id,
+        b.c.event_name == events.c.event_name,
+        events.c[column].is_not(None),
+        b.c[column] == events.c[column],
+        sa.func.abs(b.c.event_time - events.c.event_time) <= DOUBLE_COUNT_WINDOW_S,
+    )
+
+
+def refresh(engine: Engine) -> None:
+    """Recompute every event's dedup columns from the whole store."""
+    with write_transaction(engine) as connection:
+        version = get_meta(connection, "data_version")
+        connection.execute(
+            sa.update(events).values(
+                dedup_status=None, id_twin_48h=None, covered_any_key=None, likely_double=None
+            )
+        )
+        computed = status_query().subquery("d")
+        connection.execute(
+            sa.update(events)
+            .values(dedup_status=computed.c.dedup_status, id_twin_48h=computed.c.id_twin_48h)
+            .where(
+                events.c.source_id == computed.c.source_id,
+                events.c.line_no == computed.c.line_no,
+                events.c.idx == computed.c.idx,
+            )
+        )
+        # Coverage with any dedup key: an event_id twin, or a server event sharing
+        # event_name and fbp or external_id within 48 h (either order).
+        connection.execute(
+            sa.update(events)
+            .where(events.c.channel == "browser", _accepted(events))
+            .values(
+                covered_any_key=sa.or_(
+                    events.c.id_twin_48h.is_(True),
+                    _any_key_server_match("fbp"),
+                    _any_key_server_match("external_id"),
+                )
+            )
+        )
+        # Meta counts both when a server event escapes dedup although the same person's
+        # browser event of the same name happened within 5 minutes.
+        connection.execute(
+            sa.update(events)
+            .where(events.c.channel == "server", _accepted(events))
+            .values(
+                likely_double=sa.and_(
+                    events.c.dedup_status.in_(("server_only", "missing_event_id", "outside_48h")),
+                    sa.or_(
+                        _double_count_match("fbp"),
+                        _double_count_match("external_id"),
+                        _double_count_match("em_hash"),
+                    ),
+                )
+            )
+        )
+        set_meta(connection, "dedup_version", version)
+
+
+def refresh_if_stale(engine: Engine) -> bool:
+    """Refresh when data changed since the last refresh; True if it ran."""
+    with engine.connect() as connection:
+        stale = get_meta(connection, "data_version") != get_meta(connection, "dedup_version")
+    if stale:
+        refresh(engine)
+    return stale

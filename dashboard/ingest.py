@@ -1,0 +1,917 @@
+"""Log ingestion: read sent-events logs (JSONL, JSONL.gz, CSV) into the store.
+
+Owns the log format v1 (see README), turning each raw event into one store row
+(validity flags, dedup keys, campaign, stage; never plaintext PII), the quarantine of
+everything that cannot be imported, and the incremental, crash-safe checkpointing:
+rows and the file checkpoint are committed in the same transaction, so a run killed
+at any point and started again leaves no duplicate and no gap.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import gzip
+import hashlib
+import io
+import os
+import time
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from dashboard import dedup
+from dashboard.config import Config, load_config, resolve_campaign, resolve_stage
+from dashboard.params import (
+    ABSENT,
+    PARAMS,
+    UNHASHED,
+    VALID,
+    first_valid,
+    looks_like_email,
+    looks_like_phone,
+    rejected_combination_flags,
+    value_status,
+)
+from dashboard.store import (
+    EVENT_INSERT_COLUMNS,
+    create_schema,
+    events,
+    get_meta,
+    imports,
+    insert_rows,
+    next_id,
+    quarantine,
+    set_meta,
+    sources,
+    write_transaction,
+)
+
+CHUNK_LINES = 20_000
+MAX_LINE_BYTES = 4 * 1024 * 1024  # a single record above this is quarantined, not parsed
+_WINDOW = 256  # bytes before the checkpoint whose hash proves the file was not rewritten
+_MIN_TS = 946_684_800  # 2000-01-01
+_MAX_TS = 4_102_444_800  # 2100-01-01
+LOG_SUFFIXES = (
+    ".jsonl",
+    ".jsonl.gz",
+    ".ndjson",
+    ".ndjson.gz",
+    ".json",
+    ".json.gz",
+    ".csv",
+    ".csv.gz",
+)
+
+
+class IngestError(RuntimeError):
+    """A usage problem: no such path, nothing to import, unreadable file."""
+
+
+class Rejected(Exception):
+    """One record cannot be imported; carries a short reason and a detail without PII."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class ImportSummary:
+    """What one `ingest` run did. Counts add up: see `accounted()`."""
+
+    files: int = 0
+    lines_read: int = 0
+    lines_already_imported: int = 0
+    blank_lines: int = 0
+    lines_with_events: int = 0
+    lines_quarantined: int = 0
+    events_imported: int = 0
+    events_quarantined: int = 0
+    quarantined_by_reason: Counter = field(default_factory=Counter)
+    reimported_files: list[str] = field(default_factory=list)
+    import_id: int = 0
+
+    def accounted(self) -> bool:
+        """Every line read is blank, quarantined whole, or holds imported/quarantined events."""
+        return self.lines_read == self.blank_lines + self.lines_quarantined + self.lines_with_events
+
+    def to_text(self) -> str:
+        """The human summary `ingest` prints."""
+        lines = [
+            f"files: {self.files}",
+            f"lines read: {self.lines_read:,}"
+            + (
+                f" (plus {self.lines_already_imported:,} already imported)"
+                if self.lines_already_imported
+                else ""
+            ),
+            f"events imported: {self.events_imported:,}",
+            f"quarantined: {self.lines_quarantined:,} lines, {self.events_quarantined:,} events",
+        ]
+        if self.blank_lines:
+            lines.append(f"blank lines skipped: {self.blank_lines:,}")
+        for reason, count in self.quarantined_by_reason.most_common():
+            lines.append(f"  {count:>8,}  {reason}")
+        for path in self.reimported_files:
+            lines.append(
+                f"note: {path} changed before its last import point; re-imported from the start"
+            )
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# Paths
+def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files named directly, found in folders (recursively) or matched by globs, sorted."""
+    found: list[Path] = []
+    for entry in paths:
+        text = os.fspath(entry)
+        if any(ch in text for ch in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
+            if not matches:
+                raise IngestError(f"no file matches {text}")
+            found.extend(p for p in matches if p.is_file())
+        elif os.path.isdir(text):
+            found.extend(
+                sorted(
+                    p
+                    for p in Path(text).rglob("*")
+                    if p.is_file() and p.name.endswith(LOG_SUFFIXES)
+                )
+            )
+        elif os.path.isfile(text):
+            found.append(Path(text))
+        else:
+            raise IngestError(f"no such file or folder: {text}")
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    if not unique:
+        raise IngestError("no log files found (looked for " + ", ".join(LOG_SUFFIXES) + ")")
+    return unique
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _is_csv(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(".csv") or name.endswith(".csv.gz")
+
+
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if _is_gzip(path) else path.open("rb")
+
+
+# ---------------------------------------------------------------------------
+# Field parsing (pure)
+def _to_unix_seconds(value: Any, what: str) -> float:
+    if isinstance(value, bool) or value is None:
+        raise Rejected(f"{what} not a timestamp")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                raise Rejected(f"{what} not ISO 8601 or Unix seconds") from None
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            number = parsed.timestamp()
+    else:
+        raise Rejected(f"{what} not a timestamp")
+    if number != number or number in (float("inf"), float("-inf")):
+        raise Rejected(f"{what} out of range")
+    if number > 1e11:  # milliseconds
+        number /= 1000.0
+    if not _MIN_TS <= number <= _MAX_TS:
+        raise Rejected(f"{what} out of range")
+    return number
+
+
+def _event_time(value: Any) -> tuple[int, float, bool]:
+    """(raw value, seconds, sent in milliseconds?) for a CAPI event_time."""
+    if isinstance(value, bool) or value is None:
+        raise Rejected("missing event_time" if value is None else "event_time not a number")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise Rejected("event_time not a number") from None
+    if not isinstance(value, int | float):
+        raise Rejected("event_time not a number")
+    if value != value or value in (float("inf"), float("-inf")) or abs(value) > 9e15:
+        raise Rejected("event_time out of range")
+    raw = int(value)
+    in_ms = raw > 1e11
+    seconds = raw / 1000.0 if in_ms else float(raw)
+    if not _MIN_TS <= seconds <= _MAX_TS:
+        raise Rejected("event_time out of range", f"event_time={raw}")
+    return raw, seconds, in_ms
+
+
+def _opt_text(event: dict, key: str, max_len: int = 256) -> str | None:
+    value = event.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise Rejected(f"{key} not a string")
+    text = str(value).strip()
+    return text[:max_len] if text else None
+
+
+def _safe_identifier(value: Any, *, allow_phone_shape: bool) -> str | None:
+    """An identifier kept as sent, unless it is plaintext PII (then its SHA-256)."""
+    if isinstance(value, list):
+        value = next(
+            (v for v in value if isinstance(v, str | int) and not isinstance(v, bool)), None
+        )
+    if value is None or isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    pii = looks_like_email(text) or (
+        not allow_phone_shape and looks_like_phone(text) and text.startswith("+")
+    )
+    if pii:
+        # Keep matching possible (same plaintext on both channels) without keeping it.
+        return hashlib.sha256(text.lower().encode()).hexdigest()
+    return text[:256]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value) if value == value and abs(value) < 1e15 else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return number if number == number and abs(number) < 1e15 else None
+    return None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What a record says about the events it carries (channel, batch, Meta's answer)."""
+
+    channel: str
+    dataset_id: str
+    sent_at: float | None
+    is_test: bool
+    delivery: str
+    http_status: int | None = None
+    error_code: int | None = None
+    error_subcode: int | None = None
+    error_message: str | None = None
+    batch_size: int | None = None
+    events_received: int | None = None
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if abs(value) < 2**31 else None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value.strip()) < 10:
+        return int(value.strip())
+    return None
+
+
+def delivery_from_response(response: Any) -> dict[str, Any]:
+    """Meta's answer to a batch: accepted (2xx), rejected (error) or unknown (no answer)."""
+    if not isinstance(response, dict):
+        return {"delivery": "unknown"}
+    status = _int_or_none(response.get("status"))
+    body = response.get("body")
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) or (status is not None and status >= 400):
+        error = error if isinstance(error, dict) else {}
+        message = error.get("message")
+        return {
+            "delivery": "rejected",
+            "http_status": status,
+            "error_code": _int_or_none(error.get("code")),
+            "error_subcode": _int_or_none(error.get("error_subcode")),
+            "error_message": message[:500] if isinstance(message, str) else None,
+        }
+    if status is not None and 200 <= status < 300:
+        received = body.get("events_received") if isinstance(body, dict) else None
+        return {
+            "delivery": "accepted",
+            "http_status": status,
+            "events_received": _int_or_none(received),
+        }
+    return {"delivery": "unknown", "http_status": status}
+
+
+def _dataset(value: Any) -> str:
+    if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+        return str(value).strip()[:64]
+    return "(unknown)"
+
+
+def build_row(
+    event: Any, envelope: Envelope, config: Config, position: tuple[int, int, int]
+) -> tuple:
+    """One store row (EVENT_INSERT_COLUMNS order) for a raw event, or raise Rejected."""
+    if not isinstance(event, dict):
+        raise Rejected("event not an object")
+    name = event.get("event_name")
+    if name is None or (isinstance(name, str) and not name.strip()):
+        raise Rejected("missing event_name")
+    if not isinstance(name, str):
+        raise Rejected("event_name not a string")
+    name = name.strip()
+    if len(name) > 128:
+        raise Rejected("event_name too long")
+    raw_time, event_time, in_ms = _event_time(event.get("event_time"))
+    user_data = event.get("user_data")
+    if user_data is None:
+        user_data = {}
+    elif not isinstance(user_data, dict):
+        raise Rejected("user_data not an object")
+    custom_data = event.get("custom_data")
+    if custom_data is None:
+        custom_data = {}
+    elif not isinstance(custom_data, dict):
+        raise Rejected("custom_data not an object")
+    event_id_raw = event.get("event_id")
+    if event_id_raw is not None and (
+        isinstance(event_id_raw, bool) or not isinstance(event_id_raw, str | int)
+    ):
+        raise Rejected("event_id not a string")
+    event_id = str(event_id_raw).strip()[:256] if event_id_raw is not None else None
+    if event_id and looks_like_email(event_id):
+        event_id = hashlib.sha256(event_id.lower().encode()).hexdigest()
+    action_source = _opt_text(event, "action_source", 32)
+    messaging_channel = _opt_text(event, "messaging_channel", 32)
+    if envelope.sent_at is None:
+        sent_at, defaulted = event_time, True
+    else:
+        sent_at, defaulted = envelope.sent_at, False
+
+    statuses = []
+    valid: set[str] = set()
+    has_pii = False
+    for param in PARAMS:
+        value = user_data.get(param)
+        if value is None:
+            statuses.append(ABSENT)
+            continue
+        status, pii = value_status(param, value)
+        statuses.append(status)
+        has_pii = has_pii or pii or status == UNHASHED
+        if status == VALID:
+            valid.add(param)
+
+    fbp = _safe_identifier(user_data.get("fbp"), allow_phone_shape=True)
+    external_id = _safe_identifier(user_data.get("external_id"), allow_phone_shape=False)
+    em_hash = first_valid("em", user_data.get("em"))
+    person_key = (
+        external_id
+        or em_hash
+        or fbp
+        or first_valid("lead_id", user_data.get("lead_id"))
+        or _safe_identifier(user_data.get("ctwa_clid"), allow_phone_shape=True)
+        or first_valid("page_scoped_user_id", user_data.get("page_scoped_user_id"))
+    )
+    currency = custom_data.get("currency")
+    currency = (
+        currency.strip().upper()[:8] if isinstance(currency, str) and currency.strip() else None
+    )
+    campaign = resolve_campaign(event, config)[:256]
+    stage = resolve_stage(event, config)[:128]
+    source_id, line_no, idx = position
+    return (
+        source_id,
+        line_no,
+        idx,
+        envelope.channel,
+        envelope.dataset_id,
+        name,
+        event_id or None,
+        raw_time,
+        event_time,
+        in_ms,
+        _utc_day(event_time),
+        sent_at,
+        defaulted,
+        action_source,
+        messaging_channel,
+        envelope.is_test,
+        envelope.delivery,
+        envelope.http_status,
+        envelope.error_code,
+        envelope.error_subcode,
+        envelope.error_message,
+        envelope.batch_size,
+        envelope.events_received,
+        campaign,
+        stage,
+        _number(custom_data.get("value")),
+        currency,
+        fbp,
+        external_id,
+        em_hash,
+        person_key,
+        has_pii,
+        len(valid),
+        *statuses,
+        *rejected_combination_flags(valid),
+    )
+
+
+_DAY_CACHE: dict[int, date] = {}
+
+
+def _utc_day(seconds: float) -> date:
+    key = int(seconds // 86400)
+    day = _DAY_CACHE.get(key)
+    if day is None:
+        day = datetime.fromtimestamp(key * 86400, tz=UTC).date()
+        _DAY_CACHE[key] = day
+    return day
+
+
+# ---------------------------------------------------------------------------
+# Records -> events
+def _record_events(record: Any) -> tuple[Envelope | None, list[Any]]:
+    """Split a parsed JSONL record into its envelope and raw events (Rejected if malformed)."""
+    if not isinstance(record, dict):
+        raise Rejected("not a JSON object")
+    kind = record.get("kind")
+    if kind is None and "event_name" in record:
+        sent = record.get("sent_at")
+        sent_at = _to_unix_seconds(sent, "sent_at") if sent is not None else None
+        test_code = record.get("test_event_code")
+        envelope = Envelope(
+            channel="server",
+            dataset_id=_dataset(record.get("dataset_id")),
+            sent_at=sent_at,
+            is_test=isinstance(test_code, str) and bool(test_code.strip()),
+            delivery="unknown",
+        )
+        return envelope, [record]
+    if kind is None:
+        raise Rejected("unknown kind", "no kind and no event_name")
+    if not isinstance(kind, str) or kind not in ("capi_request", "pixel_event"):
+        raise Rejected("unknown kind", str(kind)[:40])
+    sent = record.get("sent_at")
+    sent_at = _to_unix_seconds(sent, "sent_at") if sent is not None else None
+    dataset_id = _dataset(record.get("dataset_id"))
+    if kind == "pixel_event":
+        event = record.get("event")
+        if not isinstance(event, dict):
+            raise Rejected("pixel_event without an event object")
+        return Envelope("browser", dataset_id, sent_at, False, "unknown"), [event]
+    request = record.get("request")
+    if not isinstance(request, dict):
+        raise Rejected("capi_request without a request object")
+    data = request.get("data")
+    if not isinstance(data, list):
+        raise Rejected("request.data missing or not a list")
+    if not data:
+        raise Rejected("request.data is empty")
+    test_code = request.get("test_event_code")
+    answer = delivery_from_response(record.get("response"))
+    envelope = Envelope(
+        channel="server",
+        dataset_id=dataset_id,
+        sent_at=sent_at,
+        is_test=isinstance(test_code, str) and bool(test_code.strip()),
+        batch_size=len(data),
+        **answer,
+    )
+    return envelope, data
+
+
+CSV_TOP_LEVEL = (
+    "event_name",
+    "event_time",
+    "event_id",
+    "action_source",
+    "event_source_url",
+    "messaging_channel",
+    "opt_out",
+)
+
+
+def _csv_cell(value: str) -> Any:
+    text = value.strip()
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            parsed = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return text
+        return parsed
+    return text
+
+
+def csv_row_to_record(header: list[str], row: list[str]) -> tuple[Envelope, dict[str, Any]]:
+    """A CSV row (one event) as its envelope and a CAPI-shaped event dict."""
+    if len(row) != len(header):
+        raise Rejected("CSV row has the wrong number of columns", f"{len(row)} vs {len(header)}")
+    cells = {name: value for name, value in zip(header, row, strict=True) if value.strip() != ""}
+    channel = cells.get("channel", "").strip().lower()
+    if channel not in ("browser", "server"):
+        raise Rejected("channel must be browser or server")
+    event: dict[str, Any] = {}
+    user_data: dict[str, Any] = {}
+    custom_data: dict[str, Any] = {}
+    for name, value in cells.items():
+        if name in CSV_TOP_LEVEL:
+            event[name] = value.strip()
+        elif name.startswith("custom_data."):
+            custom_data[name[len("custom_data.") :]] = value.strip()
+        elif name.startswith("user_data."):
+            user_data[name[len("user_data.") :]] = _csv_cell(value)
+        elif name in PARAMS:
+            user_data[name] = _csv_cell(value)
+    event["user_data"] = user_data
+    event["custom_data"] = custom_data
+    sent = cells.get("sent_at")
+    response: dict[str, Any] | None = None
+    if "response_status" in cells:
+        response = {"status": _int_or_none(cells["response_status"].strip())}
+        if "error_code" in cells:
+            response["body"] = {
+                "error": {
+                    "code": _int_or_none(cells["error_code"].strip()),
+                    "error_subcode": _int_or_none(cells.get("error_subcode", "").strip()),
+                    "message": cells.get("error_message"),
+                }
+            }
+    answer = delivery_from_response(response)
+    test_code = cells.get("test_event_code", "")
+    envelope = Envelope(
+        channel=channel,
+        dataset_id=_dataset(cells.get("dataset_id")),
+        sent_at=_to_unix_seconds(sent, "sent_at") if sent else None,
+        is_test=channel == "server" and bool(test_code.strip()),
+        **answer,
+    )
+    return envelope, event
+
+
+# ---------------------------------------------------------------------------
+# Import run
+@dataclass
+class _Chunk:
+    rows: list[tuple] = field(default_factory=list)
+    quarantined: list[dict] = field(default_factory=list)
+
+
+def _head_fingerprint(path: Path) -> str:
+    """SHA-256 of the file's first line (first two for CSV: header + first row)."""
+    with _open_binary(path) as fh:
+        head = fh.readline(65536)
+        if _is_csv(path):
+            head += fh.readline(65536)
+    return hashlib.sha256(head).hexdigest()
+
+
+def _window_hash(path: Path, offset: int) -> str | None:
+    """Hash of the bytes just before `offset` (None when the file is shorter than that)."""
+    start = max(0, offset - _WINDOW)
+    try:
+        with _open_binary(path) as fh:
+            fh.seek(start)
+            window = fh.read(offset - start)
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile):
+        return None
+    if len(window) != offset - start:
+        return None
+    return hashlib.sha256(window).hexdigest()
+
+
+class _Importer:
+    def __init__(self, engine: Engine, config: Config, import_id: int, summary: ImportSummary):
+        self.engine = engine
+        self.config = config
+        self.import_id = import_id
+        self.summary = summary
+
+    # -- checkpoint bookkeeping ------------------------------------------------
+    def _source(self, path: Path) -> tuple[int, int, int, bool]:
+        """(source_id, lines_done, bytes_done, is_new) for a file, re-starting rewritten files."""
+        fingerprint = _head_fingerprint(path)
+        with write_transaction(self.engine) as connection:
+            row = (
+                connection.execute(
+                    sa.select(sources).where(sources.c.head_fingerprint == fingerprint)
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                source_id = next_id(connection, sources.c.source_id)
+                connection.execute(
+                    sa.insert(sources).values(
+                        source_id=source_id,
+                        head_fingerprint=fingerprint,
+                        path=str(path),
+                        lines_done=0,
+                        bytes_done=0,
+                        last_line_hash=None,
+                        updated_at=time.time(),
+                    )
+                )
+                return source_id, 0, 0, True
+            source_id = row["source_id"]
+            intact = (
+                row["bytes_done"] == 0
+                or _window_hash(path, row["bytes_done"]) == row["last_line_hash"]
+            )
+            if _is_csv(path):
+                intact = True  # CSV resumes by record count; the header fingerprint identifies it
+            if not intact:
+                # The file changed before the checkpoint: its new content is the truth.
+                connection.execute(sa.delete(events).where(events.c.source_id == source_id))
+                connection.execute(sa.delete(quarantine).where(quarantine.c.source_id == source_id))
+                connection.execute(
+                    sa.update(sources)
+                    .where(sources.c.source_id == source_id)
+                    .values(lines_done=0, bytes_done=0, last_line_hash=None, path=str(path))
+                )
+                set_meta(connection, "data_version", get_meta(connection, "data_version") + 1)
+                self.summary.reimported_files.append(str(path))
+                return source_id, 0, 0, True
+            # Pseudo-lines (e.g. "truncated gzip") recorded past the checkpoint are redone.
+            connection.execute(
+                sa.delete(quarantine).where(
+                    quarantine.c.source_id == source_id, quarantine.c.line_no > row["lines_done"]
+                )
+            )
+            return source_id, row["lines_done"], row["bytes_done"], False
+
+    def _commit(
+        self, chunk: _Chunk, source_id: int, path: Path, lines_done: int, bytes_done: int
+    ) -> None:
+        window = _window_hash(path, bytes_done) if bytes_done else None
+        with write_transaction(self.engine) as connection:
+            insert_rows(connection, events, EVENT_INSERT_COLUMNS, chunk.rows)
+            if chunk.quarantined:
+                connection.execute(sa.insert(quarantine), chunk.quarantined)
+            connection.execute(
+                sa.update(sources)
+                .where(sources.c.source_id == source_id)
+                .values(
+                    lines_done=lines_done,
+                    bytes_done=bytes_done,
+                    last_line_hash=window,
+                    path=str(path),
+                    updated_at=time.time(),
+                )
+            )
+            set_meta(connection, "data_version", get_meta(connection, "data_version") + 1)
+            connection.execute(
+                sa.update(imports)
+                .where(imports.c.import_id == self.import_id)
+                .values(
+                    lines_read=self.summary.lines_read,
+                    lines_already_imported=self.summary.lines_already_imported,
+                    events_imported=self.summary.events_imported,
+                    events_quarantined=self.summary.events_quarantined,
+                    lines_quarantined=self.summary.lines_quarantined,
+                )
+            )
+        chunk.rows.clear()
+        chunk.quarantined.clear()
+
+    def _quarantine(
+        self, chunk: _Chunk, source_id: int, path: Path, line_no: int, idx: int, exc: Rejected
+    ) -> None:
+        chunk.quarantined.append(
+            {
+                "source_id": source_id,
+                "line_no": line_no,
+                "idx": idx,
+                "import_id": self.import_id,
+                "path": str(path),
+                "reason": exc.reason[:64],
+                "detail": exc.detail[:300] or None,
+            }
+        )
+        self.summary.quarantined_by_reason[exc.reason] += 1
+        if idx < 0:
+            self.summary.lines_quarantined += 1
+        else:
+            self.summary.events_quarantined += 1
+
+    # -- one file ---------------------------------------------------------------
+    def import_file(self, path: Path) -> None:
+        source_id, lines_done, bytes_done, _ = self._source(path)
+        self.summary.lines_already_imported += lines_done
+        self.summary.files += 1
+        if _is_csv(path):
+            self._import_csv(path, source_id, lines_done)
+        else:
+            self._import_jsonl(path, source_id, lines_done, bytes_done)
+
+    def _handle_events(self, chunk, source_id, path, line_no, envelope, raw_events) -> None:
+        self.summary.lines_with_events += 1
+        for idx, raw in enumerate(raw_events):
+            try:
+                chunk.rows.append(build_row(raw, envelope, self.config, (source_id, line_no, idx)))
+                self.summary.events_imported += 1
+            except Rejected as exc:
+                self._quarantine(chunk, source_id, path, line_no, idx, exc)
+
+    def _import_jsonl(self, path: Path, source_id: int, lines_done: int, bytes_done: int) -> None:
+        chunk = _Chunk()
+        line_no = lines_done
+        offset = bytes_done
+        since_commit = 0
+        try:
+            with _open_binary(path) as fh:
+                if bytes_done:
+                    fh.seek(bytes_done - 1)
+                    if fh.read(1) != b"\n":
+                        # The last import ended on a line with no newline yet: if the writer
+                        # has since finished it with a bare newline, that newline is not a line.
+                        peek = fh.read(1)
+                        if peek == b"\n":
+                            offset += 1
+                        else:
+                            fh.seek(bytes_done)
+                for line in fh:
+                    line_no += 1
+                    offset += len(line)
+                    self.summary.lines_read += 1
+                    since_commit += 1
+                    self._import_line(chunk, source_id, path, line_no, line)
+                    if since_commit >= CHUNK_LINES:
+                        self._commit(chunk, source_id, path, line_no, offset)
+                        since_commit = 0
+        except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+            # Truncated or corrupt gzip: everything before the damage is kept, and the
+            # damage itself is recorded as a quarantined pseudo-line after the last one.
+            self.summary.lines_read += 1
+            self._quarantine(
+                chunk,
+                source_id,
+                path,
+                line_no + 1,
+                -1,
+                Rejected("truncated or corrupt gzip", type(exc).__name__),
+            )
+        self._commit(chunk, source_id, path, line_no, offset)
+
+    def _import_line(
+        self, chunk: _Chunk, source_id: int, path: Path, line_no: int, line: bytes
+    ) -> None:
+        if not line.strip():
+            self.summary.blank_lines += 1
+            return
+        try:
+            if len(line) > MAX_LINE_BYTES:
+                raise Rejected("line too long", f"{len(line)} bytes")
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise Rejected("not UTF-8") from None
+                raise Rejected("malformed JSON") from None
+            envelope, raw_events = _record_events(record)
+        except Rejected as exc:
+            self._quarantine(chunk, source_id, path, line_no, -1, exc)
+            return
+        except RecursionError:
+            self._quarantine(chunk, source_id, path, line_no, -1, Rejected("nested too deeply"))
+            return
+        self._handle_events(chunk, source_id, path, line_no, envelope, raw_events)
+
+    def _import_csv(self, path: Path, source_id: int, records_done: int) -> None:
+        chunk = _Chunk()
+        since_commit = 0
+        record_no = 0
+        try:
+            with _open_binary(path) as raw_fh:
+                text = io.TextIOWrapper(raw_fh, encoding="utf-8", errors="strict", newline="")
+                reader = csv.reader(_nul_safe(text))
+                try:
+                    header = [h.strip() for h in next(reader)]
+                except StopIteration:
+                    return
+                record_no = 1  # the header counts as the first record, so resumes skip it
+                if records_done == 0:
+                    self.summary.lines_read += 1
+                    self.summary.blank_lines += 1  # header: read, holds no event
+                    records_done = 1
+                for row in reader:
+                    record_no += 1
+                    if record_no <= records_done:
+                        continue
+                    self.summary.lines_read += 1
+                    since_commit += 1
+                    if not any(cell.strip() for cell in row):
+                        self.summary.blank_lines += 1
+                    else:
+                        try:
+                            envelope, event = csv_row_to_record(header, row)
+                        except Rejected as exc:
+                            self._quarantine(chunk, source_id, path, record_no, -1, exc)
+                        else:
+                            self._handle_events(
+                                chunk, source_id, path, record_no, envelope, [event]
+                            )
+                    if since_commit >= CHUNK_LINES:
+                        self._commit(chunk, source_id, path, record_no, 0)
+                        since_commit = 0
+        except UnicodeDecodeError:
+            self.summary.lines_read += 1
+            self._quarantine(chunk, source_id, path, record_no + 1, -1, Rejected("not UTF-8"))
+            record_no += 1
+        except csv.Error as exc:
+            self.summary.lines_read += 1
+            self._quarantine(
+                chunk, source_id, path, record_no + 1, -1, Rejected("malformed CSV", str(exc)[:100])
+            )
+            record_no += 1
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            self.summary.lines_read += 1
+            self._quarantine(
+                chunk,
+                source_id,
+                path,
+                record_no + 1,
+                -1,
+                Rejected("truncated or corrupt gzip", type(exc).__name__),
+            )
+        self._commit(chunk, source_id, path, max(record_no, records_done), 0)
+
+
+def _nul_safe(lines: Iterable[str]) -> Iterator[str]:
+    # The csv module refuses NUL bytes; they carry nothing, so drop them.
+    for line in lines:
+        yield line.replace("\x00", "") if "\x00" in line else line
+
+
+def ingest(
+    paths: Iterable[str | os.PathLike],
+    engine: Engine,
+    *,
+    config: Config | None = None,
+    update_dedup: bool = True,
+) -> ImportSummary:
+    """Import every log file under `paths` into the store behind `engine`."""
+    config = config or load_config()
+    files = expand_paths(paths)
+    create_schema(engine)
+    summary = ImportSummary()
+    with write_transaction(engine) as connection:
+        import_id = next_id(connection, imports.c.import_id)
+        connection.execute(
+            sa.insert(imports).values(
+                import_id=import_id,
+                started_at=time.time(),
+                paths="\n".join(map(str, files))[:4000],
+                lines_read=0,
+                lines_already_imported=0,
+                events_imported=0,
+                events_quarantined=0,
+                lines_quarantined=0,
+                status="running",
+            )
+        )
+    summary.import_id = import_id
+    importer = _Importer(engine, config, import_id, summary)
+    status = "failed"
+    try:
+        for path in files:
+            importer.import_file(path)
+        if update_dedup:
+            dedup.refresh_if_stale(engine)
+        status = "done"
+    finally:
+        try:
+            with write_transaction(engine) as connection:
+                connection.execute(
+                    sa.update(imports)
+                    .where(imports.c.import_id == import_id)
+                    .values(finished_at=time.time(), status=status)
+                )
+        except Exception:  # noqa: BLE001 - never mask the original error
+            if status == "done":
+                raise
+    return summary

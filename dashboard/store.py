@@ -1,0 +1,352 @@
+"""The sent-events store: engine factory, table definitions and bulk writes.
+
+Owns the database. Everything else reaches it through `make_engine(url)` and the
+SQLAlchemy Core tables defined here, so the same code runs on DuckDB (the embedded
+default), SQLite and PostgreSQL. No engine is created at import time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from dashboard.params import PARAMS, REJECTED_COMBINATIONS
+
+metadata = sa.MetaData()
+
+# One row per log file (identified by its first line, so a renamed, gzipped or grown
+# copy is the same source) with the import checkpoint.
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("source_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("head_fingerprint", sa.String(64), nullable=False, unique=True),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("lines_done", sa.BigInteger, nullable=False),
+    sa.Column("bytes_done", sa.BigInteger, nullable=False),
+    sa.Column("last_line_hash", sa.String(64)),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+imports = sa.Table(
+    "imports",
+    metadata,
+    sa.Column("import_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("started_at", sa.Double, nullable=False),
+    sa.Column("finished_at", sa.Double),
+    sa.Column("paths", sa.Text, nullable=False),
+    sa.Column("lines_read", sa.BigInteger, nullable=False, default=0),
+    sa.Column("lines_already_imported", sa.BigInteger, nullable=False, default=0),
+    sa.Column("events_imported", sa.BigInteger, nullable=False, default=0),
+    sa.Column("events_quarantined", sa.BigInteger, nullable=False, default=0),
+    sa.Column("lines_quarantined", sa.BigInteger, nullable=False, default=0),
+    sa.Column("status", sa.String(16), nullable=False),
+)
+
+# Lines (idx = -1) or single events inside a request line (idx >= 0) that could not
+# be imported, with a plain reason. The raw line is not kept: it may hold PII.
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("source_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("line_no", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("import_id", sa.Integer, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("detail", sa.Text),
+)
+
+# Small key/value table: data_version bumps on every committed import chunk,
+# dedup_version records which data_version the dedup columns were computed for.
+store_meta = sa.Table(
+    "store_meta",
+    metadata,
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+DEDUP_STATUSES = (
+    "same_channel_repeat",
+    "deduplicated",
+    "outside_48h",
+    "fallback_deduplicated",
+    "server_only",
+    "browser_only",
+    "missing_event_id",
+)
+
+_EVENT_COLUMNS: list[sa.Column] = [
+    # Identity: position in the source file; unique by construction.
+    sa.Column("source_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("line_no", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("channel", sa.String(8), nullable=False),  # browser | server
+    sa.Column("dataset_id", sa.String(64), nullable=False),
+    sa.Column("event_name", sa.String(128), nullable=False),
+    sa.Column("event_id", sa.Text),
+    # Unix seconds as sent; event_time_in_ms flags a millisecond value (Meta rejects it),
+    # event_time is then the value / 1000 so lags and windows stay meaningful.
+    sa.Column("event_time_raw", sa.BigInteger, nullable=False),
+    sa.Column("event_time", sa.Double, nullable=False),
+    sa.Column("event_time_in_ms", sa.Boolean, nullable=False),
+    sa.Column("event_day", sa.Date, nullable=False),  # UTC day of event_time
+    sa.Column("sent_at", sa.Double, nullable=False),  # Unix seconds (UTC)
+    sa.Column("sent_at_defaulted", sa.Boolean, nullable=False),
+    sa.Column("action_source", sa.String(32)),
+    sa.Column("messaging_channel", sa.String(32)),
+    sa.Column("is_test", sa.Boolean, nullable=False),
+    # Meta's answer to the event's batch: accepted | rejected | unknown (no answer).
+    sa.Column("delivery", sa.String(8), nullable=False),
+    sa.Column("http_status", sa.Integer),
+    sa.Column("error_code", sa.Integer),
+    sa.Column("error_subcode", sa.Integer),
+    sa.Column("error_message", sa.Text),
+    sa.Column("batch_size", sa.Integer),
+    sa.Column("events_received", sa.Integer),
+    sa.Column("campaign", sa.String(256), nullable=False),
+    sa.Column("funnel_stage", sa.String(128), nullable=False),
+    sa.Column("value", sa.Double),
+    sa.Column("currency", sa.String(8)),
+    # Dedup and person keys (as sent; hashed email only ever as its hash).
+    sa.Column("fbp", sa.Text),
+    sa.Column("external_id", sa.Text),
+    sa.Column("em_hash", sa.String(64)),
+    sa.Column("person_key", sa.Text),
+    sa.Column("has_unhashed_pii", sa.Boolean, nullable=False),
+    sa.Column("n_valid_params", sa.Integer, nullable=False),
+    *[sa.Column(f"p_{param}", sa.SmallInteger, nullable=False) for param in PARAMS],
+    # Valid-parameter set is a subset of Meta's rejected combination k.
+    *[
+        sa.Column(f"combo_{k}", sa.Boolean, nullable=False)
+        for k in range(len(REJECTED_COMBINATIONS))
+    ],
+    # Filled after each import from the whole store (see dashboard.dedup).
+    sa.Column("dedup_status", sa.String(24)),
+    sa.Column("id_twin_48h", sa.Boolean),
+    sa.Column("covered_any_key", sa.Boolean),
+    sa.Column("likely_double", sa.Boolean),
+]
+events = sa.Table("events", metadata, *_EVENT_COLUMNS)
+EVENT_INSERT_COLUMNS: tuple[str, ...] = tuple(
+    c.name
+    for c in _EVENT_COLUMNS
+    if c.name not in ("dedup_status", "id_twin_48h", "covered_any_key", "likely_double")
+)
+
+sa.Index("ix_events_dedup_key", events.c.dataset_id, events.c.event_name, events.c.event_id)
+sa.Index("ix_events_time", events.c.event_time)
+sa.Index("ix_events_fbp", events.c.event_name, events.c.fbp)
+sa.Index("ix_events_external_id", events.c.event_name, events.c.external_id)
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened, created or written."""
+
+
+# ---------------------------------------------------------------------------
+# Percentiles: one SQL function, compiled per dialect.
+class percentile_cont(FunctionElement):  # noqa: N801 - reads like the SQL function
+    """Continuous percentile of a column (0 <= fraction <= 1), portable across dialects."""
+
+    type = sa.Double()
+    inherit_cache = True
+    name = "percentile_cont"
+
+
+@compiles(percentile_cont)
+def _percentile_default(element, compiler, **kw):
+    column, fraction = list(element.clauses)
+    fraction_sql = compiler.process(fraction, **kw)
+    return (
+        f"percentile_cont({fraction_sql}) WITHIN GROUP (ORDER BY {compiler.process(column, **kw)})"
+    )
+
+
+@compiles(percentile_cont, "duckdb")
+def _percentile_duckdb(element, compiler, **kw):
+    column, fraction = list(element.clauses)
+    return f"quantile_cont({compiler.process(column, **kw)}, {compiler.process(fraction, **kw)})"
+
+
+@compiles(percentile_cont, "sqlite")
+def _percentile_sqlite(element, compiler, **kw):
+    column, fraction = list(element.clauses)
+    return f"eqm_percentile({compiler.process(column, **kw)}, {compiler.process(fraction, **kw)})"
+
+
+class _SqlitePercentile:
+    """SQLite has no percentile aggregate; this one matches percentile_cont."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.fraction = 0.5
+
+    def step(self, value: Any, fraction: float) -> None:
+        if value is not None:
+            self.values.append(float(value))
+        self.fraction = float(fraction)
+
+    def finalize(self) -> float | None:
+        if not self.values:
+            return None
+        self.values.sort()
+        position = (len(self.values) - 1) * self.fraction
+        low = math.floor(position)
+        high = math.ceil(position)
+        return self.values[low] + (self.values[high] - self.values[low]) * (position - low)
+
+
+def _register_sqlite_functions(dbapi_connection, _record) -> None:
+    dbapi_connection.create_aggregate("eqm_percentile", 2, _SqlitePercentile)
+
+
+def percentile(column: ColumnElement, fraction: float) -> ColumnElement:
+    """percentile_cont(fraction) of `column` on any supported dialect."""
+    return percentile_cont(column, sa.literal(fraction, sa.Double))
+
+
+# ---------------------------------------------------------------------------
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """Build an engine for a store URL (duckdb:///, sqlite:///, postgresql+psycopg://...)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"not a database URL: {exc}") from exc
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "duckdb":
+        if read_only:
+            kwargs["connect_args"] = {"read_only": True}
+        # DuckDB has one writer per file; pooling would keep the lock held.
+        kwargs["poolclass"] = sa.pool.NullPool
+    elif parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise StoreError(f"cannot use database URL: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _register_sqlite_functions)
+    return engine
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the tables and indexes that do not exist yet."""
+    try:
+        metadata.create_all(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"cannot create the store schema: {_short(exc)}") from exc
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:300]
+
+
+@contextmanager
+def write_transaction(
+    engine: Engine, *, retries: int = 20, wait_s: float = 0.25
+) -> Iterator[Connection]:
+    """A write transaction that waits (with backoff) while another process holds the lock."""
+    delay = wait_s
+    for attempt in range(retries + 1):
+        try:
+            connection = engine.connect()
+            break
+        except sa.exc.OperationalError as exc:  # DuckDB: "Could not set lock on file"
+            if attempt == retries or "lock" not in str(exc).lower():
+                raise StoreError(f"cannot open the store for writing: {_short(exc)}") from exc
+            time.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
+    try:
+        with connection.begin():
+            yield connection
+    finally:
+        connection.close()
+
+
+def insert_rows(
+    connection: Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]
+) -> None:
+    """Bulk insert `rows` (tuples in `columns` order), using DuckDB's columnar path there."""
+    if not rows:
+        return
+    if connection.dialect.name == "duckdb":
+        import pyarrow as pa
+
+        arrays = list(zip(*rows, strict=True))
+        arrow = pa.table(
+            [
+                pa.array(values, type=_arrow_type(table.c[name]))
+                for name, values in zip(columns, arrays, strict=True)
+            ],
+            names=list(columns),
+        )
+        raw = connection.connection.dbapi_connection
+        raw.register("_eqm_batch", arrow)
+        try:
+            column_list = ", ".join(columns)
+            raw.execute(
+                f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM _eqm_batch"
+            )
+        finally:
+            raw.unregister("_eqm_batch")
+        return
+    connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+
+
+def _arrow_type(column: sa.Column):
+    import pyarrow as pa
+
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        return pa.bool_()
+    if isinstance(kind, sa.SmallInteger):
+        return pa.int16()
+    if isinstance(kind, sa.BigInteger):
+        return pa.int64()
+    if isinstance(kind, sa.Integer):
+        return pa.int64()
+    if isinstance(kind, sa.Double):
+        return pa.float64()
+    if isinstance(kind, sa.Date):
+        return pa.date32()
+    return pa.string()
+
+
+def get_meta(connection: Connection, key: str) -> int:
+    """A store_meta counter (0 when unset)."""
+    value = connection.execute(
+        sa.select(store_meta.c.value).where(store_meta.c.key == key)
+    ).scalar()
+    return int(value or 0)
+
+
+def set_meta(connection: Connection, key: str, value: int) -> None:
+    """Set a store_meta counter."""
+    updated = connection.execute(
+        sa.update(store_meta).where(store_meta.c.key == key).values(value=value)
+    ).rowcount
+    if not updated:
+        connection.execute(sa.insert(store_meta).values(key=key, value=value))
+
+
+def next_id(connection: Connection, column: sa.Column) -> int:
+    """Next integer id for a table with a client-assigned key (portable, no sequences)."""
+    return int(connection.execute(sa.select(sa.func.coalesce(sa.func.max(column), 0))).scalar()) + 1
+
+
+def store_version(engine: Engine) -> tuple[int, int]:
+    """(data_version, dedup_version): cache key for computed results; (0, 0) on an empty store."""
+    try:
+        with engine.connect() as connection:
+            return get_meta(connection, "data_version"), get_meta(connection, "dedup_version")
+    except sa.exc.SQLAlchemyError:
+        return 0, 0
