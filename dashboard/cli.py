@@ -1,0 +1,135 @@
+"""Command line: `python -m dashboard ingest|report|sample`.
+
+Owns argument parsing, exit codes (0 ok, 1 strict-mode quarantine, 2 usage or store
+error) and one-line error messages without tracebacks. The store URL comes from --db,
+else $EQM_DB_URL, else the embedded DuckDB file; it is never printed (it may hold a
+password).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from dashboard.config import ConfigError, default_db_url, load_config
+from dashboard.indicators import Filters
+from dashboard.ingest import IngestError, ingest
+from dashboard.store import StoreError, make_engine
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
+
+
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="store URL (default: $EQM_DB_URL or data/events.duckdb)")
+    parser.add_argument("--config", help="config file (default: $EQM_CONFIG or data/config.toml)")
+
+
+def add_filter_options(parser: argparse.ArgumentParser) -> None:
+    """The slice options shared by report and check."""
+    parser.add_argument("--since", type=_date, help="first day (UTC, inclusive)")
+    parser.add_argument("--until", type=_date, help="last day (UTC, inclusive)")
+    for flag, help_text in (
+        ("--dataset", "dataset id"),
+        ("--campaign", "campaign"),
+        ("--stage", "funnel stage"),
+        ("--event", "event name"),
+        ("--action-source", "action_source"),
+        ("--messaging-channel", "messaging_channel"),
+        ("--channel", "browser or server"),
+    ):
+        parser.add_argument(flag, action="append", default=[], help=f"{help_text} (repeatable)")
+
+
+def filters_from_args(args: argparse.Namespace) -> Filters:
+    """Filters from parsed CLI options."""
+    return Filters(
+        since=args.since,
+        until=args.until,
+        datasets=tuple(args.dataset),
+        campaigns=tuple(args.campaign),
+        stages=tuple(args.stage),
+        event_names=tuple(args.event),
+        action_sources=tuple(args.action_source),
+        messaging_channels=tuple(args.messaging_channel),
+        channels=tuple(args.channel),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dashboard", description="Event Quality Monitor for Meta Pixel + CAPI logs."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p_ingest = commands.add_parser("ingest", help="import sent-events logs into the store")
+    p_ingest.add_argument(
+        "paths", nargs="+", help="files, folders or globs (.jsonl, .jsonl.gz, .csv)"
+    )
+    p_ingest.add_argument(
+        "--strict", action="store_true", help="exit 1 if anything was quarantined"
+    )
+    _add_store_options(p_ingest)
+
+    p_report = commands.add_parser("report", help="print the quality report")
+    p_report.add_argument("--format", choices=["json"], default="json")
+    p_report.add_argument("--out", help="write to this file instead of stdout")
+    _add_store_options(p_report)
+    add_filter_options(p_report)
+
+    p_sample = commands.add_parser("sample", help="write the seeded synthetic sample log")
+    p_sample.add_argument("out", help="output file (.jsonl or .jsonl.gz)")
+    p_sample.add_argument("--events", type=int, default=20_000, help="approximate event count")
+    p_sample.add_argument("--seed", type=int, default=42)
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "sample":
+            from dashboard.sample import write_sample_log
+
+            truth = write_sample_log(args.out, seed=args.seed, target_events=args.events)
+            print(f"wrote {args.out}: {truth.to_dict().get('records', '?')} records")
+            return 0
+        config = load_config(args.config)
+        engine = make_engine(args.db or default_db_url())
+        if args.command == "ingest":
+            summary = ingest(args.paths, engine, config=config)
+            print(summary.to_text())
+            quarantined = summary.lines_quarantined + summary.events_quarantined
+            return 1 if args.strict and quarantined else 0
+        if args.command == "report":
+            from dashboard.report import build_report
+            from dashboard.store import create_schema
+
+            create_schema(engine)
+            report = build_report(engine, filters_from_args(args), config)
+            text = json.dumps(report, indent=2, ensure_ascii=False)
+            if args.out:
+                Path(args.out).write_text(text + "\n", encoding="utf-8")
+            else:
+                print(text)
+            return 0
+    except (IngestError, ConfigError, StoreError) as exc:
+        return _fail(str(exc))
+    except sa.exc.SQLAlchemyError as exc:
+        return _fail(f"store error: {str(exc).splitlines()[0][:300]}")
+    except OSError as exc:
+        return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "))
+    return _fail(f"unknown command {args.command}")

@@ -1,0 +1,880 @@
+"""Quality indicators computed inside the database, returned as small pandas frames.
+
+Owns the definitions of every number the dashboard, the reports and the CLI show:
+parameter coverage and validity, the EMQ estimate and what to fix next, event coverage
+and dedup, freshness, delivery, funnel and readiness. All SQL is SQLAlchemy Core with
+bound parameters, so the same code runs on DuckDB, SQLite and PostgreSQL. Rates are
+0-1, times are UTC Unix seconds, lags are seconds. Dedup statuses are precomputed per
+event by dashboard.dedup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from dashboard.config import Config
+from dashboard.params import PARAMS, REJECTED_COMBINATIONS
+from dashboard.store import DEDUP_STATUSES, events, percentile
+
+STALE_AFTER_S = 7 * 86400  # Meta rejects a batch holding an event older than 7 days
+FUTURE_TOLERANCE_S = 60
+DIMENSIONS = (
+    "dataset_id",
+    "campaign",
+    "funnel_stage",
+    "event_name",
+    "action_source",
+    "messaging_channel",
+    "channel",
+    "event_day",
+)
+TOKEN_ERROR_CODES = (190, 200)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A slice of the store. Empty tuples mean 'all'; dates are inclusive UTC days of event_time."""
+
+    since: date | None = None
+    until: date | None = None
+    datasets: tuple[str, ...] = ()
+    campaigns: tuple[str, ...] = ()
+    stages: tuple[str, ...] = ()
+    event_names: tuple[str, ...] = ()
+    action_sources: tuple[str, ...] = ()
+    messaging_channels: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+
+    def conditions(self, table=events) -> list[sa.ColumnElement[bool]]:
+        """WHERE conditions (bound parameters) for this slice."""
+        conditions: list[sa.ColumnElement[bool]] = []
+        if self.since:
+            conditions.append(table.c.event_time >= _epoch(self.since))
+        if self.until:
+            conditions.append(table.c.event_time < _epoch(self.until + timedelta(days=1)))
+        for attr, column in (
+            ("datasets", "dataset_id"),
+            ("campaigns", "campaign"),
+            ("stages", "funnel_stage"),
+            ("event_names", "event_name"),
+            ("action_sources", "action_source"),
+            ("messaging_channels", "messaging_channel"),
+            ("channels", "channel"),
+        ):
+            values = getattr(self, attr)
+            if values:
+                conditions.append(table.c[column].in_(list(values)))
+        return conditions
+
+    def previous(self) -> Filters | None:
+        """The period of equal length just before this one (None without both dates)."""
+        if not (self.since and self.until):
+            return None
+        length = (self.until - self.since).days + 1
+        return replace(
+            self,
+            since=self.since - timedelta(days=length),
+            until=self.since - timedelta(days=1),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready description of the slice."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, date):
+                out[f.name] = value.isoformat()
+            elif value:
+                out[f.name] = list(value)
+        return out
+
+
+def _epoch(day: date) -> float:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+
+
+# ---------------------------------------------------------------------------
+# Building blocks
+def _count_if(condition) -> sa.ColumnElement:
+    return sa.func.sum(sa.case((condition, 1), else_=0))
+
+
+_SERVER = events.c.channel == "server"
+_BROWSER = events.c.channel == "browser"
+_ACCEPTED = events.c.delivery != "rejected"
+_LAG = events.c.sent_at - events.c.event_time
+
+
+def emq_points(
+    config: Config, table=events, *, assume_valid: str | None = None
+) -> sa.ColumnElement:
+    """Points earned by an event's valid parameters (optionally as if `assume_valid` were valid)."""
+
+    def is_valid(param: str):
+        if param == assume_valid:
+            return sa.true()
+        return table.c[f"p_{param}"] == 1
+
+    terms = [
+        sa.case((is_valid(param), config.emq_points.get(param, 0.0)), else_=0.0)
+        for param in PARAMS
+        if config.emq_points.get(param, 0.0) or param == assume_valid
+    ]
+    terms.append(
+        sa.case(
+            (
+                sa.and_(is_valid("client_ip_address"), is_valid("client_user_agent")),
+                config.emq_pair_points,
+            ),
+            else_=0.0,
+        )
+    )
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def emq_score(config: Config, table=events, *, assume_valid: str | None = None) -> sa.ColumnElement:
+    """Per-event EMQ estimate, 0-10: capped points, 0 for Meta's rejected combinations."""
+    points = emq_points(config, table, assume_valid=assume_valid)
+    if assume_valid is None:
+        rejected = sa.and_(
+            table.c.n_valid_params > 0,
+            sa.or_(
+                *[table.c[f"combo_{k}"] == sa.true() for k in range(len(REJECTED_COMBINATIONS))]
+            ),
+        )
+    else:
+        # The set plus `assume_valid` is non-empty and a subset of combination k only
+        # when the set already was and k contains the parameter.
+        ks = [k for k, combo in enumerate(REJECTED_COMBINATIONS) if assume_valid in combo]
+        rejected = sa.or_(*[table.c[f"combo_{k}"] == sa.true() for k in ks]) if ks else sa.false()
+    return sa.case(
+        (rejected, 0.0),
+        (points >= config.emq_cap, 10.0),
+        else_=points * (10.0 / config.emq_cap),
+    )
+
+
+def rejected_combination(table=events) -> sa.ColumnElement[bool]:
+    """The event's valid parameters form (a subset of) one of Meta's rejected combinations."""
+    return sa.and_(
+        table.c.n_valid_params > 0,
+        sa.or_(*[table.c[f"combo_{k}"] == sa.true() for k in range(len(REJECTED_COMBINATIONS))]),
+    )
+
+
+def tier(score: float | None, config: Config) -> str:
+    """Poor / OK / Good / Great for an EMQ estimate (cut-offs approximate, not Meta's)."""
+    if score is None:
+        return "No data"
+    if score >= config.emq_tiers["great"]:
+        return "Great"
+    if score >= config.emq_tiers["good"]:
+        return "Good"
+    if score >= config.emq_tiers["ok"]:
+        return "OK"
+    return "Poor"
+
+
+def upload_frequency(median_lag_s: float | None, config: Config) -> str:
+    """Events Manager's upload-frequency class from the median lag."""
+    if median_lag_s is None:
+        return "no data"
+    if median_lag_s <= config.freshness["real_time_max_s"]:
+        return "real time"
+    if median_lag_s <= config.freshness["hourly_max_s"]:
+        return "hourly"
+    if median_lag_s <= config.freshness["daily_max_s"]:
+        return "daily"
+    return "weekly"
+
+
+def _group_column(dimension: str) -> sa.ColumnElement:
+    if dimension not in DIMENSIONS:
+        raise ValueError(f"cannot group by {dimension!r}; choose from {', '.join(DIMENSIONS)}")
+    column = events.c[dimension]
+    if dimension in ("action_source", "messaging_channel"):
+        return sa.func.coalesce(column, "(none)").label(dimension)
+    return column.label(dimension)
+
+
+def _block_aggregates(config: Config) -> list[sa.ColumnElement]:
+    server_sent = _SERVER
+    aggregates = [
+        _count_if(sa.and_(_BROWSER, _ACCEPTED)).label("browser_events"),
+        _count_if(sa.and_(_SERVER, _ACCEPTED)).label("server_events"),
+        _count_if(sa.and_(_SERVER, ~_ACCEPTED)).label("server_rejected_by_meta"),
+        _count_if(server_sent).label("server_sent"),
+        _count_if(sa.and_(_SERVER, events.c.is_test == sa.true())).label("test_events"),
+        _count_if(sa.and_(_BROWSER, _ACCEPTED, events.c.id_twin_48h == sa.true())).label("covered"),
+        _count_if(sa.and_(_BROWSER, _ACCEPTED, events.c.covered_any_key == sa.true())).label(
+            "covered_any_key"
+        ),
+        sa.func.sum(sa.case((server_sent, emq_score(config)), else_=0.0)).label("emq_sum"),
+        _count_if(sa.and_(_SERVER, events.c.has_unhashed_pii == sa.true())).label("unhashed_pii"),
+        _count_if(sa.and_(_SERVER, rejected_combination())).label("rejected_combination"),
+        _count_if(sa.and_(_SERVER, events.c.event_time_in_ms == sa.true())).label(
+            "event_time_in_ms"
+        ),
+        _count_if(sa.and_(_SERVER, _ACCEPTED, events.c.likely_double == sa.true())).label(
+            "likely_double_counted"
+        ),
+        percentile(sa.case((server_sent, _LAG)), 0.5).label("median_lag_s"),
+        percentile(sa.case((server_sent, _LAG)), 0.9).label("p90_lag_s"),
+        _count_if(sa.and_(_SERVER, _LAG > STALE_AFTER_S)).label("stale_over_7d"),
+        _count_if(sa.and_(_SERVER, -_LAG > FUTURE_TOLERANCE_S)).label("future"),
+    ]
+    for param in PARAMS:
+        column = events.c[f"p_{param}"]
+        aggregates.append(_count_if(sa.and_(_SERVER, column == 1)).label(f"valid__{param}"))
+        aggregates.append(_count_if(sa.and_(_SERVER, column >= 2)).label(f"invalid__{param}"))
+        aggregates.append(_count_if(sa.and_(_SERVER, column == 3)).label(f"unhashed__{param}"))
+    for channel in ("browser", "server"):
+        for status in DEDUP_STATUSES:
+            aggregates.append(
+                _count_if(
+                    sa.and_(events.c.channel == channel, events.c.dedup_status == status)
+                ).label(f"dedup__{channel}__{status}")
+            )
+    return aggregates
+
+
+def block_frame(
+    engine: Engine, filters: Filters, config: Config, by: str | Sequence[str] | None = None
+) -> pd.DataFrame:
+    """One row of raw block aggregates per group (one row overall when `by` is None)."""
+    dims = [by] if isinstance(by, str) else list(by or [])
+    group_columns = [_group_column(d) for d in dims]
+    query = sa.select(*group_columns, *_block_aggregates(config)).where(*filters.conditions())
+    if group_columns:
+        query = query.group_by(*group_columns).order_by(*group_columns)
+    with engine.connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).mappings().all())
+    if frame.empty:
+        frame = pd.DataFrame(columns=[*dims, *[a.name for a in _block_aggregates(config)]])
+    return _finish_block_frame(frame, dims)
+
+
+def _finish_block_frame(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
+    columns: dict[str, pd.Series] = {}
+    for column in frame.columns:
+        values = frame[column]
+        if column in dims:
+            columns[column] = pd.to_datetime(values) if column == "event_day" else values
+        elif column.endswith("lag_s") or column == "emq_sum":
+            columns[column] = pd.to_numeric(values, errors="coerce").astype(float)
+        else:
+            columns[column] = pd.to_numeric(values, errors="coerce").fillna(0).astype("int64")
+    browser = columns["browser_events"].where(columns["browser_events"] > 0)
+    sent = columns["server_sent"].where(columns["server_sent"] > 0)
+    columns["emq_sum"] = columns["emq_sum"].fillna(0.0)
+    columns["event_coverage"] = columns["covered"] / browser
+    columns["event_coverage_any_key"] = columns["covered_any_key"] / browser
+    columns["emq_estimate"] = columns["emq_sum"] / sent
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def _none_if_nan(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        return value
+    return value
+
+
+def block_dict(row: pd.Series | dict) -> dict[str, Any]:
+    """The report contract's block B from one row of `block_frame`."""
+    get = row.get if isinstance(row, dict) else row.__getitem__
+    sent = int(get("server_sent"))
+
+    def rate(value: Any) -> float | None:
+        value = _none_if_nan(value)
+        return None if value is None else round(float(value), 6)
+
+    return {
+        "browser_events": int(get("browser_events")),
+        "server_events": int(get("server_events")),
+        "server_rejected_by_meta": int(get("server_rejected_by_meta")),
+        "server_sent": sent,
+        "test_events": int(get("test_events")),
+        "event_coverage": rate(get("event_coverage")),
+        "event_coverage_any_key": rate(get("event_coverage_any_key")),
+        "emq_estimate": None if sent == 0 else round(float(get("emq_sum")) / sent, 4),
+        "parameter_coverage": {
+            p: (round(int(get(f"valid__{p}")) / sent, 6) if sent else None) for p in PARAMS
+        },
+        "invalid_parameters": {p: int(get(f"invalid__{p}")) for p in PARAMS},
+        "unhashed_parameters": {p: int(get(f"unhashed__{p}")) for p in PARAMS},
+        "unhashed_pii": int(get("unhashed_pii")),
+        "rejected_combination": int(get("rejected_combination")),
+        "event_time_in_ms": int(get("event_time_in_ms")),
+        "dedup": {
+            channel: {s: int(get(f"dedup__{channel}__{s}")) for s in DEDUP_STATUSES}
+            for channel in ("browser", "server")
+        }
+        | {"likely_double_counted": int(get("likely_double_counted"))},
+        "freshness": {
+            "median_lag_s": rate(get("median_lag_s")),
+            "p90_lag_s": rate(get("p90_lag_s")),
+            "stale_over_7d": int(get("stale_over_7d")),
+            "future": int(get("future")),
+        },
+    }
+
+
+def overall_block(engine: Engine, filters: Filters, config: Config) -> dict[str, Any]:
+    """Block B for the whole slice."""
+    frame = block_frame(engine, filters, config)
+    return block_dict(frame.iloc[0])
+
+
+def blocks_by(engine: Engine, filters: Filters, config: Config, by: str) -> dict[str, dict]:
+    """Block B per value of one dimension."""
+    frame = block_frame(engine, filters, config, by)
+    return {str(row[by]): block_dict(row) for _, row in frame.iterrows()}
+
+
+# ---------------------------------------------------------------------------
+# Match quality
+def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 50) -> pd.DataFrame:
+    """Expected EMQ gain per (event name, parameter) if that parameter were valid everywhere.
+
+    gain_event: rise of that event's mean estimate; gain_slice: rise of the slice's mean
+    (the ranking key, since fixing a frequent event moves the slice most).
+    """
+    candidates = [p for p in PARAMS if config.emq_points.get(p, 0.0) > 0] + [
+        "client_ip_address",
+        "client_user_agent",
+    ]
+    base = emq_score(config)
+    columns = [
+        events.c.event_name,
+        sa.func.count().label("server_events"),
+        sa.func.sum(base).label("score_sum"),
+    ]
+    for param in candidates:
+        columns.append(
+            sa.func.sum(emq_score(config, assume_valid=param) - base).label(f"gain__{param}")
+        )
+        columns.append(_count_if(events.c[f"p_{param}"] == 1).label(f"valid__{param}"))
+    query = sa.select(*columns).where(*filters.conditions(), _SERVER).group_by(events.c.event_name)
+    with engine.connect() as connection:
+        rows = connection.execute(query).mappings().all()
+    total = sum(int(r["server_events"]) for r in rows)
+    records = []
+    for row in rows:
+        n = int(row["server_events"])
+        for param in candidates:
+            gain = float(row[f"gain__{param}"] or 0.0)
+            if gain <= 1e-9:
+                continue
+            records.append(
+                {
+                    "event_name": row["event_name"],
+                    "parameter": param,
+                    "server_events": n,
+                    "coverage": int(row[f"valid__{param}"]) / n,
+                    "emq_now": float(row["score_sum"]) / n,
+                    "emq_if_fixed": (float(row["score_sum"]) + gain) / n,
+                    "gain_event": gain / n,
+                    "gain_slice": gain / total,
+                }
+            )
+    frame = pd.DataFrame(
+        records,
+        columns=[
+            "event_name",
+            "parameter",
+            "server_events",
+            "coverage",
+            "emq_now",
+            "emq_if_fixed",
+            "gain_event",
+            "gain_slice",
+        ],
+    )
+    return (
+        frame.sort_values(["gain_slice", "gain_event"], ascending=False)
+        .head(limit)
+        .reset_index(drop=True)
+    )
+
+
+def parameter_coverage(
+    engine: Engine, filters: Filters, config: Config, by: str = "event_name"
+) -> pd.DataFrame:
+    """Share of server events with a valid value, one row per group, one column per parameter."""
+    frame = block_frame(engine, filters, config, by)
+    out = frame[[by, "server_sent"]].copy()
+    for param in PARAMS:
+        out[param] = frame[f"valid__{param}"] / frame["server_sent"].where(frame["server_sent"] > 0)
+    return out[out["server_sent"] > 0].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------
+# Dedup and coverage
+def dedup_key_feedback(engine: Engine, filters: Filters) -> pd.DataFrame:
+    """Meta's dedup-key feedback: per key, share of browser and of server events carrying it."""
+    keys = {"event_id": events.c.event_id, "external_id": events.c.external_id, "fbp": events.c.fbp}
+    columns = [
+        _count_if(_BROWSER).label("browser"),
+        _count_if(_SERVER).label("server"),
+    ]
+    for key, column in keys.items():
+        columns.append(_count_if(sa.and_(_BROWSER, column.is_not(None))).label(f"b__{key}"))
+        columns.append(_count_if(sa.and_(_SERVER, column.is_not(None))).label(f"s__{key}"))
+    query = sa.select(*columns).where(*filters.conditions(), _ACCEPTED)
+    with engine.connect() as connection:
+        row = connection.execute(query).mappings().one()
+    browser = int(row["browser"] or 0)
+    server = int(row["server"] or 0)
+    return pd.DataFrame(
+        [
+            {
+                "dedup_key": key,
+                "browser_events_with_key": (int(row[f"b__{key}"] or 0) / browser)
+                if browser
+                else None,
+                "server_events_with_key": (int(row[f"s__{key}"] or 0) / server) if server else None,
+            }
+            for key in keys
+        ]
+    )
+
+
+GAP_STATUSES = ("browser_only", "server_only", "missing_event_id", "outside_48h")
+
+
+def gap_events(
+    engine: Engine,
+    filters: Filters,
+    statuses: Sequence[str] = (*GAP_STATUSES, "likely_double_counted"),
+    limit: int = 1000,
+) -> tuple[pd.DataFrame, int]:
+    """Event-level dedup gaps for a developer (no PII: hashed fields never shown) and the total."""
+    wanted = [s for s in statuses if s in DEDUP_STATUSES]
+    conditions = []
+    if wanted:
+        conditions.append(events.c.dedup_status.in_(wanted))
+    if "likely_double_counted" in statuses:
+        conditions.append(events.c.likely_double == sa.true())
+    if not conditions:
+        return pd.DataFrame(), 0
+    where = [*filters.conditions(), _ACCEPTED, sa.or_(*conditions)]
+    gap = sa.case(
+        (events.c.likely_double == sa.true(), "likely_double_counted"),
+        else_=events.c.dedup_status,
+    ).label("gap")
+    query = (
+        sa.select(
+            gap,
+            events.c.channel,
+            events.c.dataset_id,
+            events.c.event_name,
+            events.c.event_id,
+            events.c.campaign,
+            events.c.funnel_stage,
+            events.c.event_time,
+            events.c.sent_at,
+            events.c.fbp,
+            events.c.external_id,
+            events.c.action_source,
+        )
+        .where(*where)
+        .order_by(events.c.sent_at.desc(), events.c.source_id, events.c.line_no, events.c.idx)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        total = int(connection.execute(sa.select(sa.func.count()).where(*where)).scalar() or 0)
+        frame = pd.DataFrame(connection.execute(query).mappings().all())
+    if frame.empty:
+        frame = pd.DataFrame(columns=[c.name for c in query.selected_columns])
+    for column in ("event_time", "sent_at"):
+        frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
+    return frame, total
+
+
+# ---------------------------------------------------------------------------
+# Freshness and delivery
+def lag_stats(
+    engine: Engine, filters: Filters, config: Config, by: str = "funnel_stage"
+) -> pd.DataFrame:
+    """Lag percentiles (seconds) of server events per group, with the upload-frequency class."""
+    group = _group_column(by)
+    query = (
+        sa.select(
+            group,
+            sa.func.count().label("server_events"),
+            percentile(_LAG, 0.5).label("p50_lag_s"),
+            percentile(_LAG, 0.9).label("p90_lag_s"),
+            percentile(_LAG, 0.99).label("p99_lag_s"),
+            sa.func.max(_LAG).label("max_lag_s"),
+            _count_if(_LAG > STALE_AFTER_S).label("stale_over_7d"),
+            _count_if(-_LAG > FUTURE_TOLERANCE_S).label("future"),
+        )
+        .where(*filters.conditions(), _SERVER)
+        .group_by(group)
+        .order_by(group)
+    )
+    with engine.connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).mappings().all())
+    if frame.empty:
+        return pd.DataFrame(
+            columns=[
+                by,
+                "server_events",
+                "p50_lag_s",
+                "p90_lag_s",
+                "p99_lag_s",
+                "max_lag_s",
+                "stale_over_7d",
+                "future",
+                "upload_frequency",
+            ]
+        )
+    frame["upload_frequency"] = [upload_frequency(v, config) for v in frame["p50_lag_s"]]
+    return frame
+
+
+def lag_sample(engine: Engine, filters: Filters, limit: int = 20_000) -> pd.DataFrame:
+    """A bounded sample of per-event lags (seconds) with their stage, for a histogram."""
+    query = (
+        sa.select(events.c.funnel_stage, _LAG.label("lag_s"))
+        .where(*filters.conditions(), _SERVER)
+        .order_by(events.c.sent_at.desc())
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return pd.DataFrame(
+            connection.execute(query).mappings().all(), columns=["funnel_stage", "lag_s"]
+        )
+
+
+def delivery_errors(engine: Engine, filters: Filters) -> pd.DataFrame:
+    """Rejected batches and events per day and error (code, subcode, Meta's message)."""
+    batches = (
+        sa.select(
+            events.c.event_day,
+            events.c.source_id,
+            events.c.line_no,
+            sa.func.coalesce(events.c.error_code, -1).label("error_code"),
+            sa.func.coalesce(events.c.error_subcode, -1).label("error_subcode"),
+            sa.func.coalesce(events.c.error_message, "(no message)").label("error_message"),
+            sa.func.count().label("events"),
+        )
+        .where(*filters.conditions(), _SERVER, events.c.delivery == "rejected")
+        .group_by(
+            events.c.event_day,
+            events.c.source_id,
+            events.c.line_no,
+            events.c.error_code,
+            events.c.error_subcode,
+            events.c.error_message,
+        )
+        .subquery()
+    )
+    query = (
+        sa.select(
+            batches.c.event_day,
+            batches.c.error_code,
+            batches.c.error_subcode,
+            batches.c.error_message,
+            sa.func.count().label("batches"),
+            sa.func.sum(batches.c.events).label("events"),
+        )
+        .group_by(
+            batches.c.event_day,
+            batches.c.error_code,
+            batches.c.error_subcode,
+            batches.c.error_message,
+        )
+        .order_by(batches.c.event_day, batches.c.error_code)
+    )
+    with engine.connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).mappings().all())
+    if frame.empty:
+        return pd.DataFrame(
+            columns=[
+                "event_day",
+                "error_code",
+                "error_subcode",
+                "error_message",
+                "batches",
+                "events",
+            ]
+        )
+    frame["event_day"] = pd.to_datetime(frame["event_day"])
+    for column in ("error_code", "error_subcode"):
+        frame[column] = frame[column].astype("int64").astype("Int64").where(frame[column] >= 0)
+    frame["events"] = frame["events"].astype("int64")
+    return frame
+
+
+def delivery_summary(engine: Engine, filters: Filters) -> dict[str, int]:
+    """Batch counts: sent, rejected, unanswered, token/permission errors, events_received shortfalls."""
+    batch = (
+        sa.select(
+            events.c.source_id,
+            events.c.line_no,
+            sa.func.min(events.c.delivery).label("delivery"),
+            sa.func.min(events.c.error_code).label("error_code"),
+            sa.func.min(events.c.batch_size).label("batch_size"),
+            sa.func.min(events.c.events_received).label("events_received"),
+            sa.func.count().label("events"),
+        )
+        .where(*filters.conditions(), _SERVER)
+        .group_by(events.c.source_id, events.c.line_no)
+        .subquery()
+    )
+    shortfall = sa.and_(
+        batch.c.delivery == "accepted",
+        batch.c.events_received.is_not(None),
+        batch.c.events_received < batch.c.batch_size,
+    )
+    token = sa.and_(batch.c.delivery == "rejected", batch.c.error_code.in_(TOKEN_ERROR_CODES))
+    query = sa.select(
+        sa.func.count().label("batches"),
+        _count_if(batch.c.delivery == "rejected").label("rejected_batches"),
+        sa.func.sum(sa.case((batch.c.delivery == "rejected", batch.c.events), else_=0)).label(
+            "rejected_events"
+        ),
+        _count_if(batch.c.delivery == "unknown").label("unanswered_batches"),
+        _count_if(token).label("token_error_batches"),
+        sa.func.sum(sa.case((token, batch.c.events), else_=0)).label("token_error_events"),
+        _count_if(shortfall).label("shortfall_batches"),
+        sa.func.sum(
+            sa.case((shortfall, batch.c.batch_size - batch.c.events_received), else_=0)
+        ).label("shortfall_events"),
+    )
+    with engine.connect() as connection:
+        row = connection.execute(query).mappings().one()
+    return {key: int(value or 0) for key, value in row.items()}
+
+
+# ---------------------------------------------------------------------------
+# Funnel
+_COUNTED = sa.and_(
+    _ACCEPTED,
+    sa.or_(
+        events.c.dedup_status.is_(None),
+        events.c.dedup_status.not_in(("same_channel_repeat", "fallback_deduplicated")),
+    ),
+    sa.not_(sa.and_(_SERVER, events.c.dedup_status == "deduplicated")),
+)
+"""An event Meta counts: accepted, not a discarded repeat, one per browser/server pair."""
+
+
+def funnel_stages(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
+    """Per campaign and stage: counted events, distinct people, EMQ estimate, coverage, lag."""
+    query = (
+        sa.select(
+            events.c.campaign,
+            events.c.funnel_stage,
+            _count_if(_COUNTED).label("events"),
+            sa.func.count(sa.distinct(sa.case((_COUNTED, events.c.person_key)))).label("people"),
+            _count_if(_SERVER).label("server_sent"),
+            sa.func.sum(sa.case((_SERVER, emq_score(config)), else_=0.0)).label("emq_sum"),
+            _count_if(sa.and_(_BROWSER, _ACCEPTED)).label("browser_events"),
+            _count_if(sa.and_(_BROWSER, _ACCEPTED, events.c.id_twin_48h == sa.true())).label(
+                "covered"
+            ),
+            percentile(sa.case((_SERVER, _LAG)), 0.5).label("median_lag_s"),
+        )
+        .where(*filters.conditions())
+        .group_by(events.c.campaign, events.c.funnel_stage)
+    )
+    with engine.connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).mappings().all())
+    columns = [
+        "campaign",
+        "funnel_stage",
+        "events",
+        "people",
+        "emq_estimate",
+        "event_coverage",
+        "median_lag_s",
+        "server_sent",
+        "browser_events",
+    ]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    for column in ("events", "people", "server_sent", "browser_events", "covered"):
+        frame[column] = frame[column].fillna(0).astype("int64")
+    frame["emq_estimate"] = frame["emq_sum"].astype(float) / frame["server_sent"].where(
+        frame["server_sent"] > 0
+    )
+    frame["event_coverage"] = frame["covered"] / frame["browser_events"].where(
+        frame["browser_events"] > 0
+    )
+    frame["median_lag_s"] = pd.to_numeric(frame["median_lag_s"], errors="coerce")
+    order = {stage: i for i, stage in enumerate(config.stage_order())}
+    frame["_order"] = frame["funnel_stage"].map(order).fillna(len(order))
+    frame = frame.sort_values(["campaign", "_order", "funnel_stage"]).reset_index(drop=True)
+    return frame[columns]
+
+
+def funnel_conversion(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
+    """Stage-to-stage conversion of distinct people, per funnel and campaign."""
+    stages = funnel_stages(engine, filters, config)
+    records = []
+    for funnel, order in config.funnels.items():
+        for campaign, group in stages.groupby("campaign", sort=True):
+            people = dict(zip(group["funnel_stage"], group["people"], strict=True))
+            if not any(people.get(stage, 0) for stage in order[:-1]):
+                continue  # the campaign never enters this funnel
+            for previous, stage in zip(order, order[1:], strict=False):
+                before = people.get(previous, 0)
+                after = people.get(stage, 0)
+                records.append(
+                    {
+                        "funnel": funnel,
+                        "campaign": campaign,
+                        "from_stage": previous,
+                        "to_stage": stage,
+                        "people_from": before,
+                        "people_to": after,
+                        "conversion": (after / before) if before else None,
+                    }
+                )
+    return pd.DataFrame(
+        records,
+        columns=[
+            "funnel",
+            "campaign",
+            "from_stage",
+            "to_stage",
+            "people_from",
+            "people_to",
+            "conversion",
+        ],
+    )
+
+
+def stage_order_gaps(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
+    """People with an event at a stage but none, anywhere in the store, at an earlier stage."""
+    frames = []
+    with engine.connect() as connection:
+        for stage in config.stage_order():
+            earlier = sorted(config.earlier_stages(stage))
+            if not earlier:
+                continue
+            other = events.alias("earlier")
+            query = (
+                sa.select(
+                    events.c.campaign,
+                    sa.literal(stage).label("funnel_stage"),
+                    sa.func.count(sa.distinct(events.c.person_key)).label(
+                        "people_without_earlier_stage"
+                    ),
+                )
+                .where(
+                    *filters.conditions(),
+                    _ACCEPTED,
+                    events.c.funnel_stage == stage,
+                    events.c.person_key.is_not(None),
+                    ~sa.exists().where(
+                        other.c.person_key == events.c.person_key,
+                        other.c.funnel_stage.in_(earlier),
+                    ),
+                )
+                .group_by(events.c.campaign)
+            )
+            frames.append(pd.DataFrame(connection.execute(query).mappings().all()))
+    frame = (
+        pd.concat([f for f in frames if not f.empty], ignore_index=True)
+        if any(not f.empty for f in frames)
+        else pd.DataFrame(columns=["campaign", "funnel_stage", "people_without_earlier_stage"])
+    )
+    return frame
+
+
+def purchases(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
+    """Per campaign: counted Purchases, value/currency completeness, revenue, readiness."""
+    purchase = events.c.event_name == "Purchase"
+    complete = sa.and_(events.c.value.is_not(None), events.c.currency.is_not(None))
+    end = _period_end(engine, filters)
+    last_7d = events.c.event_time > end - 7 * 86400
+    query = (
+        sa.select(
+            events.c.campaign,
+            sa.func.count().label("purchase_events_sent"),
+            _count_if(_COUNTED).label("purchases"),
+            _count_if(complete).label("with_value_and_currency"),
+            sa.func.sum(sa.case((_COUNTED, events.c.value), else_=0.0)).label("revenue"),
+            sa.func.count(sa.distinct(sa.case((_COUNTED, events.c.currency)))).label("currencies"),
+            _count_if(sa.and_(_COUNTED, last_7d)).label("purchases_last_7d"),
+        )
+        .where(*filters.conditions(), purchase)
+        .group_by(events.c.campaign)
+        .order_by(events.c.campaign)
+    )
+    with engine.connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).mappings().all())
+    columns = [
+        "campaign",
+        "purchase_events_sent",
+        "purchases",
+        "value_completeness",
+        "revenue",
+        "currencies",
+        "purchases_last_7d",
+        "ready",
+        "learning_phase_ok",
+    ]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    frame["value_completeness"] = frame["with_value_and_currency"] / frame["purchase_events_sent"]
+    frame["revenue"] = frame["revenue"].astype(float)
+    frame["ready"] = frame["purchases_last_7d"] >= config.readiness["min_purchases_7d"]
+    frame["learning_phase_ok"] = (
+        frame["purchases_last_7d"] >= config.readiness["learning_phase_per_week"]
+    )
+    return frame[columns]
+
+
+def _period_end(engine: Engine, filters: Filters) -> float:
+    if filters.until:
+        return _epoch(filters.until + timedelta(days=1))
+    with engine.connect() as connection:
+        latest = connection.execute(
+            sa.select(sa.func.max(events.c.event_time)).where(*filters.conditions())
+        ).scalar()
+    return float(latest or 0.0)
+
+
+# ---------------------------------------------------------------------------
+# Misc helpers for pages and reports
+def data_range(engine: Engine) -> tuple[date, date] | None:
+    """First and last UTC day of event_time in the store (None when empty)."""
+    with engine.connect() as connection:
+        low, high = connection.execute(
+            sa.select(sa.func.min(events.c.event_time), sa.func.max(events.c.event_time))
+        ).one()
+    if low is None:
+        return None
+    return (
+        datetime.fromtimestamp(low, tz=UTC).date(),
+        datetime.fromtimestamp(high, tz=UTC).date(),
+    )
+
+
+def distinct_values(engine: Engine, column: str) -> list[str]:
+    """Sorted distinct values of a filter dimension."""
+    col = events.c[column]
+    with engine.connect() as connection:
+        values = (
+            connection.execute(sa.select(col).where(col.is_not(None)).distinct()).scalars().all()
+        )
+    return sorted(str(v) for v in values)

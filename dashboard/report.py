@@ -1,0 +1,80 @@
+"""The machine-readable quality report (a contract others script against).
+
+Owns the JSON report's shape: period, overall block, blocks per event name, campaign
+and funnel stage, diagnostics, rejected_records (quarantined lines and events), plus
+the previous period's overall block for period-over-period change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from dashboard.config import Config
+from dashboard.diagnostics import diagnose
+from dashboard.indicators import (
+    Filters,
+    block_dict,
+    block_frame,
+    data_range,
+    tier,
+    upload_frequency,
+)
+from dashboard.store import quarantine
+
+REPORT_VERSION = 1
+
+
+def _blocks(engine: Engine, filters: Filters, config: Config, by: str) -> dict[str, dict]:
+    frame = block_frame(engine, filters, config, by)
+    return {str(row[by]): _decorate(block_dict(row), config) for _, row in frame.iterrows()}
+
+
+def _decorate(block: dict[str, Any], config: Config) -> dict[str, Any]:
+    block["emq_tier"] = tier(block["emq_estimate"], config)
+    block["upload_frequency"] = upload_frequency(block["freshness"]["median_lag_s"], config)
+    return block
+
+
+def build_report(engine: Engine, filters: Filters, config: Config) -> dict[str, Any]:
+    """The full JSON report for a slice."""
+    overall = _decorate(block_dict(block_frame(engine, filters, config).iloc[0]), config)
+    previous_filters = filters.previous()
+    previous = None
+    if previous_filters is not None:
+        previous = _decorate(
+            block_dict(block_frame(engine, previous_filters, config).iloc[0]), config
+        )
+    with engine.connect() as connection:
+        rejected_records = int(
+            connection.execute(sa.select(sa.func.count()).select_from(quarantine)).scalar()
+        )
+    span = data_range(engine)
+    return {
+        "report_version": REPORT_VERSION,
+        "generated_at": datetime.now(tz=UTC).isoformat(timespec="seconds"),
+        "period": {
+            "since": filters.since.isoformat() if filters.since else None,
+            "until": filters.until.isoformat() if filters.until else None,
+            "data_first_day": span[0].isoformat() if span else None,
+            "data_last_day": span[1].isoformat() if span else None,
+            "previous_since": previous_filters.since.isoformat() if previous_filters else None,
+            "previous_until": previous_filters.until.isoformat() if previous_filters else None,
+            "filters": filters.as_dict(),
+        },
+        "config": {
+            "emq_tiers": config.emq_tiers,
+            "emq_estimate_note": "Estimate from parameter presence and validity; not Meta's EMQ.",
+            "coverage_goal": config.coverage_goal,
+        },
+        "overall": overall,
+        "previous_overall": previous,
+        "by_event_name": _blocks(engine, filters, config, "event_name"),
+        "by_campaign": _blocks(engine, filters, config, "campaign"),
+        "by_funnel_stage": _blocks(engine, filters, config, "funnel_stage"),
+        "diagnostics": [d.to_dict() for d in diagnose(engine, filters, config, overall)],
+        "rejected_records": rejected_records,
+    }
