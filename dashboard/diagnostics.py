@@ -122,12 +122,13 @@ def diagnose(
                 "order id, so Meta can deduplicate the pair.",
             )
         )
-    missing = overall["dedup"]["server"]["missing_event_id"]
+    missing = overall["server_without_event_id"]
     if missing:
         found.append(
             Diagnostic(
                 "missing_event_id",
-                "Server events without event_id (cannot be deduplicated with the Pixel)",
+                "Server events without event_id (only Meta's weaker fbp/external_id fallback can "
+                "deduplicate them)",
                 "warning",
                 missing,
                 accepted,

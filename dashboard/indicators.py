@@ -112,6 +112,19 @@ _ACCEPTED = events.c.delivery != "rejected"
 _LAG = events.c.sent_at - events.c.event_time
 
 
+def estimate_emq(valid_params: set[str] | frozenset[str], config: Config) -> float:
+    """EMQ estimate (0-10) of one event from its set of valid parameters (reference version).
+
+    The SQL in `emq_score` computes the same inside the database.
+    """
+    if valid_params and any(valid_params <= combo for combo in REJECTED_COMBINATIONS):
+        return 0.0
+    points = sum(config.emq_points.get(p, 0.0) for p in valid_params)
+    if {"client_ip_address", "client_user_agent"} <= valid_params:
+        points += config.emq_pair_points
+    return 10.0 if points >= config.emq_cap else points * 10.0 / config.emq_cap
+
+
 def emq_points(
     config: Config, table=events, *, assume_valid: str | None = None
 ) -> sa.ColumnElement:
@@ -215,6 +228,9 @@ def _block_aggregates(config: Config) -> list[sa.ColumnElement]:
         _count_if(sa.and_(_SERVER, ~_ACCEPTED)).label("server_rejected_by_meta"),
         _count_if(server_sent).label("server_sent"),
         _count_if(sa.and_(_SERVER, events.c.is_test == sa.true())).label("test_events"),
+        _count_if(sa.and_(_SERVER, _ACCEPTED, events.c.event_id.is_(None))).label(
+            "server_without_event_id"
+        ),
         _count_if(sa.and_(_BROWSER, _ACCEPTED, events.c.id_twin_48h == sa.true())).label("covered"),
         _count_if(sa.and_(_BROWSER, _ACCEPTED, events.c.covered_any_key == sa.true())).label(
             "covered_any_key"
@@ -309,6 +325,7 @@ def block_dict(row: pd.Series | dict) -> dict[str, Any]:
         "server_rejected_by_meta": int(get("server_rejected_by_meta")),
         "server_sent": sent,
         "test_events": int(get("test_events")),
+        "server_without_event_id": int(get("server_without_event_id")),
         "event_coverage": rate(get("event_coverage")),
         "event_coverage_any_key": rate(get("event_coverage_any_key")),
         "emq_estimate": None if sent == 0 else round(float(get("emq_sum")) / sent, 4),

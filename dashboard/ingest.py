@@ -581,10 +581,15 @@ class _Chunk:
 
 def _head_fingerprint(path: Path) -> str:
     """SHA-256 of the file's first line (first two for CSV: header + first row)."""
-    with _open_binary(path) as fh:
-        head = fh.readline(65536)
-        if _is_csv(path):
-            head += fh.readline(65536)
+    try:
+        with _open_binary(path) as fh:
+            head = fh.readline(65536)
+            if _is_csv(path):
+                head += fh.readline(65536)
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+        # A damaged gzip: identify it by its raw bytes; the import quarantines the damage.
+        with path.open("rb") as fh:
+            head = b"raw:" + fh.read(65536)
     return hashlib.sha256(head).hexdigest()
 
 

@@ -117,7 +117,8 @@ def _scalar_status(param: str, value: str) -> int:
         text = value.strip()
         if text.lower() in _PLACEHOLDERS:
             return INVALID
-        if looks_like_email(text) or looks_like_phone(text):
+        # Numeric customer ids are common and fine; only a +country phone is PII here.
+        if looks_like_email(text) or (text.startswith("+") and looks_like_phone(text)):
             return UNHASHED
         return VALID
     return _plain_status(param, value)
