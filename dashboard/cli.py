@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_options(p_report)
     add_filter_options(p_report)
 
+    p_demo = commands.add_parser(
+        "demo", help="import the bundled sample into the store (once) and open the dashboard"
+    )
+    _add_store_options(p_demo)
+    p_demo.add_argument("--port", type=int, default=8501)
+    p_demo.add_argument("--no-browser", action="store_true", help="do not open a browser window")
+
     p_sample = commands.add_parser("sample", help="write the seeded synthetic sample log")
     p_sample.add_argument("out", help="output file (.jsonl or .jsonl.gz)")
     p_sample.add_argument("--events", type=int, default=20_000, help="approximate event count")
@@ -96,6 +103,41 @@ def build_parser() -> argparse.ArgumentParser:
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+def _demo(args: argparse.Namespace, engine, config) -> int:
+    """Import the bundled sample (a no-op when already imported), then run Streamlit."""
+    import os
+    import subprocess
+
+    from dashboard.config import REPO_ROOT, SAMPLE_LOG_PATH
+
+    summary = ingest([SAMPLE_LOG_PATH], engine, config=config)
+    print(
+        f"sample: {summary.events_imported:,} events imported ({summary.lines_already_imported:,} lines already there)"
+    )
+    engine.dispose()  # DuckDB: release the file before the dashboard opens it
+    env = dict(os.environ)
+    if args.db:
+        env["EQM_DB_URL"] = args.db
+    if args.config:
+        env["EQM_CONFIG"] = args.config
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(REPO_ROOT / "dashboard" / "app.py"),
+        f"--server.port={args.port}",
+        "--server.address=localhost",  # no login configured: local only
+        "--browser.gatherUsageStats=false",
+    ]
+    if args.no_browser:
+        command.append("--server.headless=true")
+    try:
+        return subprocess.call(command, env=env, cwd=REPO_ROOT)
+    except KeyboardInterrupt:
+        return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             print(summary.to_text())
             quarantined = summary.lines_quarantined + summary.events_quarantined
             return 1 if args.strict and quarantined else 0
+        if args.command == "demo":
+            return _demo(args, engine, config)
         if args.command == "report":
             from dashboard.report import build_report
             from dashboard.store import create_schema

@@ -1,0 +1,42 @@
+"""Streamlit entrypoint: page config, navigation and the shared sidebar. A router only.
+
+Run from the repository root: `python -m streamlit run dashboard/app.py`
+(or `python -m dashboard demo`, which imports the bundled sample first).
+"""
+
+import sys
+from pathlib import Path
+
+# `streamlit run dashboard/app.py` puts only dashboard/ on sys.path; the package lives
+# one level up. Adding the repository root keeps one import root everywhere.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st  # noqa: E402
+
+from dashboard import ui  # noqa: E402
+
+st.set_page_config(
+    page_title="Event Quality Monitor", page_icon=":material/monitoring:", layout="wide"
+)
+
+PAGES = [
+    st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page("app_pages/match_quality.py", title="Match quality", icon=":material/fingerprint:"),
+    st.Page("app_pages/coverage_dedup.py", title="Coverage & dedup", icon=":material/join_inner:"),
+    st.Page("app_pages/funnel.py", title="Funnel", icon=":material/filter_alt:"),
+    st.Page(
+        "app_pages/freshness_delivery.py", title="Freshness & delivery", icon=":material/schedule:"
+    ),
+    st.Page("app_pages/data.py", title="Data", icon=":material/upload_file:"),
+]
+
+navigation = st.navigation(PAGES)
+# Every page obeys the same filters: draw them once, here, before the page runs.
+st.session_state["current_filters"] = ui.sidebar_filters()
+st.sidebar.caption(
+    "Event Quality Monitor · Meta Pixel + Conversions API. EMQ values are estimates "
+    "from the parameters sent, not Meta's score."
+)
+navigation.run()

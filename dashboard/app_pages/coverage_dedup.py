@@ -1,0 +1,75 @@
+"""Coverage & dedup: browser vs server volume, coverage vs 75%, dedup statuses, gap drill-down."""
+
+import streamlit as st
+
+from dashboard import charts, ui
+from dashboard import formatting as fmt
+from dashboard.indicators import GAP_STATUSES
+
+st.title("Coverage & dedup")
+if ui.empty_store_notice():
+    st.stop()
+filters = ui.current_filters()
+config = ui.get_config()
+st.caption(ui.describe(filters))
+
+overall = ui.query("overall", filters)
+if overall["browser_events"] + overall["server_sent"] == 0:
+    st.info("No events in this selection.")
+    st.stop()
+cols = st.columns(4)
+cols[0].metric("Event coverage (event_id)", fmt.percent(overall["event_coverage"]))
+cols[1].metric("Coverage with any dedup key", fmt.percent(overall["event_coverage_any_key"]))
+cols[2].metric("Likely double counts", fmt.compact(overall["dedup"]["likely_double_counted"]))
+cols[3].metric("Server events without event_id", fmt.compact(overall["server_without_event_id"]))
+
+dimension = (
+    st.segmented_control(
+        "Break down by",
+        ["event_name", "campaign", "funnel_stage"],
+        default="event_name",
+        format_func=lambda d: {
+            "event_name": "Event",
+            "campaign": "Campaign",
+            "funnel_stage": "Stage",
+        }[d],
+        key="cov_dimension",
+    )
+    or "event_name"
+)
+frame = ui.query("block", filters, dimension)
+left, right = st.columns(2)
+left.plotly_chart(charts.volume_bars(frame, dimension), key="chart_volume")
+right.plotly_chart(
+    charts.coverage_bars(frame, dimension, config.coverage_goal), key="chart_coverage"
+)
+left, right = st.columns(2)
+left.plotly_chart(charts.dedup_stacked(frame, dimension, "server"), key="chart_dedup_server")
+right.plotly_chart(charts.dedup_stacked(frame, dimension, "browser"), key="chart_dedup_browser")
+
+st.subheader("Dedup key feedback")
+st.caption("As Events Manager shows it: share of browser and of server events carrying each key.")
+ui.table(
+    ui.query("dedup_key_feedback", filters),
+    "dedup_keys",
+    "dedup_key_feedback.csv",
+    column_config={
+        "browser_events_with_key": st.column_config.NumberColumn(
+            "Browser events with key", format="percent"
+        ),
+        "server_events_with_key": st.column_config.NumberColumn(
+            "Server events with key", format="percent"
+        ),
+    },
+)
+
+st.subheader("Gaps, event by event")
+st.caption(
+    "What a developer needs to fix tracking: event, event_id, campaign, stage and times. "
+    "Hashed fields are never shown; fbp and external_id appear as they were sent."
+)
+choices = [*GAP_STATUSES, "likely_double_counted"]
+picked = st.multiselect("Gap types", choices, default=choices, key="gap_statuses")
+gaps, total = ui.query("gap_events", filters, tuple(picked), 1000)
+st.write(f"{fmt.compact(total)} events; showing the latest {min(total, 1000):,}.")
+ui.table(gaps, "gaps", "dedup_gaps.csv")

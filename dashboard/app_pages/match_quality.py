@@ -1,0 +1,90 @@
+"""Match quality: parameter coverage heatmaps, EMQ estimate by event/campaign/stage, what to fix."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, ui
+from dashboard import formatting as fmt
+from dashboard.params import PARAMS
+
+st.title("Match quality")
+if ui.empty_store_notice():
+    st.stop()
+filters = ui.current_filters()
+config = ui.get_config()
+st.caption(ui.describe(filters) + " · EMQ values are estimates, not Meta's score.")
+
+overall = ui.query("overall", filters)
+if overall["server_sent"] == 0:
+    st.info("No events in this selection.")
+    st.stop()
+
+st.subheader("What to fix next")
+st.caption(
+    "Expected rise of the EMQ estimate if the parameter were valid on every event of that name; "
+    "ranked by the rise for the whole selection."
+)
+fixes = ui.query("what_to_fix", filters, 15)
+ui.table(
+    fixes,
+    "what_to_fix",
+    "what_to_fix.csv",
+    column_config={
+        "coverage": st.column_config.NumberColumn("Coverage now", format="percent"),
+        "emq_now": st.column_config.NumberColumn("EMQ now", format="%.1f"),
+        "emq_if_fixed": st.column_config.NumberColumn("EMQ if fixed", format="%.1f"),
+        "gain_event": st.column_config.NumberColumn("Gain (event)", format="+%.2f"),
+        "gain_slice": st.column_config.NumberColumn("Gain (selection)", format="+%.2f"),
+    },
+)
+
+left, right = st.columns(2)
+by_event = ui.query("block", filters, "event_name")
+left.plotly_chart(
+    charts.emq_bars(by_event, "event_name", config, "EMQ by event"), key="chart_emq_event"
+)
+by_campaign = ui.query("block", filters, "campaign")
+right.plotly_chart(
+    charts.emq_bars(by_campaign, "campaign", config, "EMQ by campaign"), key="chart_emq_campaign"
+)
+left, right = st.columns(2)
+by_stage = ui.query("block", filters, "funnel_stage")
+left.plotly_chart(
+    charts.emq_bars(by_stage, "funnel_stage", config, "EMQ by funnel stage"), key="chart_emq_stage"
+)
+daily = ui.query("block", filters, "event_day")
+right.plotly_chart(charts.emq_trend(daily, config), key="chart_emq_trend")
+
+st.subheader("Parameter coverage")
+st.caption(
+    "Share of server events carrying a valid value (hashed fields: SHA-256; fbc/fbp: Meta's format)."
+)
+tab_event, tab_campaign = st.tabs(["By event", "By campaign"])
+with tab_event:
+    heat = ui.query("parameter_coverage", filters, "event_name")
+    st.plotly_chart(charts.coverage_heatmap(heat, "event_name"), key="chart_heat_event")
+with tab_campaign:
+    heat_c = ui.query("parameter_coverage", filters, "campaign")
+    st.plotly_chart(charts.coverage_heatmap(heat_c, "campaign"), key="chart_heat_campaign")
+
+st.subheader("Invalid and unhashed values")
+rows = [
+    {
+        "parameter": p,
+        "valid_share": overall["parameter_coverage"][p],
+        "invalid": overall["invalid_parameters"][p],
+        "unhashed_plaintext": overall["unhashed_parameters"][p],
+    }
+    for p in PARAMS
+    if overall["invalid_parameters"][p] or overall["parameter_coverage"][p]
+]
+ui.table(
+    pd.DataFrame(rows),
+    "invalid_params",
+    "parameter_validity.csv",
+    column_config={"valid_share": st.column_config.NumberColumn("Valid share", format="percent")},
+)
+st.caption(
+    f"{fmt.compact(overall['unhashed_pii'])} server events carried plaintext personal data; "
+    f"{fmt.compact(overall['rejected_combination'])} had only a parameter combination Meta rejects."
+)

@@ -1,0 +1,288 @@
+"""Streamlit plumbing shared by the pages: store connection, cached queries, filters.
+
+Owns the engine (st.cache_resource, one per store URL, never mutated), the bounded
+query cache (st.cache_data keyed on the query, the filters and the store version, so
+an import invalidates it), the sidebar filters mirrored in the URL query string, and
+small display helpers. Pages call `query(...)` and never touch SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+import streamlit as st
+
+from dashboard import indicators as ind
+from dashboard.config import Config, default_db_url, load_config
+from dashboard.diagnostics import diagnose
+from dashboard.exports import to_csv_bytes
+from dashboard.indicators import Filters
+from dashboard.report import build_report
+from dashboard.store import create_schema, make_engine, store_version
+
+FILTER_FIELDS = {
+    # session-state key: (Filters field, URL parameter, store column, label)
+    "f_dataset": ("datasets", "dataset", "dataset_id", "Dataset"),
+    "f_campaign": ("campaigns", "campaign", "campaign", "Campaign"),
+    "f_stage": ("stages", "stage", "funnel_stage", "Funnel stage"),
+    "f_event": ("event_names", "event", "event_name", "Event name"),
+    "f_action_source": ("action_sources", "action_source", "action_source", "Action source"),
+    "f_messaging_channel": (
+        "messaging_channels",
+        "messaging_channel",
+        "messaging_channel",
+        "Messaging channel",
+    ),
+    "f_channel": ("channels", "channel", "channel", "Channel"),
+}
+PERIODS = {"Last 7 days": 7, "Last 28 days": 28, "All data": None, "Custom": -1}
+DEFAULT_PERIOD = "Last 28 days"
+
+
+def store_url() -> str:
+    """The store URL ($EQM_DB_URL, or the embedded DuckDB file); never shown in full."""
+    return default_db_url()
+
+
+@st.cache_resource(max_entries=4)
+def get_engine(url: str):
+    engine = make_engine(url)
+    create_schema(engine)
+    return engine
+
+
+@st.cache_resource(max_entries=1)
+def get_config() -> Config:
+    return load_config()
+
+
+def _with_retry(fn: Callable[[], Any], attempts: int = 8) -> Any:
+    # DuckDB allows one writer per file: while an import holds the lock, wait a little.
+    delay = 0.2
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except sa.exc.OperationalError as exc:
+            if "lock" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    return None
+
+
+def version() -> tuple[int, int]:
+    """Store version (changes with every import): the cache key's freshness part."""
+    return _with_retry(lambda: store_version(get_engine(store_url())))
+
+
+def _filters_key(filters: Filters) -> str:
+    return json.dumps(filters.as_dict(), sort_keys=True)
+
+
+def _filters_from_key(key: str) -> Filters:
+    raw = json.loads(key)
+    kwargs: dict[str, Any] = {}
+    for name, value in raw.items():
+        kwargs[name] = date.fromisoformat(value) if name in ("since", "until") else tuple(value)
+    return Filters(**kwargs)
+
+
+QUERIES: dict[str, Callable[..., Any]] = {
+    "block": lambda e, f, c, by=None: ind.block_frame(
+        e, f, c, list(by) if isinstance(by, tuple) else by
+    ),
+    "overall": lambda e, f, c: ind.overall_block(e, f, c),
+    "what_to_fix": lambda e, f, c, limit=50: ind.what_to_fix(e, f, c, limit),
+    "parameter_coverage": lambda e, f, c, by="event_name": ind.parameter_coverage(e, f, c, by),
+    "dedup_key_feedback": lambda e, f, c: ind.dedup_key_feedback(e, f),
+    "gap_events": lambda e, f, c, statuses, limit=1000: ind.gap_events(e, f, statuses, limit),
+    "lag_stats": lambda e, f, c, by="funnel_stage": ind.lag_stats(e, f, c, by),
+    "lag_sample": lambda e, f, c: ind.lag_sample(e, f),
+    "delivery_errors": lambda e, f, c: ind.delivery_errors(e, f),
+    "delivery_summary": lambda e, f, c: ind.delivery_summary(e, f),
+    "funnel_stages": lambda e, f, c: ind.funnel_stages(e, f, c),
+    "funnel_conversion": lambda e, f, c: ind.funnel_conversion(e, f, c),
+    "stage_order_gaps": lambda e, f, c: ind.stage_order_gaps(e, f, c),
+    "purchases": lambda e, f, c: ind.purchases(e, f, c),
+    "diagnostics": lambda e, f, c: [d.to_dict() for d in diagnose(e, f, c)],
+    "report": lambda e, f, c: build_report(e, f, c),
+}
+
+
+@st.cache_data(ttl=900, max_entries=512, show_spinner=False)
+def _cached(name: str, url: str, store_ver: tuple[int, int], filters_key: str, args: tuple) -> Any:
+    engine = get_engine(url)
+    return _with_retry(
+        lambda: QUERIES[name](engine, _filters_from_key(filters_key), get_config(), *args)
+    )
+
+
+def query(name: str, filters: Filters, *args: Any) -> Any:
+    """Run a named indicator query for the filters, cached per store version."""
+    return _cached(name, store_url(), version(), _filters_key(filters), tuple(args))
+
+
+@st.cache_data(ttl=900, max_entries=64, show_spinner=False)
+def _distinct(url: str, store_ver: tuple[int, int], column: str) -> list[str]:
+    return _with_retry(lambda: ind.distinct_values(get_engine(url), column))
+
+
+@st.cache_data(ttl=900, max_entries=16, show_spinner=False)
+def _range(url: str, store_ver: tuple[int, int]) -> tuple[date, date] | None:
+    return _with_retry(lambda: ind.data_range(get_engine(url)))
+
+
+def data_range() -> tuple[date, date] | None:
+    return _range(store_url(), version())
+
+
+# ---------------------------------------------------------------------------
+# Sidebar filters, mirrored in the URL so a view can be shared.
+def _init_from_url(span: tuple[date, date]) -> None:
+    if st.session_state.get("_filters_initialised"):
+        return
+    params = st.query_params
+    period = params.get("period")
+    st.session_state["f_period"] = period if period in PERIODS else DEFAULT_PERIOD
+    try:
+        since = date.fromisoformat(params["since"]) if "since" in params else None
+        until = date.fromisoformat(params["until"]) if "until" in params else None
+    except ValueError:
+        since = until = None
+    if since and until:
+        st.session_state["f_period"] = "Custom"
+        st.session_state["f_dates"] = (since, until)
+    else:
+        st.session_state["f_dates"] = (span[0], span[1])
+    for key, (_, url_name, _, _) in FILTER_FIELDS.items():
+        st.session_state[key] = params.get_all(url_name)
+    st.session_state["_filters_initialised"] = True
+
+
+def _period_dates(span: tuple[date, date]) -> tuple[date | None, date | None]:
+    choice = st.session_state.get("f_period", DEFAULT_PERIOD)
+    days = PERIODS.get(choice)
+    if days is None:
+        return None, None
+    if days == -1:
+        picked = st.session_state.get("f_dates") or span
+        if isinstance(picked, tuple | list) and len(picked) == 2:
+            return picked[0], picked[1]
+        return picked[0], picked[0]
+    return span[1] - timedelta(days=days - 1), span[1]
+
+
+def sidebar_filters() -> Filters:
+    """Draw the shared filters in the sidebar and return the slice they select."""
+    span = data_range()
+    if span is None:
+        return Filters()
+    _init_from_url(span)
+    url, ver = store_url(), version()
+    with st.sidebar:
+        st.header("Filters")
+        st.selectbox("Period", list(PERIODS), key="f_period")
+        if st.session_state["f_period"] == "Custom":
+            st.date_input("Dates (UTC, event time)", key="f_dates", min_value=date(2000, 1, 1))
+        for key, (_, _, column, label) in FILTER_FIELDS.items():
+            options = _distinct(url, ver, column)
+            # Values from a shared URL that this store does not have are dropped.
+            st.session_state[key] = [v for v in st.session_state.get(key, []) if v in options]
+            st.multiselect(label, options, key=key, placeholder="All")
+    since, until = _period_dates(span)
+    filters = Filters(
+        since=since,
+        until=until,
+        **{
+            field: tuple(st.session_state.get(key, []))
+            for key, (field, _, _, _) in FILTER_FIELDS.items()
+        },
+    )
+    _write_url(filters)
+    return filters
+
+
+def current_filters() -> Filters:
+    """The slice selected in the sidebar (drawn by the router before the page runs)."""
+    return st.session_state.get("current_filters") or Filters()
+
+
+def _write_url(filters: Filters) -> None:
+    wanted: dict[str, Any] = {"period": st.session_state.get("f_period", DEFAULT_PERIOD)}
+    if wanted["period"] == "Custom" and filters.since and filters.until:
+        wanted["since"] = filters.since.isoformat()
+        wanted["until"] = filters.until.isoformat()
+    for key, (_, url_name, _, _) in FILTER_FIELDS.items():
+        values = st.session_state.get(key, [])
+        if values:
+            wanted[url_name] = list(values)
+    current = {k: st.query_params.get_all(k) for k in st.query_params}
+    normalised = {k: v if isinstance(v, list) else [v] for k, v in wanted.items()}
+    if current != normalised:
+        st.query_params.from_dict(wanted)
+
+
+def describe(filters: Filters) -> str:
+    """One line saying what the page shows."""
+    span = f"{filters.since} to {filters.until}" if filters.since else "all data"
+    parts = [span]
+    for field, _, _, label in FILTER_FIELDS.values():
+        values = getattr(filters, field)
+        if values:
+            parts.append(f"{label.lower()}: {', '.join(values)}")
+    return " · ".join(parts)
+
+
+# ---------------------------------------------------------------------------
+def table(
+    frame: pd.DataFrame, key: str, file_name: str, column_config: dict | None = None, **kwargs
+) -> None:
+    """A dataframe with a formula-safe CSV download button under it."""
+    if frame is None or frame.empty:
+        st.info("No events in this selection.")
+        return
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config=column_config,
+        key=f"df_{key}",
+        **kwargs,
+    )
+    st.download_button(
+        "Download CSV",
+        data=to_csv_bytes(frame),
+        file_name=file_name,
+        mime="text/csv",
+        key=f"dl_{key}",
+    )
+
+
+def empty_store_notice() -> bool:
+    """On an empty store, explain how to import and offer the sample. True when empty."""
+    if data_range() is not None:
+        return False
+    st.info(
+        "The store is empty. Import your sent-events log on the **Data** page or with "
+        "`python -m dashboard ingest PATH`, or load the bundled sample to look around."
+    )
+    if st.button("Import the bundled sample", key="btn_import_sample", type="primary"):
+        import_sample()
+        st.rerun()
+    return True
+
+
+def import_sample() -> None:
+    from dashboard.config import SAMPLE_LOG_PATH
+    from dashboard.ingest import ingest
+
+    with st.spinner("Importing the sample log…"):
+        summary = ingest([SAMPLE_LOG_PATH], get_engine(store_url()), config=get_config())
+    st.session_state["last_import"] = summary.to_text()
+    st.cache_data.clear()
