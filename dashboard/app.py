@@ -17,9 +17,7 @@ import streamlit as st  # noqa: E402
 
 from dashboard import ui  # noqa: E402
 
-st.set_page_config(
-    page_title="Event Quality Monitor", page_icon=":material/monitoring:", layout="wide"
-)
+st.set_page_config(page_title="Event Quality Monitor", page_icon="📈", layout="wide")
 
 PAGES = [
     st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),

@@ -281,34 +281,46 @@ def _coverage_findings(engine, filters, config, browser_total) -> list[Diagnosti
 
 
 def _parameter_gap_findings(engine, filters, config) -> list[Diagnostic]:
-    frame = block_frame(engine, filters, config, ["event_name", "campaign"])
+    """A campaign whose events lack a parameter that the same kind of event elsewhere has.
+
+    Compared only within one dataset, event name and action source, so a WhatsApp
+    Purchase is never held against a website Purchase.
+    """
+    keys = ["dataset_id", "action_source", "event_name"]
+    frame = block_frame(engine, filters, config, [*keys, "campaign"])
     frame = frame[frame["server_sent"] >= MIN_GROUP_EVENTS]
     out = []
-    for param in GAP_PARAMS:
-        valid = f"valid__{param}"
-        for event_name, group in frame.groupby("event_name"):
-            if len(group) < 2:
-                continue
-            for _, row in group.iterrows():
-                rest = group[group["campaign"] != row["campaign"]]
+    for (_, _, event_name), group in frame.groupby(keys):
+        if len(group) < 2:
+            continue
+        for _, row in group.iterrows():
+            rest = group[group["campaign"] != row["campaign"]]
+            missing = []
+            for param in GAP_PARAMS:
+                valid = f"valid__{param}"
                 rest_rate = rest[valid].sum() / rest["server_sent"].sum()
                 rate = row[valid] / row["server_sent"]
                 if rest_rate >= 0.5 and rate < 0.5 * rest_rate:
-                    out.append(
-                        Diagnostic(
-                            "parameter_gap",
-                            f"{event_name} server events of campaign {row['campaign']} carry a valid "
-                            f"{param} on {_pct(rate)} (other campaigns: {_pct(rest_rate)})",
-                            "warning",
-                            int(row["server_sent"] - row[valid]),
-                            int(row["server_sent"]),
-                            f"Check the integration that sends {event_name} for this campaign: it drops "
-                            f"{param}.",
-                            event_name=str(event_name),
-                            campaign=str(row["campaign"]),
-                            parameter=param,
-                        )
-                    )
+                    missing.append((param, rate, rest_rate, int(row["server_sent"] - row[valid])))
+            if not missing:
+                continue
+            worst = max(m[3] for m in missing)
+            detail = "; ".join(f"{p} on {_pct(r)} (elsewhere {_pct(o)})" for p, r, o, _ in missing)
+            out.append(
+                Diagnostic(
+                    "parameter_gap",
+                    f"{event_name} server events of campaign {row['campaign']} lack "
+                    f"{', '.join(m[0] for m in missing)}: {detail}",
+                    "warning",
+                    worst,
+                    int(row["server_sent"]),
+                    f"Check the integration that sends {event_name} for this campaign: it drops "
+                    f"{', '.join(m[0] for m in missing)} that other campaigns send.",
+                    event_name=str(event_name),
+                    campaign=str(row["campaign"]),
+                    parameter=",".join(m[0] for m in missing),
+                )
+            )
     return out
 
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from dashboard.config import Config
-from dashboard.params import PARAMS, REJECTED_COMBINATIONS
+from dashboard.params import PARAMS, REJECTED_COMBINATIONS, applicable_params
 from dashboard.store import DEDUP_STATUSES, events, percentile
 
 STALE_AFTER_S = 7 * 86400  # Meta rejects a batch holding an event older than 7 days
@@ -366,7 +366,8 @@ def blocks_by(engine: Engine, filters: Filters, config: Config, by: str) -> dict
 # ---------------------------------------------------------------------------
 # Match quality
 def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 50) -> pd.DataFrame:
-    """Expected EMQ gain per (event name, parameter) if that parameter were valid everywhere.
+    """Expected EMQ gain per (event name, action source, parameter) if the parameter were valid
+    on every such event. Only parameters that this action source can send are suggested.
 
     gain_event: rise of that event's mean estimate; gain_slice: rise of the slice's mean
     (the ranking key, since fixing a frequent event moves the slice most).
@@ -376,8 +377,10 @@ def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 5
         "client_user_agent",
     ]
     base = emq_score(config)
+    source = sa.func.coalesce(events.c.action_source, "(none)").label("action_source")
     columns = [
         events.c.event_name,
+        source,
         sa.func.count().label("server_events"),
         sa.func.sum(base).label("score_sum"),
     ]
@@ -386,20 +389,28 @@ def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 5
             sa.func.sum(emq_score(config, assume_valid=param) - base).label(f"gain__{param}")
         )
         columns.append(_count_if(events.c[f"p_{param}"] == 1).label(f"valid__{param}"))
-    query = sa.select(*columns).where(*filters.conditions(), _SERVER).group_by(events.c.event_name)
+    query = (
+        sa.select(*columns)
+        .where(*filters.conditions(), _SERVER)
+        .group_by(events.c.event_name, source)
+    )
     with engine.connect() as connection:
         rows = connection.execute(query).mappings().all()
     total = sum(int(r["server_events"]) for r in rows)
     records = []
     for row in rows:
         n = int(row["server_events"])
+        allowed = applicable_params(
+            None if row["action_source"] == "(none)" else row["action_source"]
+        )
         for param in candidates:
             gain = float(row[f"gain__{param}"] or 0.0)
-            if gain <= 1e-9:
+            if gain <= 1e-9 or param not in allowed:
                 continue
             records.append(
                 {
                     "event_name": row["event_name"],
+                    "action_source": row["action_source"],
                     "parameter": param,
                     "server_events": n,
                     "coverage": int(row[f"valid__{param}"]) / n,
@@ -413,6 +424,7 @@ def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 5
         records,
         columns=[
             "event_name",
+            "action_source",
             "parameter",
             "server_events",
             "coverage",

@@ -43,6 +43,27 @@ PLAIN_PARAMS = (
 )
 PARAMS: tuple[str, ...] = HASHED_PARAMS + OPTIONAL_HASH_PARAMS + PLAIN_PARAMS
 
+# Which parameters an integration can send, by action_source: "what to fix next"
+# only suggests these (a website cannot send a lead_id, a CRM has no fbp cookie).
+_CONTACT = HASHED_PARAMS + OPTIONAL_HASH_PARAMS
+APPLICABLE_PARAMS: dict[str, tuple[str, ...]] = {
+    "website": _CONTACT + ("client_ip_address", "client_user_agent", "fbc", "fbp"),
+    "system_generated": _CONTACT + ("lead_id", "fbc"),
+    "business_messaging": _CONTACT
+    + ("ctwa_clid", "page_id", "page_scoped_user_id", "ig_account_id", "ig_sid"),
+    "app": _CONTACT + ("client_ip_address", "client_user_agent", "madid", "anon_id", "fb_login_id"),
+    "physical_store": _CONTACT,
+    "phone_call": _CONTACT + ("lead_id",),
+    "chat": _CONTACT + ("page_scoped_user_id",),
+    "email": _CONTACT + ("subscription_id",),
+}
+
+
+def applicable_params(action_source: str | None) -> tuple[str, ...]:
+    """Parameters an event with this action_source can carry (all when unknown)."""
+    return APPLICABLE_PARAMS.get(action_source or "", PARAMS)
+
+
 # Meta rejects an event whose only customer parameters are one of these sets or a
 # subset of one (Graph API v13.0+, best-practices "Baseline requirements").
 REJECTED_COMBINATIONS: tuple[frozenset[str], ...] = (
