@@ -492,11 +492,20 @@ def gap_events(
     statuses: Sequence[str] = (*GAP_STATUSES, "likely_double_counted"),
     limit: int = 1000,
 ) -> tuple[pd.DataFrame, int]:
-    """Event-level dedup gaps for a developer (no PII: hashed fields never shown) and the total."""
-    wanted = [s for s in statuses if s in DEDUP_STATUSES]
+    """Event-level dedup gaps for a developer (no PII: hashed fields never shown) and the total.
+
+    server_only counts as a gap only for website events: CRM and messaging stages are
+    sent from the server alone by design.
+    """
+    wanted = [s for s in statuses if s in DEDUP_STATUSES and s != "server_only"]
     conditions = []
     if wanted:
         conditions.append(events.c.dedup_status.in_(wanted))
+    if "server_only" in statuses:
+        # CRM and messaging events have no Pixel counterpart: server_only is a gap on the web.
+        conditions.append(
+            sa.and_(events.c.dedup_status == "server_only", events.c.action_source == "website")
+        )
     if "likely_double_counted" in statuses:
         conditions.append(events.c.likely_double == sa.true())
     if not conditions:

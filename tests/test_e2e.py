@@ -107,7 +107,7 @@ def browser():
 
 
 def _open(browser, url: str):
-    page = browser.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+    page = browser.new_page(viewport={"width": 1440, "height": 1700}, accept_downloads=True)
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -114,6 +114,9 @@ else:
 
     frame = pd.DataFrame(diagnostics)
     frame = frame[["severity", "name", "affected", "total", "share", "how_to_fix"]]
+    frame["severity"] = frame["severity"].map(
+        {"critical": "🔴 critical", "warning": "🟠 warning", "info": "🔵 info"}
+    )
     ui.table(
         frame,
         "diagnostics",
