@@ -16,6 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from dashboard.alerts import Thresholds
 from dashboard.config import ConfigError, default_db_url, load_config
 from dashboard.indicators import Filters
 from dashboard.ingest import IngestError, ingest
@@ -81,10 +82,47 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_options(p_ingest)
 
     p_report = commands.add_parser("report", help="print the quality report")
-    p_report.add_argument("--format", choices=["json"], default="json")
-    p_report.add_argument("--out", help="write to this file instead of stdout")
+    p_report.add_argument(
+        "--format", choices=["json", "html", "pdf", "xlsx", "csv"], default="json"
+    )
+    p_report.add_argument(
+        "--out", help="write to this file (required for pdf and xlsx; else stdout)"
+    )
     _add_store_options(p_report)
     add_filter_options(p_report)
+
+    p_check = commands.add_parser(
+        "check", help="check the latest window against thresholds (exit 0 ok, 1 breach, 2 error)"
+    )
+    _add_store_options(p_check)
+    add_filter_options(p_check)
+    defaults = Thresholds()
+    p_check.add_argument(
+        "--at",
+        default="now",
+        help="end of the window: now (default), latest (last event in the store) or ISO time",
+    )
+    p_check.add_argument("--window-hours", type=float, default=24.0)
+    p_check.add_argument("--baseline-days", type=int, default=7)
+    p_check.add_argument(
+        "--min-emq-tier", default=defaults.min_emq_tier, choices=["Poor", "OK", "Good", "Great"]
+    )
+    p_check.add_argument("--min-coverage", type=float, default=defaults.min_coverage)
+    p_check.add_argument("--max-likely-double", type=int, default=defaults.max_likely_double)
+    p_check.add_argument("--max-error-rate", type=float, default=defaults.max_error_rate)
+    p_check.add_argument("--max-token-errors", type=int, default=defaults.max_token_errors)
+    p_check.add_argument("--max-stale", type=int, default=defaults.max_stale)
+    p_check.add_argument("--max-volume-drop", type=float, default=defaults.max_volume_drop)
+    p_check.add_argument(
+        "--min-events",
+        type=int,
+        default=defaults.min_events,
+        help="smallest event group judged on EMQ and coverage",
+    )
+    p_check.add_argument("--format", choices=["text", "json"], default="text")
+    p_check.add_argument(
+        "--webhook", help="POST a Slack-compatible message here when a check breaches"
+    )
 
     p_demo = commands.add_parser(
         "demo", help="import the bundled sample into the store (once) and open the dashboard"
@@ -103,6 +141,91 @@ def build_parser() -> argparse.ArgumentParser:
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+def _report(args: argparse.Namespace, engine, config) -> int:
+    from dashboard.report import build_report
+    from dashboard.store import create_schema
+
+    create_schema(engine)
+    filters = filters_from_args(args)
+    if args.format == "json":
+        text = json.dumps(build_report(engine, filters, config), indent=2, ensure_ascii=False)
+        if args.out:
+            Path(args.out).write_text(text + "\n", encoding="utf-8")
+        else:
+            print(text)
+        return 0
+    from dashboard import reports
+
+    if args.format in ("pdf", "xlsx") and not args.out:
+        return _fail(f"--format {args.format} needs --out FILE")
+    try:
+        data = reports.render(reports.collect(engine, filters, config), args.format)
+    except reports.PdfUnavailable as exc:
+        return _fail(str(exc))
+    if args.out:
+        Path(args.out).write_bytes(data)
+        print(f"wrote {args.out} ({len(data):,} bytes)")
+    else:
+        sys.stdout.write(data.decode("utf-8"))
+    return 0
+
+
+def _window_end(text: str, engine) -> float:
+    from datetime import UTC, datetime
+
+    from dashboard.indicators import latest_event_time
+
+    if text == "now":
+        return datetime.now(tz=UTC).timestamp()
+    if text == "latest":
+        latest = latest_event_time(engine)
+        if latest is None:
+            raise IngestError("the store is empty: nothing to check")
+        return latest + 1  # the window's end is exclusive
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise IngestError(f"--at must be now, latest or an ISO time, not {text!r}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _check(args: argparse.Namespace, engine, config) -> int:
+    from dashboard.alerts import post_webhook, run_check
+    from dashboard.store import create_schema
+
+    create_schema(engine)
+    thresholds = Thresholds(
+        min_emq_tier=args.min_emq_tier,
+        min_coverage=args.min_coverage,
+        max_likely_double=args.max_likely_double,
+        max_error_rate=args.max_error_rate,
+        max_token_errors=args.max_token_errors,
+        max_stale=args.max_stale,
+        max_volume_drop=args.max_volume_drop,
+        min_events=args.min_events,
+    )
+    result = run_check(
+        engine,
+        config,
+        thresholds,
+        _window_end(args.at, engine),
+        args.window_hours * 3600,
+        args.baseline_days,
+        filters_from_args(args),
+    )
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(result.lines()))
+    if args.webhook and not result.ok:
+        try:
+            post_webhook(args.webhook, result)
+        except (OSError, ValueError) as exc:
+            print(f"error: webhook not delivered: {exc}", file=sys.stderr)
+            return 2
+    return 0 if result.ok else 1
 
 
 def _demo(args: argparse.Namespace, engine, config) -> int:
@@ -159,17 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return _demo(args, engine, config)
         if args.command == "report":
-            from dashboard.report import build_report
-            from dashboard.store import create_schema
-
-            create_schema(engine)
-            report = build_report(engine, filters_from_args(args), config)
-            text = json.dumps(report, indent=2, ensure_ascii=False)
-            if args.out:
-                Path(args.out).write_text(text + "\n", encoding="utf-8")
-            else:
-                print(text)
-            return 0
+            return _report(args, engine, config)
+        if args.command == "check":
+            return _check(args, engine, config)
     except (IngestError, ConfigError, StoreError) as exc:
         return _fail(str(exc))
     except sa.exc.SQLAlchemyError as exc:

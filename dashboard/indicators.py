@@ -51,10 +51,17 @@ class Filters:
     action_sources: tuple[str, ...] = ()
     messaging_channels: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
+    # Finer windows than whole days (UTC Unix seconds, end exclusive), e.g. "the last 24 h".
+    start_ts: float | None = None
+    end_ts: float | None = None
 
     def conditions(self, table=events) -> list[sa.ColumnElement[bool]]:
         """WHERE conditions (bound parameters) for this slice."""
         conditions: list[sa.ColumnElement[bool]] = []
+        if self.start_ts is not None:
+            conditions.append(table.c.event_time >= self.start_ts)
+        if self.end_ts is not None:
+            conditions.append(table.c.event_time < self.end_ts)
         if self.since:
             conditions.append(table.c.event_time >= _epoch(self.since))
         if self.until:
@@ -91,6 +98,8 @@ class Filters:
             value = getattr(self, f.name)
             if isinstance(value, date):
                 out[f.name] = value.isoformat()
+            elif isinstance(value, float):
+                out[f.name] = value
             elif value:
                 out[f.name] = list(value)
         return out
@@ -906,6 +915,13 @@ def data_range(engine: Engine) -> tuple[date, date] | None:
         datetime.fromtimestamp(low, tz=UTC).date(),
         datetime.fromtimestamp(high, tz=UTC).date(),
     )
+
+
+def latest_event_time(engine: Engine) -> float | None:
+    """The latest event_time in the store (UTC Unix seconds), None when empty."""
+    with engine.connect() as connection:
+        value = connection.execute(sa.select(sa.func.max(events.c.event_time))).scalar()
+    return None if value is None else float(value)
 
 
 def distinct_values(engine: Engine, column: str) -> list[str]:

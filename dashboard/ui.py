@@ -89,7 +89,12 @@ def _filters_from_key(key: str) -> Filters:
     raw = json.loads(key)
     kwargs: dict[str, Any] = {}
     for name, value in raw.items():
-        kwargs[name] = date.fromisoformat(value) if name in ("since", "until") else tuple(value)
+        if name in ("since", "until"):
+            kwargs[name] = date.fromisoformat(value)
+        elif name in ("start_ts", "end_ts"):
+            kwargs[name] = float(value)
+        else:
+            kwargs[name] = tuple(value)
     return Filters(**kwargs)
 
 
@@ -262,6 +267,43 @@ def table(
         mime="text/csv",
         key=f"dl_{key}",
     )
+
+
+def report_bytes(filters: Filters, form: str) -> bytes:
+    """The full report for the current filters in one format (built when clicked)."""
+    from dashboard import reports
+
+    engine = get_engine(store_url())
+    return _with_retry(lambda: reports.render(reports.collect(engine, filters, get_config()), form))
+
+
+def report_downloads(filters: Filters) -> None:
+    """Download buttons for the full report: HTML, PDF (needs Chromium), Excel, CSV."""
+    from dashboard import reports
+
+    st.subheader("Export the report")
+    st.caption(
+        "The full quality report for the current filters: scorecards, per campaign and stage, "
+        "diagnostics and the dedup gap list. HTML works offline from an e-mail attachment."
+    )
+    cols = st.columns(4)
+    formats = [
+        ("html", "HTML", "text/html"),
+        ("pdf", "PDF", "application/pdf"),
+        ("xlsx", "Excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        ("csv", "CSV", "text/csv"),
+    ]
+    for col, (form, label, mime) in zip(cols, formats, strict=True):
+        unavailable = form == "pdf" and reports.find_chromium() is None
+        col.download_button(
+            f"Report ({label})",
+            data=(lambda form=form: report_bytes(filters, form)),
+            file_name=reports.default_file_name(form),
+            mime=mime,
+            key=f"dl_report_{form}",
+            disabled=unavailable,
+            help="PDF needs Chromium (apt-get install chromium)" if unavailable else None,
+        )
 
 
 def empty_store_notice() -> bool:

@@ -135,3 +135,5 @@ else:
 
 daily = ui.query("block", filters, "event_day")
 st.plotly_chart(charts.daily_volume(daily), key="chart_daily_volume")
+
+ui.report_downloads(filters)

@@ -1,0 +1,220 @@
+"""Alerts: `python -m dashboard check`, a quality check a scheduler can run.
+
+Owns the thresholds (data with defaults, overridable per option), comparing the latest
+window (default: the last 24 h) with the 7 days before it, the breach list, and posting
+a Slack-compatible message to a webhook. Exit codes live in cli.py: 0 all hold, 1 any
+breached, 2 usage or store error.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from dashboard.config import Config
+from dashboard.indicators import Filters, block_frame, delivery_summary, overall_block
+
+DAY_S = 86_400
+TIER_ORDER = ("Poor", "OK", "Good", "Great")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What must hold in the latest window. Rates are 0-1."""
+
+    min_emq_tier: str = "OK"  # per event name with at least min_events server events
+    min_coverage: float = 0.75  # per event name with at least min_events browser events
+    max_likely_double: int = 0
+    max_error_rate: float = 0.02  # rejected / sent server events
+    max_token_errors: int = 0  # events rejected with code 190 or 200
+    max_stale: int = 0  # events older than 7 days when sent
+    max_volume_drop: float = 0.5  # fall of server events vs the baseline's daily average
+    min_events: int = 20
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One threshold that does not hold."""
+
+    check: str
+    subject: str
+    value: float
+    threshold: float
+    message: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The window checked and what breached."""
+
+    window_start: float
+    window_end: float
+    baseline_start: float
+    checks_run: int
+    breaches: list[Breach]
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaches
+
+    def to_dict(self) -> dict[str, Any]:
+        iso = lambda t: datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="seconds")  # noqa: E731
+        return {
+            "ok": self.ok,
+            "window": {"start": iso(self.window_start), "end": iso(self.window_end)},
+            "baseline": {"start": iso(self.baseline_start), "end": iso(self.window_start)},
+            "checks_run": self.checks_run,
+            "breaches": [asdict(b) for b in self.breaches],
+        }
+
+    def lines(self) -> list[str]:
+        """One line per breach, or one line saying all hold."""
+        if self.ok:
+            return [f"OK: all {self.checks_run} checks hold"]
+        return [f"BREACH {b.check} [{b.subject}]: {b.message}" for b in self.breaches]
+
+
+def run_check(
+    engine: Engine,
+    config: Config,
+    thresholds: Thresholds,
+    window_end: float,
+    window_s: float = DAY_S,
+    baseline_days: int = 7,
+    filters: Filters | None = None,
+) -> CheckResult:
+    """Compare the window ending at `window_end` with the `baseline_days` before it."""
+    base = filters or Filters()
+    start = window_end - window_s
+    baseline_start = start - baseline_days * DAY_S
+    window = replace(base, start_ts=start, end_ts=window_end)
+    baseline = replace(base, start_ts=baseline_start, end_ts=start)
+    breaches: list[Breach] = []
+    checks = 0
+
+    cut = _tier_cut(thresholds.min_emq_tier, config)
+    by_event = block_frame(engine, window, config, "event_name")
+    for _, row in by_event.iterrows():
+        if row["server_sent"] >= thresholds.min_events:
+            checks += 1
+            if row["emq_estimate"] < cut:
+                breaches.append(
+                    Breach(
+                        "emq_estimate",
+                        row["event_name"],
+                        round(float(row["emq_estimate"]), 2),
+                        cut,
+                        f"EMQ estimate {row['emq_estimate']:.1f} is below {thresholds.min_emq_tier} ({cut:g})",
+                    )
+                )
+        if row["browser_events"] >= thresholds.min_events:
+            checks += 1
+            if row["event_coverage"] < thresholds.min_coverage:
+                breaches.append(
+                    Breach(
+                        "event_coverage",
+                        row["event_name"],
+                        round(float(row["event_coverage"]), 4),
+                        thresholds.min_coverage,
+                        f"event coverage {row['event_coverage']:.1%} is below {thresholds.min_coverage:.0%}",
+                    )
+                )
+
+    now = overall_block(engine, window, config)
+    delivery = delivery_summary(engine, window)
+    checks += 5
+    double = now["dedup"]["likely_double_counted"]
+    if double > thresholds.max_likely_double:
+        breaches.append(
+            Breach(
+                "likely_double_counted",
+                "all",
+                double,
+                thresholds.max_likely_double,
+                f"{double} server events are likely counted twice",
+            )
+        )
+    if now["server_sent"]:
+        rate = now["server_rejected_by_meta"] / now["server_sent"]
+        if rate > thresholds.max_error_rate:
+            breaches.append(
+                Breach(
+                    "error_rate",
+                    "all",
+                    round(rate, 4),
+                    thresholds.max_error_rate,
+                    f"{rate:.1%} of server events were rejected by Meta",
+                )
+            )
+    if delivery["token_error_events"] > thresholds.max_token_errors:
+        breaches.append(
+            Breach(
+                "token_errors",
+                "all",
+                delivery["token_error_events"],
+                thresholds.max_token_errors,
+                f"{delivery['token_error_events']} events rejected for the access token or permissions (190/200)",
+            )
+        )
+    stale = now["freshness"]["stale_over_7d"]
+    if stale > thresholds.max_stale:
+        breaches.append(
+            Breach(
+                "stale_events",
+                "all",
+                stale,
+                thresholds.max_stale,
+                f"{stale} events were sent more than 7 days after they happened",
+            )
+        )
+    before = overall_block(engine, baseline, config)
+    daily_before = before["server_events"] / baseline_days
+    if daily_before > 0:
+        expected = daily_before * window_s / DAY_S
+        drop = 1 - now["server_events"] / expected
+        if drop > thresholds.max_volume_drop:
+            breaches.append(
+                Breach(
+                    "server_volume_drop",
+                    "all",
+                    round(drop, 4),
+                    thresholds.max_volume_drop,
+                    f"server events fell {drop:.0%} ({now['server_events']} vs {expected:.0f} expected)",
+                )
+            )
+    return CheckResult(start, window_end, baseline_start, checks, breaches)
+
+
+def _tier_cut(name: str, config: Config) -> float:
+    if name not in TIER_ORDER:
+        raise ValueError(f"tier must be one of {', '.join(TIER_ORDER)}")
+    return 0.0 if name == "Poor" else config.emq_tiers[name.lower()]
+
+
+def slack_message(result: CheckResult) -> dict[str, Any]:
+    """A Slack-compatible incoming-webhook payload."""
+    header = (
+        "Event quality check: all checks hold"
+        if result.ok
+        else (f"Event quality check: {len(result.breaches)} breach(es)")
+    )
+    return {"text": "\n".join([header, *(f"• {line}" for line in result.lines())])}
+
+
+def post_webhook(url: str, result: CheckResult, timeout_s: float = 10) -> int:
+    """POST the Slack-compatible message; returns the HTTP status."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("webhook URL must start with http:// or https://")
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(slack_message(result)).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310 - user's own URL
+        return answer.status
