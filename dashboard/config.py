@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -132,6 +133,16 @@ def _text(value: Any) -> str | None:
     return None
 
 
+@lru_cache(maxsize=65_536)
+def _query_value(url: str, name: str) -> str | None:
+    # Pages repeat across events: parse each URL once.
+    try:
+        values = parse_qs(urlsplit(url).query).get(name)
+    except ValueError:
+        return None
+    return values[0].strip() if values and values[0].strip() else None
+
+
 def resolve_campaign(event: dict[str, Any], config: Config) -> str:
     """Campaign of a raw event: first configured source that has a value, else the default."""
     for source in config.campaign_sources:
@@ -139,12 +150,9 @@ def resolve_campaign(event: dict[str, Any], config: Config) -> str:
             url = event.get("event_source_url")
             if not isinstance(url, str) or "?" not in url:
                 continue
-            try:
-                values = parse_qs(urlsplit(url).query).get(source[4:])
-            except ValueError:
-                continue
-            if values and values[0].strip():
-                return values[0].strip()
+            value = _query_value(url, source[4:])
+            if value:
+                return value
         else:
             value = _text(_lookup(event, source))
             if value:

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -242,7 +243,13 @@ def _safe_identifier(value: Any, *, allow_phone_shape: bool) -> str | None:
         )
     if value is None or isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
-    text = str(value).strip()
+    return _safe_text_identifier(str(value), allow_phone_shape)
+
+
+@lru_cache(maxsize=262_144)
+def _safe_text_identifier(raw: str, allow_phone_shape: bool) -> str | None:
+    # Identifiers repeat (one fbp per visitor): decide once per distinct value.
+    text = raw.strip()
     if not text:
         return None
     pii = looks_like_email(text) or (
@@ -368,19 +375,19 @@ def build_row(
     else:
         sent_at, defaulted = envelope.sent_at, False
 
-    statuses = []
+    # Visit only the keys the event has (typically 5-10 of the 25 parameters).
+    statuses = [ABSENT] * len(PARAMS)
     valid: set[str] = set()
     has_pii = False
-    for param in PARAMS:
-        value = user_data.get(param)
-        if value is None:
-            statuses.append(ABSENT)
+    for key, value in user_data.items():
+        slot = _PARAM_POSITION.get(key)
+        if slot is None or value is None:
             continue
-        status, pii = value_status(param, value)
-        statuses.append(status)
+        status, pii = value_status(key, value)
+        statuses[slot] = status
         has_pii = has_pii or pii or status == UNHASHED
         if status == VALID:
-            valid.add(param)
+            valid.add(key)
 
     fbp = _safe_identifier(user_data.get("fbp"), allow_phone_shape=True)
     external_id = _safe_identifier(user_data.get("external_id"), allow_phone_shape=False)
@@ -439,6 +446,7 @@ def build_row(
     )
 
 
+_PARAM_POSITION = {param: i for i, param in enumerate(PARAMS)}
 _DAY_CACHE: dict[int, date] = {}
 
 

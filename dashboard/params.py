@@ -153,6 +153,9 @@ def value_status(param: str, value: Any) -> tuple[int, bool]:
     """
     if value is None:
         return ABSENT, False
+    if isinstance(value, str):  # the common case, kept short: this runs per parameter per event
+        status = _scalar_status(param, value)
+        return status, status == UNHASHED
     elements = value if isinstance(value, list) else [value]
     if not elements:
         return ABSENT, False

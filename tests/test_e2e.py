@@ -189,3 +189,16 @@ def test_drill_down_export_downloads_a_csv(server, browser):
                                             "likely_double_counted"}
     assert not errors
     page.close()
+
+
+def test_full_report_downloads_as_html(server, browser):
+    page, errors = _open(browser, f"{server}/?period=All+data&campaign=spring_leads_form")
+    with page.expect_download(timeout=120_000) as download_info:
+        page.locator(".st-key-dl_report_html button").click()
+    download = download_info.value
+    assert download.suggested_filename.endswith(".html")
+    text = Path(download.path()).read_text(encoding="utf-8")
+    assert "Event quality report" in text and "spring_leads_form" in text
+    assert text.count('class="plotly-graph-div"') == 3
+    assert not errors
+    page.close()
