@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from dashboard import dedup
 from dashboard.config import Config
 from dashboard.indicators import Filters, block_frame, delivery_summary, overall_block
 
@@ -92,8 +93,11 @@ def run_check(
     base = filters or Filters()
     start = window_end - window_s
     baseline_start = start - baseline_days * DAY_S
-    window = replace(base, start_ts=start, end_ts=window_end)
-    baseline = replace(base, start_ts=baseline_start, end_ts=start)
+    # Windows are on sent_at: the check is about what the integration sent lately
+    # (a stale or back-filled event happened long before, but was sent now).
+    dedup.refresh_if_stale(engine)
+    window = replace(base, sent_start_ts=start, sent_end_ts=window_end)
+    baseline = replace(base, sent_start_ts=baseline_start, sent_end_ts=start)
     breaches: list[Breach] = []
     checks = 0
 

@@ -29,7 +29,11 @@ from dashboard.store import make_engine
 task, url, path = sys.argv[1], sys.argv[2], sys.argv[3]
 engine = make_engine(url)
 start = time.perf_counter()
-if task == "ingest":
+if task.startswith("page:"):
+    from dashboard.bench import page_computations
+    _, page, view = task.split(":")
+    count = page_computations(engine, load_config(), page, view)
+elif task == "ingest":
     from dashboard.ingest import ingest
     summary = ingest([path], engine)
     count = summary.events_imported
@@ -56,6 +60,79 @@ def _run_child(task: str, url: str, path: str) -> dict:
     if done.returncode != 0:
         raise RuntimeError(f"{task} failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+PAGES = ("overview", "match_quality", "coverage_dedup", "funnel", "freshness_delivery")
+
+
+def page_computations(engine, config, page: str, view: str) -> int:
+    """Run the computations one dashboard page makes, uncached, for a default or filtered view.
+
+    The filtered view is one campaign and one stage (the largest of each). Returns the
+    number of queries run.
+    """
+    from dashboard import indicators as ind
+    from dashboard.diagnostics import diagnose
+
+    first, last = ind.data_range(engine)
+    from datetime import timedelta
+
+    filters = ind.Filters(since=last - timedelta(days=27), until=last)
+    if view == "filtered":
+        by_campaign = ind.block_frame(engine, filters, config, "campaign")
+        by_stage = ind.block_frame(engine, filters, config, "funnel_stage")
+        top = lambda frame, col: str(  # noqa: E731
+            frame.assign(n=frame["browser_events"] + frame["server_sent"])
+            .sort_values("n")
+            .iloc[-1][col]
+        )
+        filters = ind.Filters(
+            since=filters.since,
+            until=filters.until,
+            campaigns=(top(by_campaign, "campaign"),),
+            stages=(top(by_stage, "funnel_stage"),),
+        )
+    plans = {
+        "overview": [
+            lambda: ind.overall_block(engine, filters, config),
+            lambda: ind.overall_block(engine, filters.previous(), config),
+            lambda: ind.delivery_summary(engine, filters),
+            lambda: diagnose(engine, filters, config),
+            lambda: ind.block_frame(engine, filters, config, "event_day"),
+        ],
+        "match_quality": [
+            lambda: ind.overall_block(engine, filters, config),
+            lambda: ind.what_to_fix(engine, filters, config, 15),
+            lambda: ind.block_frame(engine, filters, config, "event_name"),
+            lambda: ind.block_frame(engine, filters, config, "campaign"),
+            lambda: ind.block_frame(engine, filters, config, "funnel_stage"),
+            lambda: ind.block_frame(engine, filters, config, "event_day"),
+            lambda: ind.parameter_coverage(engine, filters, config, "event_name"),
+            lambda: ind.parameter_coverage(engine, filters, config, "campaign"),
+        ],
+        "coverage_dedup": [
+            lambda: ind.overall_block(engine, filters, config),
+            lambda: ind.block_frame(engine, filters, config, "event_name"),
+            lambda: ind.dedup_key_feedback(engine, filters),
+            lambda: ind.gap_events(engine, filters),
+        ],
+        "funnel": [
+            lambda: ind.funnel_stages(engine, filters, config),
+            lambda: ind.funnel_conversion(engine, filters, config),
+            lambda: ind.stage_order_gaps(engine, filters, config),
+            lambda: ind.purchases(engine, filters, config),
+        ],
+        "freshness_delivery": [
+            lambda: ind.overall_block(engine, filters, config),
+            lambda: ind.delivery_summary(engine, filters),
+            lambda: ind.lag_stats(engine, filters, config, "funnel_stage"),
+            lambda: ind.lag_sample(engine, filters),
+            lambda: ind.delivery_errors(engine, filters),
+        ],
+    }
+    for step in plans[page]:
+        step()
+    return len(plans[page])
 
 
 def machine() -> dict[str, str]:
@@ -98,6 +175,14 @@ def run(sizes: list[int], runs: int, workdir: Path, backends: list[str]) -> list
                 _drop(gz_url)
             for _ in range(runs):
                 report_runs.append(_run_child("report", url, ""))
+            pages = {}
+            for page in PAGES:
+                for view in ("default", "filtered"):
+                    measured = [_run_child(f"page:{page}:{view}", url, "") for _ in range(runs)]
+                    pages[f"{page}:{view}"] = {
+                        "seconds": statistics.median(r["seconds"] for r in measured),
+                        "peak_rss_mb": max(r["peak_rss_mb"] for r in measured),
+                    }
             events = ingest_runs[0]["events"]
             results.append(
                 {
@@ -112,6 +197,7 @@ def run(sizes: list[int], runs: int, workdir: Path, backends: list[str]) -> list
                     "ingest_peak_rss_mb": max(r["peak_rss_mb"] for r in ingest_runs),
                     "report_s": statistics.median(r["seconds"] for r in report_runs),
                     "report_peak_rss_mb": max(r["peak_rss_mb"] for r in report_runs),
+                    "pages": pages,
                 }
             )
             print(json.dumps(results[-1]), flush=True)
@@ -151,6 +237,20 @@ def to_markdown(results: list[dict], info: dict[str, str]) -> str:
             f"| {r['events']:,} | {r['backend']} | {r['ingest_events_per_s']:,.0f} | {r['ingest_gzip_events_per_s']:,.0f} "
             f"| {r['ingest_peak_rss_mb']:,.0f} | {r['report_s']:.2f} | {r['report_peak_rss_mb']:,.0f} |"
         )
+    lines += [
+        "",
+        "Dashboard page computations (uncached: what a page change costs before the cache helps), seconds;",
+        "default view = last 28 days, filtered = one campaign and one stage:",
+        "",
+        "| events | store | " + " | ".join(f"{p} (default / filtered)" for p in PAGES) + " |",
+        "|---:|---|" + "---:|" * len(PAGES),
+    ]
+    for r in results:
+        cells = [
+            f"{r['pages'][f'{p}:default']['seconds']:.2f} / {r['pages'][f'{p}:filtered']['seconds']:.2f}"
+            for p in PAGES
+        ]
+        lines.append(f"| {r['events']:,} | {r['backend']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -54,6 +54,9 @@ class Filters:
     # Finer windows than whole days (UTC Unix seconds, end exclusive), e.g. "the last 24 h".
     start_ts: float | None = None
     end_ts: float | None = None
+    # The same on sent_at, for "what was sent in the last 24 h" (alerts).
+    sent_start_ts: float | None = None
+    sent_end_ts: float | None = None
 
     def conditions(self, table=events) -> list[sa.ColumnElement[bool]]:
         """WHERE conditions (bound parameters) for this slice."""
@@ -62,6 +65,10 @@ class Filters:
             conditions.append(table.c.event_time >= self.start_ts)
         if self.end_ts is not None:
             conditions.append(table.c.event_time < self.end_ts)
+        if self.sent_start_ts is not None:
+            conditions.append(table.c.sent_at >= self.sent_start_ts)
+        if self.sent_end_ts is not None:
+            conditions.append(table.c.sent_at < self.sent_end_ts)
         if self.since:
             conditions.append(table.c.event_time >= _epoch(self.since))
         if self.until:
@@ -119,6 +126,8 @@ _SERVER = events.c.channel == "server"
 _BROWSER = events.c.channel == "browser"
 _ACCEPTED = events.c.delivery != "rejected"
 _LAG = events.c.sent_at - events.c.event_time
+# A defaulted sent_at (bare events without one) says nothing about lag: leave those out.
+_LAG_KNOWN = sa.and_(_SERVER, events.c.sent_at_defaulted == sa.false())
 
 
 def estimate_emq(valid_params: set[str] | frozenset[str], config: Config) -> float:
@@ -253,10 +262,10 @@ def _block_aggregates(config: Config) -> list[sa.ColumnElement]:
         _count_if(sa.and_(_SERVER, _ACCEPTED, events.c.likely_double == sa.true())).label(
             "likely_double_counted"
         ),
-        percentile(sa.case((server_sent, _LAG)), 0.5).label("median_lag_s"),
-        percentile(sa.case((server_sent, _LAG)), 0.9).label("p90_lag_s"),
-        _count_if(sa.and_(_SERVER, _LAG > STALE_AFTER_S)).label("stale_over_7d"),
-        _count_if(sa.and_(_SERVER, -_LAG > FUTURE_TOLERANCE_S)).label("future"),
+        percentile(sa.case((_LAG_KNOWN, _LAG)), 0.5).label("median_lag_s"),
+        percentile(sa.case((_LAG_KNOWN, _LAG)), 0.9).label("p90_lag_s"),
+        _count_if(sa.and_(_LAG_KNOWN, _LAG > STALE_AFTER_S)).label("stale_over_7d"),
+        _count_if(sa.and_(_LAG_KNOWN, -_LAG > FUTURE_TOLERANCE_S)).label("future"),
     ]
     for param in PARAMS:
         column = events.c[f"p_{param}"]
@@ -571,7 +580,7 @@ def lag_stats(
             _count_if(_LAG > STALE_AFTER_S).label("stale_over_7d"),
             _count_if(-_LAG > FUTURE_TOLERANCE_S).label("future"),
         )
-        .where(*filters.conditions(), _SERVER)
+        .where(*filters.conditions(), _LAG_KNOWN)
         .group_by(group)
         .order_by(group)
     )
@@ -599,7 +608,7 @@ def lag_sample(engine: Engine, filters: Filters, limit: int = 20_000) -> pd.Data
     """A bounded sample of per-event lags (seconds) with their stage, for a histogram."""
     query = (
         sa.select(events.c.funnel_stage, _LAG.label("lag_s"))
-        .where(*filters.conditions(), _SERVER)
+        .where(*filters.conditions(), _LAG_KNOWN)
         .order_by(events.c.sent_at.desc())
         .limit(limit)
     )
@@ -737,7 +746,7 @@ def funnel_stages(engine: Engine, filters: Filters, config: Config) -> pd.DataFr
             _count_if(sa.and_(_BROWSER, _ACCEPTED, events.c.id_twin_48h == sa.true())).label(
                 "covered"
             ),
-            percentile(sa.case((_SERVER, _LAG)), 0.5).label("median_lag_s"),
+            percentile(sa.case((_LAG_KNOWN, _LAG)), 0.5).label("median_lag_s"),
         )
         .where(*filters.conditions())
         .group_by(events.c.campaign, events.c.funnel_stage)
@@ -852,7 +861,7 @@ def purchases(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
     purchase = events.c.event_name == "Purchase"
     complete = sa.and_(events.c.value.is_not(None), events.c.currency.is_not(None))
     end = _period_end(engine, filters)
-    last_7d = events.c.event_time > end - 7 * 86400
+    last_7d = sa.and_(events.c.event_time >= end - 7 * 86400, events.c.event_time < end)
     query = (
         sa.select(
             events.c.campaign,
@@ -892,13 +901,17 @@ def purchases(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
 
 
 def _period_end(engine: Engine, filters: Filters) -> float:
+    """End (exclusive) of the period's last UTC day: `until`, else the latest event's day."""
     if filters.until:
         return _epoch(filters.until + timedelta(days=1))
     with engine.connect() as connection:
         latest = connection.execute(
             sa.select(sa.func.max(events.c.event_time)).where(*filters.conditions())
         ).scalar()
-    return float(latest or 0.0)
+    if latest is None:
+        return 0.0
+    last_day = datetime.fromtimestamp(float(latest), tz=UTC).date()
+    return _epoch(last_day + timedelta(days=1))
 
 
 # ---------------------------------------------------------------------------

@@ -13,12 +13,11 @@ import csv
 import glob
 import gzip
 import hashlib
-import io
 import os
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -98,6 +97,7 @@ class ImportSummary:
     lines_quarantined: int = 0
     events_imported: int = 0
     events_quarantined: int = 0
+    pending_lines: int = 0  # unfinished last lines left for the next import
     quarantined_by_reason: Counter = field(default_factory=Counter)
     reimported_files: list[str] = field(default_factory=list)
     import_id: int = 0
@@ -120,7 +120,9 @@ class ImportSummary:
             f"quarantined: {self.lines_quarantined:,} lines, {self.events_quarantined:,} events",
         ]
         if self.blank_lines:
-            lines.append(f"blank lines skipped: {self.blank_lines:,}")
+            lines.append(f"lines without events (blank, CSV header): {self.blank_lines:,}")
+        if self.pending_lines:
+            lines.append(f"unfinished last lines left for the next import: {self.pending_lines:,}")
         for reason, count in self.quarantined_by_reason.most_common():
             lines.append(f"  {count:>8,}  {reason}")
         for path in self.reimported_files:
@@ -624,56 +626,63 @@ class _Importer:
 
     # -- checkpoint bookkeeping ------------------------------------------------
     def _source(self, path: Path) -> tuple[int, int, int, bool]:
-        """(source_id, lines_done, bytes_done, is_new) for a file, re-starting rewritten files."""
+        """(source_id, lines_done, bytes_done, is_new) for a file.
+
+        A file is the same source as an imported one when its first line matches and the
+        bytes just before that source's checkpoint match too (a renamed, gzipped or grown
+        copy). Same first line but different content: a different file, unless it sits at
+        the same path, in which case it was rewritten and is imported again from scratch.
+        """
         fingerprint = _head_fingerprint(path)
         with write_transaction(self.engine) as connection:
-            row = (
+            candidates = (
                 connection.execute(
-                    sa.select(sources).where(sources.c.head_fingerprint == fingerprint)
+                    sa.select(sources)
+                    .where(sources.c.head_fingerprint == fingerprint)
+                    .order_by(sources.c.source_id)
                 )
                 .mappings()
-                .first()
+                .all()
             )
-            if row is None:
-                source_id = next_id(connection, sources.c.source_id)
-                connection.execute(
-                    sa.insert(sources).values(
-                        source_id=source_id,
-                        head_fingerprint=fingerprint,
-                        path=str(path),
-                        lines_done=0,
-                        bytes_done=0,
-                        last_line_hash=None,
-                        updated_at=time.time(),
+            for row in candidates:
+                if (
+                    row["bytes_done"] == 0
+                    or _window_hash(path, row["bytes_done"]) == row["last_line_hash"]
+                ):
+                    # Pseudo-lines (e.g. "truncated gzip") recorded past the checkpoint are redone.
+                    connection.execute(
+                        sa.delete(quarantine).where(
+                            quarantine.c.source_id == row["source_id"],
+                            quarantine.c.line_no > row["lines_done"],
+                        )
                     )
-                )
-                return source_id, 0, 0, True
-            source_id = row["source_id"]
-            intact = (
-                row["bytes_done"] == 0
-                or _window_hash(path, row["bytes_done"]) == row["last_line_hash"]
-            )
-            if _is_csv(path):
-                intact = True  # CSV resumes by record count; the header fingerprint identifies it
-            if not intact:
-                # The file changed before the checkpoint: its new content is the truth.
+                    return row["source_id"], row["lines_done"], row["bytes_done"], False
+            rewritten = [row for row in candidates if row["path"] == str(path)]
+            if rewritten:
+                source_id = rewritten[0]["source_id"]
                 connection.execute(sa.delete(events).where(events.c.source_id == source_id))
                 connection.execute(sa.delete(quarantine).where(quarantine.c.source_id == source_id))
                 connection.execute(
                     sa.update(sources)
                     .where(sources.c.source_id == source_id)
-                    .values(lines_done=0, bytes_done=0, last_line_hash=None, path=str(path))
+                    .values(lines_done=0, bytes_done=0, last_line_hash=None)
                 )
                 set_meta(connection, "data_version", get_meta(connection, "data_version") + 1)
                 self.summary.reimported_files.append(str(path))
                 return source_id, 0, 0, True
-            # Pseudo-lines (e.g. "truncated gzip") recorded past the checkpoint are redone.
+            source_id = next_id(connection, sources.c.source_id)
             connection.execute(
-                sa.delete(quarantine).where(
-                    quarantine.c.source_id == source_id, quarantine.c.line_no > row["lines_done"]
+                sa.insert(sources).values(
+                    source_id=source_id,
+                    head_fingerprint=fingerprint,
+                    path=str(path),
+                    lines_done=0,
+                    bytes_done=0,
+                    last_line_hash=None,
+                    updated_at=time.time(),
                 )
             )
-            return source_id, row["lines_done"], row["bytes_done"], False
+            return source_id, 0, 0, True
 
     def _commit(
         self, chunk: _Chunk, source_id: int, path: Path, lines_done: int, bytes_done: int
@@ -735,7 +744,7 @@ class _Importer:
         self.summary.lines_already_imported += lines_done
         self.summary.files += 1
         if _is_csv(path):
-            self._import_csv(path, source_id, lines_done)
+            self._import_csv(path, source_id, lines_done, bytes_done)
         else:
             self._import_jsonl(path, source_id, lines_done, bytes_done)
 
@@ -753,6 +762,7 @@ class _Importer:
         line_no = lines_done
         offset = bytes_done
         since_commit = 0
+        gzipped = _is_gzip(path)
         try:
             with _open_binary(path) as fh:
                 if bytes_done:
@@ -766,6 +776,10 @@ class _Importer:
                         else:
                             fh.seek(bytes_done)
                 for line in fh:
+                    if not line.endswith(b"\n") and not gzipped and not _parses(line):
+                        # The writer is still writing this last line: leave it for next time.
+                        self.summary.pending_lines += 1
+                        break
                     line_no += 1
                     offset += len(line)
                     self.summary.lines_read += 1
@@ -791,6 +805,8 @@ class _Importer:
     def _import_line(
         self, chunk: _Chunk, source_id: int, path: Path, line_no: int, line: bytes
     ) -> None:
+        if line_no == 1 and line.startswith(_BOM):
+            line = line[len(_BOM) :]
         if not line.strip():
             self.summary.blank_lines += 1
             return
@@ -814,53 +830,64 @@ class _Importer:
             return
         self._handle_events(chunk, source_id, path, line_no, envelope, raw_events)
 
-    def _import_csv(self, path: Path, source_id: int, records_done: int) -> None:
+    def _import_csv(self, path: Path, source_id: int, records_done: int, bytes_done: int) -> None:
+        """CSV, one event per record; checkpoints are byte offsets like JSONL's.
+
+        Bytes are decoded line by line (a bad byte quarantines its record, not the rest
+        of the file); line numbers are record numbers, the header being record 1.
+        """
         chunk = _Chunk()
         since_commit = 0
-        record_no = 0
+        gzipped = _is_gzip(path)
+        record_no = records_done
+        offset = bytes_done
         try:
-            with _open_binary(path) as raw_fh:
-                text = io.TextIOWrapper(raw_fh, encoding="utf-8", errors="strict", newline="")
-                reader = csv.reader(_nul_safe(text))
-                try:
-                    header = [h.strip() for h in next(reader)]
-                except StopIteration:
+            with _open_binary(path) as fh:
+                header_line = fh.readline(MAX_LINE_BYTES)
+                header = [h.strip() for h in next(csv.reader([_decode(header_line)]), [])]
+                if header and header[0].startswith("\ufeff"):
+                    header[0] = header[0][1:]
+                if not any(header):
                     return
-                record_no = 1  # the header counts as the first record, so resumes skip it
                 if records_done == 0:
                     self.summary.lines_read += 1
-                    self.summary.blank_lines += 1  # header: read, holds no event
-                    records_done = 1
-                for row in reader:
-                    record_no += 1
-                    if record_no <= records_done:
+                    self.summary.blank_lines += 1  # the header: read, holds no event
+                    record_no = 1
+                    offset = len(header_line)
+                else:
+                    fh.seek(bytes_done)
+                feeder = _LineFeeder(fh)
+                reader = csv.reader(feeder)
+                while True:
+                    try:
+                        row = next(reader)
+                    except StopIteration:
+                        break
+                    except csv.Error as exc:
+                        record_no += 1
+                        self.summary.lines_read += 1
+                        offset = (bytes_done or len(header_line)) + feeder.consumed
+                        self._quarantine(
+                            chunk,
+                            source_id,
+                            path,
+                            record_no,
+                            -1,
+                            Rejected("malformed CSV", str(exc)[:100]),
+                        )
                         continue
+                    if feeder.unterminated and not gzipped and len(row) != len(header):
+                        # A last row still being written: leave it for next time.
+                        self.summary.pending_lines += 1
+                        break
+                    record_no += 1
+                    offset = (bytes_done or len(header_line)) + feeder.consumed
                     self.summary.lines_read += 1
                     since_commit += 1
-                    if not any(cell.strip() for cell in row):
-                        self.summary.blank_lines += 1
-                    else:
-                        try:
-                            envelope, event = csv_row_to_record(header, row)
-                        except Rejected as exc:
-                            self._quarantine(chunk, source_id, path, record_no, -1, exc)
-                        else:
-                            self._handle_events(
-                                chunk, source_id, path, record_no, envelope, [event]
-                            )
+                    self._import_csv_row(chunk, source_id, path, record_no, header, row)
                     if since_commit >= CHUNK_LINES:
-                        self._commit(chunk, source_id, path, record_no, 0)
+                        self._commit(chunk, source_id, path, record_no, offset)
                         since_commit = 0
-        except UnicodeDecodeError:
-            self.summary.lines_read += 1
-            self._quarantine(chunk, source_id, path, record_no + 1, -1, Rejected("not UTF-8"))
-            record_no += 1
-        except csv.Error as exc:
-            self.summary.lines_read += 1
-            self._quarantine(
-                chunk, source_id, path, record_no + 1, -1, Rejected("malformed CSV", str(exc)[:100])
-            )
-            record_no += 1
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             self.summary.lines_read += 1
             self._quarantine(
@@ -871,13 +898,60 @@ class _Importer:
                 -1,
                 Rejected("truncated or corrupt gzip", type(exc).__name__),
             )
-        self._commit(chunk, source_id, path, max(record_no, records_done), 0)
+        self._commit(chunk, source_id, path, record_no, offset)
+
+    def _import_csv_row(self, chunk, source_id, path, record_no, header, row) -> None:
+        if not any(cell.strip() for cell in row):
+            self.summary.blank_lines += 1
+            return
+        try:
+            "".join(row).encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes were kept as surrogates
+            self._quarantine(chunk, source_id, path, record_no, -1, Rejected("not UTF-8"))
+            return
+        try:
+            envelope, event = csv_row_to_record(header, row)
+        except Rejected as exc:
+            self._quarantine(chunk, source_id, path, record_no, -1, exc)
+            return
+        self._handle_events(chunk, source_id, path, record_no, envelope, [event])
 
 
-def _nul_safe(lines: Iterable[str]) -> Iterator[str]:
-    # The csv module refuses NUL bytes; they carry nothing, so drop them.
-    for line in lines:
-        yield line.replace("\x00", "") if "\x00" in line else line
+_BOM = b"\xef\xbb\xbf"
+csv.field_size_limit(MAX_LINE_BYTES)
+
+
+def _decode(line: bytes) -> str:
+    # surrogateescape keeps bad bytes visible to the row check instead of failing the file
+    return line.decode("utf-8", errors="surrogateescape").replace("\x00", "")
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+class _LineFeeder:
+    """Decoded lines for csv.reader, counting the bytes handed out (for checkpoints)."""
+
+    def __init__(self, fh) -> None:
+        self.fh = fh
+        self.consumed = 0
+        self.unterminated = False
+
+    def __iter__(self) -> _LineFeeder:
+        return self
+
+    def __next__(self) -> str:
+        line = self.fh.readline()
+        if not line:
+            raise StopIteration
+        self.consumed += len(line)
+        self.unterminated = not line.endswith(b"\n")
+        return _decode(line)
 
 
 def ingest(
@@ -913,10 +987,15 @@ def ingest(
     try:
         for path in files:
             importer.import_file(path)
-        if update_dedup:
-            dedup.refresh_if_stale(engine)
         status = "done"
     finally:
+        if update_dedup:
+            # Also after a failure: the chunks that did commit must get their dedup status.
+            try:
+                dedup.refresh_if_stale(engine)
+            except Exception:  # noqa: BLE001 - never mask the original error
+                if status == "done":
+                    raise
         try:
             with write_transaction(engine) as connection:
                 connection.execute(

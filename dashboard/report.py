@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from dashboard import dedup
 from dashboard.config import Config
 from dashboard.diagnostics import diagnose
 from dashboard.indicators import (
@@ -41,6 +42,7 @@ def _decorate(block: dict[str, Any], config: Config) -> dict[str, Any]:
 
 def build_report(engine: Engine, filters: Filters, config: Config) -> dict[str, Any]:
     """The full JSON report for a slice."""
+    dedup.refresh_if_stale(engine)  # e.g. after an import that was killed half-way
     overall = _decorate(block_dict(block_frame(engine, filters, config).iloc[0]), config)
     previous_filters = filters.previous()
     previous = None

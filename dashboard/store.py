@@ -28,7 +28,7 @@ sources = sa.Table(
     "sources",
     metadata,
     sa.Column("source_id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("head_fingerprint", sa.String(64), nullable=False, unique=True),
+    sa.Column("head_fingerprint", sa.String(64), nullable=False, index=True),
     sa.Column("path", sa.Text, nullable=False),
     sa.Column("lines_done", sa.BigInteger, nullable=False),
     sa.Column("bytes_done", sa.BigInteger, nullable=False),

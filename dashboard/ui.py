@@ -57,6 +57,13 @@ def get_engine(url: str):
     return engine
 
 
+def _refresh_dedup_if_stale(url: str) -> None:
+    # An import killed half-way leaves committed rows without dedup status: finish it.
+    from dashboard import dedup
+
+    dedup.refresh_if_stale(get_engine(url))
+
+
 @st.cache_resource(max_entries=1)
 def get_config() -> Config:
     return load_config()
@@ -78,7 +85,11 @@ def _with_retry(fn: Callable[[], Any], attempts: int = 8) -> Any:
 
 def version() -> tuple[int, int]:
     """Store version (changes with every import): the cache key's freshness part."""
-    return _with_retry(lambda: store_version(get_engine(store_url())))
+    data_version, dedup_version = _with_retry(lambda: store_version(get_engine(store_url())))
+    if data_version != dedup_version:
+        _with_retry(lambda: _refresh_dedup_if_stale(store_url()))
+        data_version, dedup_version = _with_retry(lambda: store_version(get_engine(store_url())))
+    return data_version, dedup_version
 
 
 def _filters_key(filters: Filters) -> str:
@@ -91,7 +102,7 @@ def _filters_from_key(key: str) -> Filters:
     for name, value in raw.items():
         if name in ("since", "until"):
             kwargs[name] = date.fromisoformat(value)
-        elif name in ("start_ts", "end_ts"):
+        elif name in ("start_ts", "end_ts", "sent_start_ts", "sent_end_ts"):
             kwargs[name] = float(value)
         else:
             kwargs[name] = tuple(value)

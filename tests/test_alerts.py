@@ -9,9 +9,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
-from conftest import write_jsonl
 from dashboard.alerts import Thresholds, run_check
 from dashboard.ingest import ingest
 
@@ -20,9 +20,19 @@ END = T0 + 8 * DAY  # the window is the 8th day; the baseline the 7 before
 
 
 def good_event(name, t, i, **extra):
-    return event(name, t, f"{name}-{i}", em=sha(f"p{i}@x.test"), ph=sha(f"1650555{i:04d}"), external_id=f"u{i}",
-                 fbp=f"fb.1.1700000000000.{i}", fbc=f"fb.1.1700000000000.Ab{i}", client_ip_address="203.0.113.9",
-                 client_user_agent="UA", **extra)
+    return event(
+        name,
+        t,
+        f"{name}-{i}",
+        em=sha(f"p{i}@x.test"),
+        ph=sha(f"1650555{i:04d}"),
+        external_id=f"u{i}",
+        fbp=f"fb.1.1700000000000.{i}",
+        fbc=f"fb.1.1700000000000.Ab{i}",
+        client_ip_address="203.0.113.9",
+        client_user_agent="UA",
+        **extra,
+    )
 
 
 def healthy_log(breach: str | None = None) -> list:
@@ -44,15 +54,15 @@ def healthy_log(breach: str | None = None) -> list:
             if in_window and breach == "errors" and k < 5:
                 kwargs = {"status": 400, "error": {"code": 100, "message": "Invalid parameter"}}
             if in_window and breach == "token" and k == 0:
-                kwargs = {"status": 400, "error": {"code": 190, "error_subcode": 463, "message": "expired"}}
+                kwargs = {
+                    "status": 400,
+                    "error": {"code": 190, "error_subcode": 463, "message": "expired"},
+                }
             records.append(capi([ev], sent_at=t + 5, **kwargs))
     if breach == "double":
         t = END - 3600
         records.append(capi([event("Lead", t, None, em=sha("d@x.test"))], sent_at=t - 30))
         records.append(pixel(event("Lead", t + 60, "lead-d", em=sha("d@x.test")), sent_at=t))
-    if breach == "stale":
-        t = END - 3600
-        records.append(capi([good_event("Purchase", t, 9999)], sent_at=t + 8 * DAY))
     return records
 
 
@@ -87,8 +97,9 @@ def test_each_threshold_breaches(duck_engine, tmp_path, config, breach):
 
 def test_stale_events_breach(duck_engine, tmp_path, config):
     # A stale event's event_time is in the window, but it was sent 8 days later.
+    # Windows are on sent_at: an event that happened 8 days ago, sent an hour ago, is stale.
     records = healthy_log(None)
-    records.append(capi([good_event("Purchase", END - 3600, 9999)], sent_at=END - 3600 + 8 * DAY))
+    records.append(capi([good_event("Purchase", END - 3600 - 8 * DAY, 9999)], sent_at=END - 3600))
     ingest([write_jsonl(tmp_path / "stale.jsonl", records)], duck_engine, config=config)
     result = run_check(duck_engine, config, Thresholds(), END)
     assert [b.check for b in result.breaches] == ["stale_events"]
@@ -108,14 +119,26 @@ class _Hook(BaseHTTPRequestHandler):
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "dashboard", *args], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "dashboard", *args], capture_output=True, text=True
+    )
 
 
 def test_cli_exit_codes_json_and_webhook(tmp_path, config):
     healthy = f"duckdb:///{tmp_path / 'ok.duckdb'}"
     broken = f"duckdb:///{tmp_path / 'bad.duckdb'}"
-    assert cli("ingest", str(write_jsonl(tmp_path / "ok.jsonl", healthy_log(None))), "--db", healthy).returncode == 0
-    assert cli("ingest", str(write_jsonl(tmp_path / "bad.jsonl", healthy_log("token"))), "--db", broken).returncode == 0
+    assert (
+        cli(
+            "ingest", str(write_jsonl(tmp_path / "ok.jsonl", healthy_log(None))), "--db", healthy
+        ).returncode
+        == 0
+    )
+    assert (
+        cli(
+            "ingest", str(write_jsonl(tmp_path / "bad.jsonl", healthy_log("token"))), "--db", broken
+        ).returncode
+        == 0
+    )
     ok = cli("check", "--db", healthy, "--at", "latest")
     assert ok.returncode == 0 and ok.stdout.startswith("OK: all")
     server = HTTPServer(("127.0.0.1", 0), _Hook)
@@ -131,6 +154,19 @@ def test_cli_exit_codes_json_and_webhook(tmp_path, config):
     assert result["ok"] is False and "token_errors" in {b["check"] for b in result["breaches"]}
     assert len(_Hook.received) == 1 and "token_errors" in _Hook.received[0]["text"]
     assert cli("check", "--db", broken, "--at", "yesterday-ish").returncode == 2
-    assert cli("check", "--db", f"duckdb:///{tmp_path / 'empty.duckdb'}", "--at", "latest").returncode == 2
-    relaxed = cli("check", "--db", broken, "--at", "latest", "--max-token-errors", "5", "--max-error-rate", "0.5")
+    assert (
+        cli("check", "--db", f"duckdb:///{tmp_path / 'empty.duckdb'}", "--at", "latest").returncode
+        == 2
+    )
+    relaxed = cli(
+        "check",
+        "--db",
+        broken,
+        "--at",
+        "latest",
+        "--max-token-errors",
+        "5",
+        "--max-error-rate",
+        "0.5",
+    )
     assert relaxed.returncode == 0, relaxed.stdout

@@ -16,8 +16,11 @@ from dashboard.ingest import ingest
 from dashboard.store import make_engine
 
 APP = str(REPO_ROOT / "dashboard" / "app.py")
-PAGE_FILES = sorted(p.relative_to(REPO_ROOT / "dashboard").as_posix()
-                    for p in (REPO_ROOT / "dashboard" / "app_pages").glob("*.py") if p.name != "__init__.py")
+PAGE_FILES = sorted(
+    p.relative_to(REPO_ROOT / "dashboard").as_posix()
+    for p in (REPO_ROOT / "dashboard" / "app_pages").glob("*.py")
+    if p.name != "__init__.py"
+)
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ README = (REPO_ROOT / "README.md").read_text()
 
 
 def _sample_block() -> dict:
-    from dashboard.indicators import _block_aggregates  # noqa: PLC2701 - the registry of block columns
     from dashboard.config import load_config
+    from dashboard.indicators import _block_aggregates  # noqa: PLC2701 - the registry of block columns
 
     row = {a.name: 0 for a in _block_aggregates(load_config())}
     row.update(event_coverage=None, event_coverage_any_key=None, emq_estimate=None, emq_sum=0.0)
@@ -33,7 +33,9 @@ def test_every_block_key_and_status_is_documented():
 def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one():
     section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     block = section.split("```bash", 1)[1].split("```", 1)[0]
-    commands = [line for line in block.splitlines() if line.strip() and not line.strip().startswith("#")]
+    commands = [
+        line for line in block.splitlines() if line.strip() and not line.strip().startswith("#")
+    ]
     assert len(commands) == 2
     ci = (REPO_ROOT / ".ci" / "run").read_text()
     assert commands[1].strip() in ci

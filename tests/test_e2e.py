@@ -69,10 +69,22 @@ def server(tmp_path_factory):
     env = dict(os.environ, EQM_DB_URL=url)
     log = (folder / "streamlit.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
-         f"--server.port={port}", "--server.address=127.0.0.1", "--server.headless=true",
-         "--server.fileWatcherType=none", "--browser.gatherUsageStats=false"],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO_ROOT / "dashboard" / "app.py"),
+            f"--server.port={port}",
+            "--server.address=127.0.0.1",
+            "--server.headless=true",
+            "--server.fileWatcherType=none",
+            "--browser.gatherUsageStats=false",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -85,7 +97,9 @@ def server(tmp_path_factory):
             pass
         if time.monotonic() > deadline or process.poll() is not None:
             process.kill()
-            pytest.fail("Streamlit did not start: " + (folder / "streamlit.log").read_text()[-2000:])
+            pytest.fail(
+                "Streamlit did not start: " + (folder / "streamlit.log").read_text()[-2000:]
+            )
         time.sleep(0.3)
     yield base
     process.terminate()
@@ -101,7 +115,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()
 
@@ -118,9 +134,13 @@ def _open(browser, url: str):
 
 def _settle(page, timeout: float = 60_000) -> None:
     # Streamlit's own e2e harness waits for the script to finish running.
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    page.wait_for_selector(
+        "[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout
+    )
     page.wait_for_timeout(400)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    page.wait_for_selector(
+        "[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout
+    )
 
 
 def _go_to(page, label: str) -> None:
@@ -184,9 +204,21 @@ def test_drill_down_export_downloads_a_csv(server, browser):
     assert download.suggested_filename == "dedup_gaps.csv"
     text = Path(download.path()).read_text(encoding="utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert rows and {"gap", "event_name", "event_id", "campaign", "funnel_stage", "event_time"} <= set(rows[0])
-    assert {row["gap"] for row in rows} <= {"browser_only", "server_only", "missing_event_id", "outside_48h",
-                                            "likely_double_counted"}
+    assert rows and {
+        "gap",
+        "event_name",
+        "event_id",
+        "campaign",
+        "funnel_stage",
+        "event_time",
+    } <= set(rows[0])
+    assert {row["gap"] for row in rows} <= {
+        "browser_only",
+        "server_only",
+        "missing_event_id",
+        "outside_48h",
+        "likely_double_counted",
+    }
     assert not errors
     page.close()
 

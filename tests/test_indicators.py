@@ -681,3 +681,35 @@ def test_report_contract(engine, tmp_path, config):
         sum(b["server_events"] for b in report["by_campaign"].values())
         == report["overall"]["server_events"]
     )
+
+
+def test_freshness_ignores_events_without_sent_at(engine, tmp_path, config):
+    # Bare events: sent_at defaults to event_time, which says nothing about lag.
+    load(
+        engine,
+        tmp_path,
+        config,
+        [event("Lead", T0 - 9 * 86400, "b1"), capi([event("Lead", T0, "s1")], sent_at=T0 + 30)],
+    )
+    fresh = overall_block(engine, Filters(), config)["freshness"]
+    assert fresh["median_lag_s"] == 30 and fresh["stale_over_7d"] == 0
+
+
+def test_readiness_window_includes_its_first_second(engine, tmp_path, config):
+    first_second = (
+        T0 - 10 * 3600 - 6 * 86400
+    )  # 2025-11-14 00:00:00, first second of the 7 days to 11-20
+    custom = {"campaign": "c", "value": 1, "currency": "EUR"}
+    records = [
+        capi([event("Purchase", first_second, "edge", custom_data=custom)], sent_at=first_second),
+        capi(
+            [event("Purchase", first_second - 1, "before", custom_data=custom)],
+            sent_at=first_second,
+        ),
+    ]
+    load(engine, tmp_path, config, records)
+    ending_20th = purchases(engine, Filters(until=date(2025, 11, 20)), config).set_index("campaign")
+    assert ending_20th.loc["c", "purchases_last_7d"] == 1
+    # Without --until the 7 days end with the latest event's day (11-14): both count.
+    latest = purchases(engine, Filters(), config).set_index("campaign")
+    assert latest.loc["c", "purchases_last_7d"] == 2

@@ -510,3 +510,96 @@ def test_store_url_from_environment(tmp_path):
     path = write_jsonl(tmp_path / "log.jsonl", mixed_log())
     assert run_cli("ingest", str(path), env=env).returncode == 0
     assert (tmp_path / "env.sqlite").exists()
+
+
+def test_csv_bad_byte_quarantines_only_its_row_and_reimport_is_clean(engine, tmp_path, config):
+    lines = [b"channel,event_name,event_time,event_id"]
+    for i in range(1, 1500):
+        name = b"Le\xffad" if i == 700 else b"Lead"
+        lines.append(b"server," + name + b"," + str(T0 + i).encode() + b",e" + str(i).encode())
+    path = tmp_path / "bad_byte.csv"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    summary = ingest([path], engine, config=config)
+    assert (summary.events_imported, summary.lines_quarantined) == (1498, 1)
+    assert summary.quarantined_by_reason["not UTF-8"] == 1 and summary.accounted()
+    again = ingest([path], engine, config=config)  # used to fail with a duplicate quarantine row
+    assert (again.events_imported, again.lines_read) == (0, 0)
+    assert count(engine, events) == 1498 and count(engine, quarantine) == 1
+
+
+def test_csv_with_byte_order_mark(duck_engine, tmp_path, config):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfchannel,event_name,event_time\nserver,Lead," + str(T0).encode() + b"\n"
+    )
+    assert ingest([path], duck_engine, config=config).events_imported == 1
+
+
+def test_jsonl_with_byte_order_mark(duck_engine, tmp_path, config):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(
+        b"\xef\xbb\xbf" + json.dumps(capi([event("Lead", T0, "a")], sent_at=T0)).encode() + b"\n"
+    )
+    assert ingest([path], duck_engine, config=config).events_imported == 1
+
+
+def test_different_files_with_the_same_first_line_are_both_kept(engine, tmp_path, config):
+    head = capi([event("Lead", T0, "same-head")], sent_at=T0)
+    write_jsonl(
+        tmp_path / "a.jsonl",
+        [head, *[capi([event("Lead", T0, f"a{i}")], sent_at=T0) for i in range(4)]],
+    )
+    write_jsonl(
+        tmp_path / "b.jsonl",
+        [head, *[capi([event("Lead", T0, f"b{i}")], sent_at=T0) for i in range(4)]],
+    )
+    first = ingest([tmp_path], engine, config=config)
+    assert first.events_imported == 10 and not first.reimported_files
+    again = ingest([tmp_path], engine, config=config)
+    assert again.events_imported == 0 and not again.reimported_files
+    assert count(engine, events) == 10
+
+
+def test_half_written_last_record_waits_for_the_next_import(duck_engine, tmp_path, config):
+    a = json.dumps(capi([event("Lead", T0, "a")], sent_at=T0)).encode()
+    b = json.dumps(capi([event("Lead", T0, "b")], sent_at=T0)).encode()
+    path = tmp_path / "live.jsonl"
+    path.write_bytes(a + b"\n" + b[:40])
+    first = ingest([path], duck_engine, config=config)
+    assert (
+        first.events_imported,
+        first.lines_read,
+        first.pending_lines,
+        first.lines_quarantined,
+    ) == (1, 1, 1, 0)
+    with path.open("ab") as fh:
+        fh.write(b[40:] + b"\n")
+    second = ingest([path], duck_engine, config=config)
+    assert (second.events_imported, second.lines_quarantined) == (1, 0)
+    assert list(rows(duck_engine, "event_id")["event_id"]) == ["a", "b"]
+
+
+def test_half_written_last_csv_row_waits_too(duck_engine, tmp_path, config):
+    path = tmp_path / "live.csv"
+    path.write_bytes(
+        b"channel,event_name,event_time,event_id\nserver,Lead,"
+        + str(T0).encode()
+        + b",a\nserver,Le"
+    )
+    first = ingest([path], duck_engine, config=config)
+    assert (first.events_imported, first.pending_lines, first.lines_quarantined) == (1, 1, 0)
+    with path.open("ab") as fh:
+        fh.write(b"ad," + str(T0).encode() + b",b\n")
+    assert ingest([path], duck_engine, config=config).events_imported == 1
+    assert list(rows(duck_engine, "event_id")["event_id"]) == ["a", "b"]
+
+
+def test_reports_finish_dedup_after_an_interrupted_import(duck_engine, tmp_path, config):
+    from dashboard.indicators import Filters
+    from dashboard.report import build_report
+
+    log = [pixel(event("Lead", T0, "x")), capi([event("Lead", T0, "x")], sent_at=T0 + 5)]
+    ingest([write_jsonl(tmp_path / "l.jsonl", log)], duck_engine, config=config, update_dedup=False)
+    report = build_report(duck_engine, Filters(), config)
+    assert report["overall"]["event_coverage"] == 1.0
+    assert report["overall"]["dedup"]["server"]["deduplicated"] == 1

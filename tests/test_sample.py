@@ -58,7 +58,10 @@ def test_totals_and_delivery(sample_engine):
     assert block["server_rejected_by_meta"] == TRUTH["server_events_in_rejected_batches"]
     delivery = delivery_summary(sample_engine, Filters())
     burst = TRUTH["token_error_burst"]
-    assert (delivery["token_error_batches"], delivery["token_error_events"]) == (burst["batches"], burst["events"])
+    assert (delivery["token_error_batches"], delivery["token_error_events"]) == (
+        burst["batches"],
+        burst["events"],
+    )
     assert delivery["rejected_batches"] == TRUTH["rejected_batches"]
     assert delivery["unanswered_batches"] == TRUTH["timeouts"]["batches"]
     # A timed-out batch may have arrived, so its re-sent events are same-channel repeats;
@@ -75,12 +78,16 @@ def test_planted_defects_are_found_with_the_right_counts(sample_engine):
     assert block["test_events"] == TRUTH["test_event_code_left_on"]["events"]
 
     missing = TRUTH["purchases_without_event_id"]
-    purchases = overall_block(sample_engine, Filters(event_names=("Purchase",), datasets=(missing["dataset_id"],)), config)
+    purchases = overall_block(
+        sample_engine, Filters(event_names=("Purchase",), datasets=(missing["dataset_id"],)), config
+    )
     assert purchases["server_without_event_id"] == missing["events"]
 
     leads = TRUTH["leads_without_em"]
     lead_slice = overall_block(
-        sample_engine, Filters(campaigns=(leads["campaign"],), event_names=(leads["event_name"],)), config
+        sample_engine,
+        Filters(campaigns=(leads["campaign"],), event_names=(leads["event_name"],)),
+        config,
     )
     assert lead_slice["server_sent"] == leads["events"]
     assert lead_slice["parameter_coverage"]["em"] == 0.0
@@ -94,7 +101,10 @@ def test_planted_defects_are_found_with_the_right_counts(sample_engine):
     by_key: dict[str, list] = {}
     for d in found:
         by_key.setdefault(d.key, []).append(d)
-    assert by_key["unhashed_pii"][0].affected == TRUTH["plaintext_emails"]["events"] + TRUTH["plaintext_phones"]["events"]
+    assert (
+        by_key["unhashed_pii"][0].affected
+        == TRUTH["plaintext_emails"]["events"] + TRUTH["plaintext_phones"]["events"]
+    )
     assert by_key["token_errors"][0].affected == TRUTH["token_error_burst"]["events"]
     assert by_key["test_event_code"][0].affected == TRUTH["test_event_code_left_on"]["events"]
     assert by_key["invalid_fbc"][0].affected == TRUTH["malformed_fbc"]["events"]
