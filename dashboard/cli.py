@@ -254,6 +254,7 @@ def _demo(args: argparse.Namespace, engine, config) -> int:
         f"--server.port={args.port}",
         "--server.address=localhost",  # no login configured: local only
         "--browser.gatherUsageStats=false",
+        "--server.showEmailPrompt=false",
     ]
     if args.no_browser:
         command.append("--server.headless=true")

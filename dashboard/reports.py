@@ -32,6 +32,16 @@ from dashboard.report import build_report
 
 GAP_LIST_CAP = 500
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# Headless Chromium on a closed network: no sandbox as root, no GPU, no background calls.
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
 RATE_COLUMNS = ("event_coverage", "event_coverage_any_key", "share", "coverage")
 
 
@@ -78,7 +88,7 @@ SUMMARY_ROWS = (
     ("Event coverage, any dedup key", ("event_coverage_any_key",), "rate"),
     ("Likely double counts", ("dedup", "likely_double_counted"), "count"),
     ("Server events without event_id", ("server_without_event_id",), "count"),
-    ("Median lag (s)", ("freshness", "median_lag_s"), "duration"),
+    ("Median lag", ("freshness", "median_lag_s"), "duration"),
     ("Rejected server events", ("server_rejected_by_meta",), "count"),
     ("Unhashed PII (events)", ("unhashed_pii",), "count"),
     ("Browser events", ("browser_events",), "count"),
@@ -193,24 +203,22 @@ def html_table(frame: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _format_summary_value(metric: str, value: Any) -> str:
+    if "coverage" in metric.lower():
+        return fmt.percent(value)
+    if "EMQ" in metric:
+        return fmt.score(value)
+    if "lag" in metric:
+        return fmt.duration(value)
+    return fmt.compact(value)
+
+
 def _summary_html(frame: pd.DataFrame) -> str:
     out = frame.copy()
-    out["value"] = [
-        fmt.percent(v)
-        if "coverage" in m.lower()
-        else fmt.score(v)
-        if "EMQ" in m
-        else fmt.compact(v)
-        for m, v in zip(out["metric"], out["value"], strict=True)
-    ]
-    out["previous_period"] = [
-        fmt.percent(v)
-        if "coverage" in m.lower()
-        else fmt.score(v)
-        if "EMQ" in m
-        else fmt.compact(v)
-        for m, v in zip(out["metric"], out["previous_period"], strict=True)
-    ]
+    for column in ("value", "previous_period"):
+        out[column] = [
+            _format_summary_value(m, v) for m, v in zip(out["metric"], out[column], strict=True)
+        ]
     return html_table(out)
 
 
@@ -329,12 +337,7 @@ def render_pdf(html_text: str, timeout_s: float = 120) -> bytes:
         command = [
             browser,
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *CHROMIUM_FLAGS,
             "--no-pdf-header-footer",
             f"--user-data-dir={Path(folder) / 'profile'}",
             "--virtual-time-budget=20000",

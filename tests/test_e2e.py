@@ -22,6 +22,7 @@ import pytest
 
 from dashboard.config import REPO_ROOT, SAMPLE_LOG_PATH
 from dashboard.ingest import ingest
+from dashboard.reports import CHROMIUM_FLAGS
 from dashboard.store import make_engine
 
 pytestmark = pytest.mark.e2e
@@ -36,15 +37,7 @@ PAGES = {
     "freshness_delivery": "Freshness & delivery",
     "data": "Data",
 }
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+CHROMIUM_ARGS = list(CHROMIUM_FLAGS)
 
 
 def _free_port() -> int:
