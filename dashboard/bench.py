@@ -27,7 +27,7 @@ import json, resource, sys, time
 from dashboard.config import load_config
 from dashboard.store import make_engine
 task, url, path = sys.argv[1], sys.argv[2], sys.argv[3]
-engine = make_engine(url)
+engine = make_engine(url, hold_connection=task != "ingest")
 start = time.perf_counter()
 if task.startswith("page:"):
     from dashboard.bench import page_computations

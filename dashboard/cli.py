@@ -274,7 +274,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.out}: {truth.to_dict().get('records', '?')} records")
             return 0
         config = load_config(args.config)
-        engine = make_engine(args.db or default_db_url())
+        # report and check are short-lived: keep one connection for all their queries.
+        engine = make_engine(
+            args.db or default_db_url(), hold_connection=args.command in ("report", "check")
+        )
         if args.command == "ingest":
             summary = ingest(args.paths, engine, config=config)
             print(summary.to_text())

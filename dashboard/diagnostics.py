@@ -18,6 +18,7 @@ from dashboard.indicators import (
     block_frame,
     delivery_summary,
     lag_stats,
+    parameter_presence_frame,
 )
 
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
@@ -56,10 +57,23 @@ def _pct(value: float) -> str:
     return f"{value:.1%}"
 
 
+GAP_GROUPING = ["dataset_id", "action_source", "event_name", "campaign"]
+
+
 def diagnose(
-    engine: Engine, filters: Filters, config: Config, overall: dict[str, Any] | None = None
+    engine: Engine,
+    filters: Filters,
+    config: Config,
+    overall: dict[str, Any] | None = None,
+    *,
+    by_event: pd.DataFrame | None = None,
+    by_gap: pd.DataFrame | None = None,
 ) -> list[Diagnostic]:
-    """Every finding for the slice, most severe and widest first."""
+    """Every finding for the slice, most severe and widest first.
+
+    `overall`, `by_event` and `by_gap` may be passed when the caller already has them
+    (block frames by event name, and by dataset/action source/event/campaign).
+    """
     from dashboard.indicators import block_dict  # local: avoids a cycle in type checkers
 
     if overall is None:
@@ -67,7 +81,6 @@ def diagnose(
     found: list[Diagnostic] = []
     sent = overall["server_sent"]
     accepted = overall["server_events"]
-    browser = overall["browser_events"]
 
     if overall["unhashed_pii"]:
         fields = ", ".join(f"{p} ({n:,})" for p, n in overall["unhashed_parameters"].items() if n)
@@ -223,8 +236,12 @@ def diagnose(
                     parameter=param,
                 )
             )
-    found.extend(_coverage_findings(engine, filters, config, browser))
-    found.extend(_parameter_gap_findings(engine, filters, config))
+    if by_event is None:
+        by_event = block_frame(engine, filters, config, "event_name")
+    if by_gap is None:
+        by_gap = parameter_presence_frame(engine, filters, GAP_PARAMS, GAP_GROUPING)
+    found.extend(_coverage_findings(by_event, config))
+    found.extend(_parameter_gap_findings(by_gap))
     found.extend(_late_stage_findings(engine, filters, config))
     for status, text, fix in (
         (
@@ -255,8 +272,7 @@ def diagnose(
     return sorted(found, key=lambda d: (SEVERITY_RANK[d.severity], -(d.share or 0), -d.affected))
 
 
-def _coverage_findings(engine, filters, config, browser_total) -> list[Diagnostic]:
-    frame = block_frame(engine, filters, config, "event_name")
+def _coverage_findings(frame: pd.DataFrame, config: Config) -> list[Diagnostic]:
     out = []
     for _, row in frame.iterrows():
         coverage = row["event_coverage"]
@@ -280,14 +296,13 @@ def _coverage_findings(engine, filters, config, browser_total) -> list[Diagnosti
     return out
 
 
-def _parameter_gap_findings(engine, filters, config) -> list[Diagnostic]:
+def _parameter_gap_findings(frame: pd.DataFrame) -> list[Diagnostic]:
     """A campaign whose events lack a parameter that the same kind of event elsewhere has.
 
     Compared only within one dataset, event name and action source, so a WhatsApp
     Purchase is never held against a website Purchase.
     """
-    keys = ["dataset_id", "action_source", "event_name"]
-    frame = block_frame(engine, filters, config, [*keys, "campaign"])
+    keys = GAP_GROUPING[:-1]
     frame = frame[frame["server_sent"] >= MIN_GROUP_EVENTS]
     out = []
     for (_, _, event_name), group in frame.groupby(keys):

@@ -298,6 +298,74 @@ def block_frame(
     return _finish_block_frame(frame, dims)
 
 
+def block_frames(
+    engine: Engine, filters: Filters, config: Config, groupings: Sequence[Sequence[str]]
+) -> list[pd.DataFrame]:
+    """`block_frame` for several groupings at once: one scan with GROUPING SETS where the
+    database has them (DuckDB, PostgreSQL), one query per grouping elsewhere (SQLite)."""
+    if engine.dialect.name not in ("duckdb", "postgresql") or len(groupings) < 2:
+        return [block_frame(engine, filters, config, list(g)) for g in groupings]
+    dims: list[str] = []
+    for grouping in groupings:
+        dims.extend(d for d in grouping if d not in dims)
+    columns = {d: _group_column(d) for d in dims}
+    sets = [sa.tuple_(*[columns[d] for d in g]) if g else sa.text("()") for g in groupings]
+    grouping_id = sa.func.grouping(*columns.values()).label("_grouping_id")
+    query = (
+        sa.select(*columns.values(), grouping_id, *_block_aggregates(config))
+        .where(*filters.conditions())
+        .group_by(sa.func.grouping_sets(*sets))
+    )
+    with engine.connect() as connection:
+        everything = pd.DataFrame(connection.execute(query).mappings().all())
+    names = [a.name for a in _block_aggregates(config)]
+    out = []
+    for grouping in groupings:
+        # GROUPING() sets a bit (leftmost dimension = highest bit) for each dimension
+        # that is *not* grouped in that row's set.
+        wanted = sum(1 << (len(dims) - 1 - i) for i, d in enumerate(dims) if d not in grouping)
+        part = (
+            everything[everything["_grouping_id"] == wanted]
+            if not everything.empty
+            else pd.DataFrame(columns=[*dims, "_grouping_id", *names])
+        )
+        part = part[[*grouping, *names]]
+        if grouping:
+            part = part.sort_values(list(grouping), na_position="first")
+        elif part.empty:
+            part = pd.DataFrame([dict.fromkeys(names)])
+        out.append(_finish_block_frame(part.reset_index(drop=True), list(grouping)))
+    return out
+
+
+def parameter_presence_frame(
+    engine: Engine, filters: Filters, params: Sequence[str], by: Sequence[str]
+) -> pd.DataFrame:
+    """Server events sent and those with a valid value of each of `params`, per group.
+
+    A light query for the parameter-gap diagnostic, which needs a handful of columns
+    over many groups rather than whole blocks.
+    """
+    group_columns = [_group_column(d) for d in by]
+    query = (
+        sa.select(
+            *group_columns,
+            sa.func.count().label("server_sent"),
+            *[_count_if(events.c[f"p_{p}"] == 1).label(f"valid__{p}") for p in params],
+        )
+        .where(*filters.conditions(), _SERVER)
+        .group_by(*group_columns)
+        .order_by(*group_columns)
+    )
+    with engine.connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).mappings().all())
+    if frame.empty:
+        return pd.DataFrame(columns=[*by, "server_sent", *[f"valid__{p}" for p in params]])
+    for column in ["server_sent", *[f"valid__{p}" for p in params]]:
+        frame[column] = frame[column].astype("int64")
+    return frame
+
+
 def _finish_block_frame(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
     columns: dict[str, pd.Series] = {}
     for column in frame.columns:

@@ -20,6 +20,7 @@ from dashboard.indicators import (
     Filters,
     block_dict,
     block_frame,
+    block_frames,
     data_range,
     tier,
     upload_frequency,
@@ -29,8 +30,15 @@ from dashboard.store import quarantine
 REPORT_VERSION = 1
 
 
-def _blocks(engine: Engine, filters: Filters, config: Config, by: str) -> dict[str, dict]:
-    frame = block_frame(engine, filters, config, by)
+REPORT_GROUPINGS = (
+    (),
+    ("event_name",),
+    ("campaign",),
+    ("funnel_stage",),
+)
+
+
+def _blocks_from(frame, by: str, config: Config) -> dict[str, dict]:
     return {str(row[by]): _decorate(block_dict(row), config) for _, row in frame.iterrows()}
 
 
@@ -43,7 +51,10 @@ def _decorate(block: dict[str, Any], config: Config) -> dict[str, Any]:
 def build_report(engine: Engine, filters: Filters, config: Config) -> dict[str, Any]:
     """The full JSON report for a slice."""
     dedup.refresh_if_stale(engine)  # e.g. after an import that was killed half-way
-    overall = _decorate(block_dict(block_frame(engine, filters, config).iloc[0]), config)
+    overall_frame, by_event, by_campaign, by_stage = block_frames(
+        engine, filters, config, REPORT_GROUPINGS
+    )
+    overall = _decorate(block_dict(overall_frame.iloc[0]), config)
     previous_filters = filters.previous()
     previous = None
     if previous_filters is not None:
@@ -74,9 +85,11 @@ def build_report(engine: Engine, filters: Filters, config: Config) -> dict[str, 
         },
         "overall": overall,
         "previous_overall": previous,
-        "by_event_name": _blocks(engine, filters, config, "event_name"),
-        "by_campaign": _blocks(engine, filters, config, "campaign"),
-        "by_funnel_stage": _blocks(engine, filters, config, "funnel_stage"),
-        "diagnostics": [d.to_dict() for d in diagnose(engine, filters, config, overall)],
+        "by_event_name": _blocks_from(by_event, "event_name", config),
+        "by_campaign": _blocks_from(by_campaign, "campaign", config),
+        "by_funnel_stage": _blocks_from(by_stage, "funnel_stage", config),
+        "diagnostics": [
+            d.to_dict() for d in diagnose(engine, filters, config, overall, by_event=by_event)
+        ],
         "rejected_records": rejected_records,
     }

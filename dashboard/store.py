@@ -215,8 +215,13 @@ def percentile(column: ColumnElement, fraction: float) -> ColumnElement:
 
 
 # ---------------------------------------------------------------------------
-def make_engine(url: str, *, read_only: bool = False) -> Engine:
-    """Build an engine for a store URL (duckdb:///, sqlite:///, postgresql+psycopg://...)."""
+def make_engine(url: str, *, read_only: bool = False, hold_connection: bool = False) -> Engine:
+    """Build an engine for a store URL (duckdb:///, sqlite:///, postgresql+psycopg://...).
+
+    DuckDB connections are opened per use by default, so a long-running dashboard never
+    keeps the file locked against an import. A short-lived command (report, check) may
+    `hold_connection` to skip reopening the file for every query.
+    """
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError as exc:
@@ -226,7 +231,7 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         if read_only:
             kwargs["connect_args"] = {"read_only": True}
         # DuckDB has one writer per file; pooling would keep the lock held.
-        kwargs["poolclass"] = sa.pool.NullPool
+        kwargs["poolclass"] = sa.pool.StaticPool if hold_connection else sa.pool.NullPool
     elif parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:

@@ -713,3 +713,19 @@ def test_readiness_window_includes_its_first_second(engine, tmp_path, config):
     # Without --until the 7 days end with the latest event's day (11-14): both count.
     latest = purchases(engine, Filters(), config).set_index("campaign")
     assert latest.loc["c", "purchases_last_7d"] == 2
+
+
+def test_grouping_sets_match_separate_queries(engine, tmp_path, config):
+    from dashboard.indicators import block_frames
+    from dashboard.report import REPORT_GROUPINGS
+
+    load(
+        engine,
+        tmp_path,
+        config,
+        [*funnel_log(), *[r for recs, _ in DEDUP_SCENARIOS.values() for r in recs]],
+    )
+    together = block_frames(engine, Filters(), config, REPORT_GROUPINGS)
+    for grouping, frame in zip(REPORT_GROUPINGS, together, strict=True):
+        alone = block_frame(engine, Filters(), config, list(grouping))
+        assert frame.reset_index(drop=True).equals(alone.reset_index(drop=True)), grouping
