@@ -887,14 +887,59 @@ def funnel_conversion(engine: Engine, filters: Filters, config: Config) -> pd.Da
 
 
 def stage_order_gaps(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
-    """People with an event at a stage but none, anywhere in the store, at an earlier stage."""
+    """People with an event at a stage but none, anywhere in the store, at an earlier stage.
+
+    "Earlier" starts at the campaign's entry stage in each funnel (its first stage with
+    any events), so a WhatsApp campaign whose people start at Qualified is not reported
+    for lacking Contacted; a later stage without the entry stage is.
+    """
+    columns = ["campaign", "funnel_stage", "people_without_earlier_stage"]
+    with engine.connect() as connection:
+        present = connection.execute(
+            sa.select(events.c.campaign, events.c.funnel_stage)
+            .where(*filters.conditions(), _ACCEPTED)
+            .distinct()
+        ).all()
+    stages_by_campaign: dict[str, set[str]] = {}
+    for campaign, stage in present:
+        stages_by_campaign.setdefault(campaign, set()).add(stage)
+
+    def earlier_for(campaign: str, stage: str) -> list[str]:
+        mine = stages_by_campaign.get(campaign, set())
+        earlier: set[str] = set()
+        for order in config.funnels.values():
+            if stage not in order:
+                continue
+            entry = next((i for i, s in enumerate(order) if s in mine), None)
+            position = order.index(stage)
+            if entry is not None and entry < position:
+                earlier.update(order[entry:position])
+        return sorted(earlier)
+
     frames = []
     with engine.connect() as connection:
         for stage in config.stage_order():
-            earlier = sorted(config.earlier_stages(stage))
-            if not earlier:
+            per_campaign = {
+                c: earlier_for(c, stage)
+                for c, stages in stages_by_campaign.items()
+                if stage in stages
+            }
+            per_campaign = {c: e for c, e in per_campaign.items() if e}
+            if not per_campaign:
                 continue
             other = events.alias("earlier")
+            missing_earlier = sa.or_(
+                *[
+                    sa.and_(
+                        events.c.campaign == campaign,
+                        ~sa.exists().where(
+                            other.c.person_key == events.c.person_key,
+                            other.c.funnel_stage.in_(earlier),
+                        ),
+                    )
+                    for campaign, earlier in per_campaign.items()
+                ]
+            )
             query = (
                 sa.select(
                     events.c.campaign,
@@ -908,20 +953,15 @@ def stage_order_gaps(engine: Engine, filters: Filters, config: Config) -> pd.Dat
                     _ACCEPTED,
                     events.c.funnel_stage == stage,
                     events.c.person_key.is_not(None),
-                    ~sa.exists().where(
-                        other.c.person_key == events.c.person_key,
-                        other.c.funnel_stage.in_(earlier),
-                    ),
+                    missing_earlier,
                 )
                 .group_by(events.c.campaign)
             )
             frames.append(pd.DataFrame(connection.execute(query).mappings().all()))
-    frame = (
-        pd.concat([f for f in frames if not f.empty], ignore_index=True)
-        if any(not f.empty for f in frames)
-        else pd.DataFrame(columns=["campaign", "funnel_stage", "people_without_earlier_stage"])
-    )
-    return frame
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
 
 
 def purchases(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:

@@ -729,3 +729,25 @@ def test_grouping_sets_match_separate_queries(engine, tmp_path, config):
     for grouping, frame in zip(REPORT_GROUPINGS, together, strict=True):
         alone = block_frame(engine, Filters(), config, list(grouping))
         assert frame.reset_index(drop=True).equals(alone.reset_index(drop=True)), grouping
+
+
+def test_stage_gaps_start_at_the_campaigns_entry_stage(engine, tmp_path, config):
+    wa = {"campaign": "wa"}
+    records = [
+        # WhatsApp leads start at Qualified: no Contacted is expected, so no gap there...
+        capi(
+            [
+                event("LeadSubmitted", T0, "w1", external_id="p1", custom_data=wa),
+                event("LeadSubmitted", T0, "w2", external_id="p2", custom_data=wa),
+                event("Purchase", T0 + 9, "w3", external_id="p1", custom_data=wa),
+                # ...but a purchase by someone who never became a lead is one.
+                event("Purchase", T0 + 9, "w4", external_id="p3", custom_data=wa),
+            ],
+            sent_at=T0 + 10,
+        ),
+    ]
+    load(engine, tmp_path, config, records)
+    gaps = stage_order_gaps(engine, Filters(), config)
+    assert gaps.to_dict("records") == [
+        {"campaign": "wa", "funnel_stage": "Closed won", "people_without_earlier_stage": 1}
+    ]

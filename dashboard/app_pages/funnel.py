@@ -19,7 +19,11 @@ if stages.empty:
 campaigns = sorted(stages["campaign"].unique())
 campaign = st.selectbox("Campaign", campaigns, key="funnel_campaign")
 mine = stages[stages["campaign"] == campaign]
-funnels = [name for name, order in config.funnels.items() if mine["funnel_stage"].isin(order).any()]
+# A funnel is shown when the campaign has one of its steps before the last (Purchase
+# closes both the web and the CRM funnel).
+funnels = [
+    name for name, order in config.funnels.items() if mine["funnel_stage"].isin(order[:-1]).any()
+]
 cols = st.columns(max(1, len(funnels)))
 for col, name in zip(cols, funnels, strict=False):
     col.plotly_chart(
