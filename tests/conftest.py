@@ -23,14 +23,14 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import settings
 
+from dashboard.config import load_config
+from dashboard.store import make_engine
+
 # CI replays the same examples every run (a red CI must be reproducible); locally
 # hypothesis explores new ones each time.
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-
-from dashboard.config import load_config
-from dashboard.store import make_engine
 
 BACKENDS = ("duckdb", "sqlite", "postgresql")
 _counter = itertools.count()
