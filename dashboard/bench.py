@@ -103,12 +103,12 @@ def page_computations(engine, config, page: str, view: str) -> int:
         "match_quality": [
             lambda: ind.overall_block(engine, filters, config),
             lambda: ind.what_to_fix(engine, filters, config, 15),
-            lambda: ind.block_frame(engine, filters, config, "event_name"),
-            lambda: ind.block_frame(engine, filters, config, "campaign"),
-            lambda: ind.block_frame(engine, filters, config, "funnel_stage"),
-            lambda: ind.block_frame(engine, filters, config, "event_day"),
-            lambda: ind.parameter_coverage(engine, filters, config, "event_name"),
-            lambda: ind.parameter_coverage(engine, filters, config, "campaign"),
+            lambda: ind.block_frames(
+                engine,
+                filters,
+                config,
+                [["event_name"], ["campaign"], ["funnel_stage"], ["event_day"]],
+            ),
         ],
         "coverage_dedup": [
             lambda: ind.overall_block(engine, filters, config),

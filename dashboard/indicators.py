@@ -531,7 +531,11 @@ def parameter_coverage(
     engine: Engine, filters: Filters, config: Config, by: str = "event_name"
 ) -> pd.DataFrame:
     """Share of server events with a valid value, one row per group, one column per parameter."""
-    frame = block_frame(engine, filters, config, by)
+    return coverage_table(block_frame(engine, filters, config, by), by)
+
+
+def coverage_table(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Parameter coverage (0-1) per group from a `block_frame` already computed."""
     out = frame[[by, "server_sent"]].copy()
     for param in PARAMS:
         out[param] = frame[f"valid__{param}"] / frame["server_sent"].where(frame["server_sent"] > 0)

@@ -114,6 +114,8 @@ QUERIES: dict[str, Callable[..., Any]] = {
         e, f, c, list(by) if isinstance(by, tuple) else by
     ),
     "overall": lambda e, f, c: ind.overall_block(e, f, c),
+    # Several groupings in one scan (GROUPING SETS where the database has them).
+    "blocks": lambda e, f, c, groupings: ind.block_frames(e, f, c, [list(g) for g in groupings]),
     "what_to_fix": lambda e, f, c, limit=50: ind.what_to_fix(e, f, c, limit),
     "parameter_coverage": lambda e, f, c, by="event_name": ind.parameter_coverage(e, f, c, by),
     "dedup_key_feedback": lambda e, f, c: ind.dedup_key_feedback(e, f),

@@ -5,6 +5,7 @@ import streamlit as st
 
 from dashboard import charts, ui
 from dashboard import formatting as fmt
+from dashboard.indicators import coverage_table
 from dashboard.params import PARAMS
 
 st.title("Match quality")
@@ -38,21 +39,20 @@ ui.table(
     },
 )
 
+by_event, by_campaign, by_stage, daily = ui.query(
+    "blocks", filters, (("event_name",), ("campaign",), ("funnel_stage",), ("event_day",))
+)
 left, right = st.columns(2)
-by_event = ui.query("block", filters, "event_name")
 left.plotly_chart(
     charts.emq_bars(by_event, "event_name", config, "EMQ by event"), key="chart_emq_event"
 )
-by_campaign = ui.query("block", filters, "campaign")
 right.plotly_chart(
     charts.emq_bars(by_campaign, "campaign", config, "EMQ by campaign"), key="chart_emq_campaign"
 )
 left, right = st.columns(2)
-by_stage = ui.query("block", filters, "funnel_stage")
 left.plotly_chart(
     charts.emq_bars(by_stage, "funnel_stage", config, "EMQ by funnel stage"), key="chart_emq_stage"
 )
-daily = ui.query("block", filters, "event_day")
 right.plotly_chart(charts.emq_trend(daily, config), key="chart_emq_trend")
 
 st.subheader("Parameter coverage")
@@ -61,11 +61,15 @@ st.caption(
 )
 tab_event, tab_campaign = st.tabs(["By event", "By campaign"])
 with tab_event:
-    heat = ui.query("parameter_coverage", filters, "event_name")
-    st.plotly_chart(charts.coverage_heatmap(heat, "event_name"), key="chart_heat_event")
+    st.plotly_chart(
+        charts.coverage_heatmap(coverage_table(by_event, "event_name"), "event_name"),
+        key="chart_heat_event",
+    )
 with tab_campaign:
-    heat_c = ui.query("parameter_coverage", filters, "campaign")
-    st.plotly_chart(charts.coverage_heatmap(heat_c, "campaign"), key="chart_heat_campaign")
+    st.plotly_chart(
+        charts.coverage_heatmap(coverage_table(by_campaign, "campaign"), "campaign"),
+        key="chart_heat_campaign",
+    )
 
 st.subheader("Invalid and unhashed values")
 rows = [
