@@ -32,9 +32,9 @@ STATUS_COLORS = {
 }
 GOAL_COLOR = "#333333"
 LAYOUT = {
-    "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+    "margin": {"l": 10, "r": 10, "t": 50, "b": 40},
     "height": 400,
-    "legend": {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0},
+    "legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
     "font": {"size": 13},
 }
 

@@ -114,8 +114,9 @@ else:
 
     frame = pd.DataFrame(diagnostics)
     frame = frame[["severity", "name", "affected", "total", "share", "how_to_fix"]]
+    # Plain words, not emoji: they render on every machine, headless Chromium included.
     frame["severity"] = frame["severity"].map(
-        {"critical": "🔴 critical", "warning": "🟠 warning", "info": "🔵 info"}
+        {"critical": "CRITICAL", "warning": "warning", "info": "info"}
     )
     ui.table(
         frame,
