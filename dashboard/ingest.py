@@ -16,7 +16,7 @@ import hashlib
 import os
 import time
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -393,7 +393,7 @@ def build_row(
 
     fbp = _safe_identifier(user_data.get("fbp"), allow_phone_shape=True)
     external_id = _safe_identifier(user_data.get("external_id"), allow_phone_shape=False)
-    em_hash = first_valid("em", user_data.get("em"))
+    em_hash = first_valid("em", user_data.get("em")) if statuses[_EM_SLOT] == VALID else None
     person_key = (
         external_id
         or em_hash
@@ -449,6 +449,7 @@ def build_row(
 
 
 _PARAM_POSITION = {param: i for i, param in enumerate(PARAMS)}
+_EM_SLOT = _PARAM_POSITION["em"]
 _DAY_CACHE: dict[int, date] = {}
 
 
@@ -617,6 +618,27 @@ def _window_hash(path: Path, offset: int) -> str | None:
     return hashlib.sha256(window).hexdigest()
 
 
+class _Tail:
+    """The last bytes read, so a checkpoint's window hash needs no second read of the file
+    (for gzip a second read means decompressing again from the start, at every commit)."""
+
+    def __init__(self, start: int = 0) -> None:
+        self.lines: deque[bytes] = deque(maxlen=16)
+        self.end = start  # file offset just after the last line added
+
+    def add(self, line: bytes) -> None:
+        self.lines.append(line)
+        self.end += len(line)
+
+    def window_hash(self, offset: int) -> str | None:
+        """Hash of the bytes before `offset`, or None when they were not all read here."""
+        wanted = min(offset, _WINDOW)
+        recent = b"".join(self.lines)
+        if offset != self.end or len(recent) < wanted:
+            return None  # e.g. a pending last line was read past the checkpoint
+        return hashlib.sha256(recent[len(recent) - wanted :]).hexdigest()
+
+
 class _Importer:
     def __init__(self, engine: Engine, config: Config, import_id: int, summary: ImportSummary):
         self.engine = engine
@@ -685,9 +707,19 @@ class _Importer:
             return source_id, 0, 0, True
 
     def _commit(
-        self, chunk: _Chunk, source_id: int, path: Path, lines_done: int, bytes_done: int
+        self,
+        chunk: _Chunk,
+        source_id: int,
+        path: Path,
+        lines_done: int,
+        bytes_done: int,
+        tail: _Tail | None = None,
     ) -> None:
-        window = _window_hash(path, bytes_done) if bytes_done else None
+        window = None
+        if bytes_done:
+            window = (tail.window_hash(bytes_done) if tail else None) or _window_hash(
+                path, bytes_done
+            )
         with write_transaction(self.engine) as connection:
             insert_rows(connection, events, EVENT_INSERT_COLUMNS, chunk.rows)
             if chunk.quarantined:
@@ -763,6 +795,7 @@ class _Importer:
         offset = bytes_done
         since_commit = 0
         gzipped = _is_gzip(path)
+        tail = _Tail()
         try:
             with _open_binary(path) as fh:
                 if bytes_done:
@@ -775,6 +808,7 @@ class _Importer:
                             offset += 1
                         else:
                             fh.seek(bytes_done)
+                tail = _Tail(start=offset)
                 for line in fh:
                     if not line.endswith(b"\n") and not gzipped and not _parses(line):
                         # The writer is still writing this last line: leave it for next time.
@@ -782,11 +816,12 @@ class _Importer:
                         break
                     line_no += 1
                     offset += len(line)
+                    tail.add(line)
                     self.summary.lines_read += 1
                     since_commit += 1
                     self._import_line(chunk, source_id, path, line_no, line)
                     if since_commit >= CHUNK_LINES:
-                        self._commit(chunk, source_id, path, line_no, offset)
+                        self._commit(chunk, source_id, path, line_no, offset, tail)
                         since_commit = 0
         except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
             # Truncated or corrupt gzip: everything before the damage is kept, and the
@@ -800,7 +835,7 @@ class _Importer:
                 -1,
                 Rejected("truncated or corrupt gzip", type(exc).__name__),
             )
-        self._commit(chunk, source_id, path, line_no, offset)
+        self._commit(chunk, source_id, path, line_no, offset, tail)
 
     def _import_line(
         self, chunk: _Chunk, source_id: int, path: Path, line_no: int, line: bytes
@@ -841,6 +876,7 @@ class _Importer:
         gzipped = _is_gzip(path)
         record_no = records_done
         offset = bytes_done
+        feeder = None
         try:
             with _open_binary(path) as fh:
                 header_line = fh.readline(MAX_LINE_BYTES)
@@ -856,7 +892,7 @@ class _Importer:
                     offset = len(header_line)
                 else:
                     fh.seek(bytes_done)
-                feeder = _LineFeeder(fh)
+                feeder = _LineFeeder(fh, start=bytes_done or len(header_line))
                 reader = csv.reader(feeder)
                 while True:
                     try:
@@ -886,7 +922,7 @@ class _Importer:
                     since_commit += 1
                     self._import_csv_row(chunk, source_id, path, record_no, header, row)
                     if since_commit >= CHUNK_LINES:
-                        self._commit(chunk, source_id, path, record_no, offset)
+                        self._commit(chunk, source_id, path, record_no, offset, feeder.tail)
                         since_commit = 0
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             self.summary.lines_read += 1
@@ -898,7 +934,7 @@ class _Importer:
                 -1,
                 Rejected("truncated or corrupt gzip", type(exc).__name__),
             )
-        self._commit(chunk, source_id, path, record_no, offset)
+        self._commit(chunk, source_id, path, record_no, offset, feeder.tail if feeder else None)
 
     def _import_csv_row(self, chunk, source_id, path, record_no, header, row) -> None:
         if not any(cell.strip() for cell in row):
@@ -937,10 +973,11 @@ def _parses(line: bytes) -> bool:
 class _LineFeeder:
     """Decoded lines for csv.reader, counting the bytes handed out (for checkpoints)."""
 
-    def __init__(self, fh) -> None:
+    def __init__(self, fh, start: int = 0) -> None:
         self.fh = fh
         self.consumed = 0
         self.unterminated = False
+        self.tail = _Tail(start)
 
     def __iter__(self) -> _LineFeeder:
         return self
@@ -950,6 +987,7 @@ class _LineFeeder:
         if not line:
             raise StopIteration
         self.consumed += len(line)
+        self.tail.add(line)
         self.unterminated = not line.endswith(b"\n")
         return _decode(line)
 

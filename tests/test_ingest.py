@@ -603,3 +603,28 @@ def test_reports_finish_dedup_after_an_interrupted_import(duck_engine, tmp_path,
     report = build_report(duck_engine, Filters(), config)
     assert report["overall"]["event_coverage"] == 1.0
     assert report["overall"]["dedup"]["server"]["deduplicated"] == 1
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".csv"])
+def test_checkpoint_window_hash_matches_the_file(
+    duck_engine, tmp_path, config, monkeypatch, suffix
+):
+    """The window hash kept from the bytes read equals the one read back from the file."""
+    monkeypatch.setattr(ingest_module, "CHUNK_LINES", 7)
+    if suffix == ".csv":
+        body = "channel,event_name,event_time,event_id\n" + "".join(
+            f"server,Lead,{T0 + i},c{i}\n" for i in range(30)
+        )
+        data = body.encode() + b"server,Le"  # a pending last row
+    else:
+        data = b"".join(
+            json.dumps(capi([event("Lead", T0 + i, f"j{i}")], sent_at=T0)).encode() + b"\n"
+            for i in range(30)
+        )
+    path = tmp_path / f"log{suffix}"
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    ingest([path], duck_engine, config=config)
+    with duck_engine.connect() as connection:
+        row = connection.execute(sa.select(sources)).mappings().one()
+    assert row["last_line_hash"] == ingest_module._window_hash(path, row["bytes_done"])
+    assert ingest([path], duck_engine, config=config).events_imported == 0
