@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard import dedup
 from dashboard.config import Config
-from dashboard.indicators import Filters, block_frame, delivery_summary, overall_block
+from dashboard.indicators import Filters, block_dict, block_frames, delivery_summary, overall_block
 
 DAY_S = 86_400
 TIER_ORDER = ("Poor", "OK", "Good", "Great")
@@ -102,7 +102,7 @@ def run_check(
     checks = 0
 
     cut = _tier_cut(thresholds.min_emq_tier, config)
-    by_event = block_frame(engine, window, config, "event_name")
+    overall_frame, by_event = block_frames(engine, window, config, [(), ("event_name",)])
     for _, row in by_event.iterrows():
         if row["server_sent"] >= thresholds.min_events:
             checks += 1
@@ -129,7 +129,7 @@ def run_check(
                     )
                 )
 
-    now = overall_block(engine, window, config)
+    now = block_dict(overall_frame.iloc[0])
     delivery = delivery_summary(engine, window)
     checks += 5
     double = now["dedup"]["likely_double_counted"]

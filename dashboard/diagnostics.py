@@ -16,6 +16,7 @@ from dashboard.config import Config
 from dashboard.indicators import (
     Filters,
     block_frame,
+    block_frames,
     delivery_summary,
     lag_stats,
     parameter_presence_frame,
@@ -76,7 +77,10 @@ def diagnose(
     """
     from dashboard.indicators import block_dict  # local: avoids a cycle in type checkers
 
-    if overall is None:
+    if overall is None and by_event is None:
+        overall_frame, by_event = block_frames(engine, filters, config, [(), ("event_name",)])
+        overall = block_dict(overall_frame.iloc[0])
+    elif overall is None:
         overall = block_dict(block_frame(engine, filters, config).iloc[0])
     found: list[Diagnostic] = []
     sent = overall["server_sent"]

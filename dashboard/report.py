@@ -50,6 +50,13 @@ def _decorate(block: dict[str, Any], config: Config) -> dict[str, Any]:
 
 def build_report(engine: Engine, filters: Filters, config: Config) -> dict[str, Any]:
     """The full JSON report for a slice."""
+    return build_report_and_frames(engine, filters, config)[0]
+
+
+def build_report_and_frames(
+    engine: Engine, filters: Filters, config: Config
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report, and the block frames by event name and campaign it was built from."""
     dedup.refresh_if_stale(engine)  # e.g. after an import that was killed half-way
     overall_frame, by_event, by_campaign, by_stage = block_frames(
         engine, filters, config, REPORT_GROUPINGS
@@ -66,7 +73,7 @@ def build_report(engine: Engine, filters: Filters, config: Config) -> dict[str, 
             connection.execute(sa.select(sa.func.count()).select_from(quarantine)).scalar()
         )
     span = data_range(engine)
-    return {
+    report = {
         "report_version": REPORT_VERSION,
         "generated_at": datetime.now(tz=UTC).isoformat(timespec="seconds"),
         "period": {
@@ -93,3 +100,4 @@ def build_report(engine: Engine, filters: Filters, config: Config) -> dict[str, 
         ],
         "rejected_records": rejected_records,
     }
+    return report, {"event_name": by_event, "campaign": by_campaign}

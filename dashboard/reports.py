@@ -27,8 +27,8 @@ from dashboard import charts
 from dashboard import formatting as fmt
 from dashboard.config import Config
 from dashboard.exports import safe_frame
-from dashboard.indicators import Filters, block_frame, gap_events
-from dashboard.report import build_report
+from dashboard.indicators import Filters, gap_events
+from dashboard.report import build_report_and_frames
 
 GAP_LIST_CAP = 500
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -130,7 +130,7 @@ def summary_table(report: dict[str, Any], config: Config) -> pd.DataFrame:
 
 def collect(engine: Engine, filters: Filters, config: Config) -> ReportData:
     """Compute the report and its tables for a slice."""
-    report = build_report(engine, filters, config)
+    report, frames = build_report_and_frames(engine, filters, config)
     tables = {
         "Summary": summary_table(report, config),
         "Campaigns": pd.DataFrame([_block_row(k, v) for k, v in report["by_campaign"].items()]),
@@ -152,8 +152,8 @@ def collect(engine: Engine, filters: Filters, config: Config) -> ReportData:
         report=report,
         tables=tables,
         gaps_total=total,
-        by_campaign=block_frame(engine, filters, config, "campaign"),
-        by_event=block_frame(engine, filters, config, "event_name"),
+        by_campaign=frames["campaign"],
+        by_event=frames["event_name"],
         filters=filters,
         config=config,
     )

@@ -209,6 +209,11 @@ def _register_sqlite_functions(dbapi_connection, _record) -> None:
     dbapi_connection.create_aggregate("eqm_percentile", 2, _SqlitePercentile)
 
 
+def _quiet_duckdb(dbapi_connection, _record) -> None:
+    # Long dedup queries would otherwise draw a progress bar into ingest's output and logs.
+    dbapi_connection.execute("SET enable_progress_bar = false")
+
+
 def percentile(column: ColumnElement, fraction: float) -> ColumnElement:
     """percentile_cont(fraction) of `column` on any supported dialect."""
     return percentile_cont(column, sa.literal(fraction, sa.Double))
@@ -240,6 +245,8 @@ def make_engine(url: str, *, read_only: bool = False, hold_connection: bool = Fa
         raise StoreError(f"cannot use database URL: {exc}") from exc
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _register_sqlite_functions)
+    elif engine.dialect.name == "duckdb":
+        sa.event.listen(engine, "connect", _quiet_duckdb)
     return engine
 
 

@@ -83,8 +83,19 @@ def _with_retry(fn: Callable[[], Any], attempts: int = 8) -> Any:
     return None
 
 
+def begin_run() -> None:
+    """Read the store version once for this script run (the router calls it first)."""
+    st.session_state["_store_version"] = _read_version()
+
+
 def version() -> tuple[int, int]:
     """Store version (changes with every import): the cache key's freshness part."""
+    if "_store_version" not in st.session_state:
+        begin_run()
+    return st.session_state["_store_version"]
+
+
+def _read_version() -> tuple[int, int]:
     data_version, dedup_version = _with_retry(lambda: store_version(get_engine(store_url())))
     if data_version != dedup_version:
         _with_retry(lambda: _refresh_dedup_if_stale(store_url()))
@@ -341,3 +352,4 @@ def import_sample() -> None:
         summary = ingest([SAMPLE_LOG_PATH], get_engine(store_url()), config=get_config())
     st.session_state["last_import"] = summary.to_text()
     st.cache_data.clear()
+    begin_run()

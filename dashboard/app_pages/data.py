@@ -43,6 +43,7 @@ if left.button(
                 summary = ingest(paths, engine, config=ui.get_config())
         st.session_state["last_import"] = summary.to_text()
         st.cache_data.clear()
+        ui.begin_run()
     except (IngestError, StoreError) as exc:
         st.error(str(exc))
 if right.button("Import the bundled sample", key="btn_sample"):

@@ -16,7 +16,6 @@ st.caption(ui.describe(filters))
 now = ui.query("overall", filters)
 previous_filters = filters.previous()
 before = ui.query("overall", previous_filters) if previous_filters else None
-delivery = ui.query("delivery_summary", filters)
 
 
 def prev(*path):
