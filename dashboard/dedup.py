@@ -12,7 +12,7 @@ deduplicate-pixel-and-server-events.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from dashboard.store import events, get_meta, set_meta, write_transaction
 
@@ -24,9 +24,35 @@ def _accepted(table) -> sa.ColumnElement[bool]:
     return table.c.delivery != "rejected"
 
 
-def status_query() -> sa.Select:
-    """SELECT of (pk, dedup_status, id_twin_48h, covered_any_key) for accepted events."""
+def status_query(affected: sa.Table | None = None) -> sa.Select:
+    """SELECT of (pk, dedup_status, id_twin_48h) for accepted events.
+
+    With `affected` (a table of event positions), only the events that share an
+    event_id key with one of them (whole window partitions, so statuses stay exact)
+    and the affected events without an event_id.
+    """
     e = events.alias("e")
+    scope: list[sa.ColumnElement[bool]] = []
+    if affected is not None:
+        positions = sa.select(affected.c.source_id, affected.c.line_no, affected.c.idx)
+        a = events.alias("a")
+        keys = (
+            sa.select(a.c.dataset_id, a.c.event_name, a.c.event_id)
+            .where(
+                sa.tuple_(a.c.source_id, a.c.line_no, a.c.idx).in_(positions),
+                a.c.event_id.is_not(None),
+            )
+            .distinct()
+        )
+        scope.append(
+            sa.or_(
+                sa.tuple_(e.c.dataset_id, e.c.event_name, e.c.event_id).in_(keys),
+                sa.and_(
+                    e.c.event_id.is_(None),
+                    sa.tuple_(e.c.source_id, e.c.line_no, e.c.idx).in_(positions),
+                ),
+            )
+        )
     key = (e.c.dataset_id, e.c.event_name, e.c.event_id)
     order = (e.c.sent_at, e.c.source_id, e.c.line_no, e.c.idx)
 
@@ -63,7 +89,7 @@ def status_query() -> sa.Select:
             sa.func.count(sent_when("browser")).over(partition_by=key).label("n_browser"),
             sa.func.count(sent_when("server")).over(partition_by=key).label("n_server"),
         )
-        .where(_accepted(e))
+        .where(_accepted(e), *scope)
         .subquery("w")
     )
     w = windowed
@@ -142,55 +168,118 @@ def _double_count_match(column: str) -> sa.ColumnElement[bool]:
     )
 
 
-def refresh(engine: Engine) -> None:
-    """Recompute every event's dedup columns from the whole store."""
+def refresh(engine: Engine, *, full: bool = False) -> None:
+    """Bring every event's dedup columns up to date.
+
+    Incremental by default: only events that share a dedup key (event_id) or a person key
+    (fbp, external_id, em_hash) with events not computed yet (dedup_status NULL) can
+    change, so only they are recomputed, each id key's events as a whole. A full
+    recompute runs on a store never computed, after rows were deleted (a rewritten file
+    re-imported), or when asked.
+    """
     with write_transaction(engine) as connection:
         version = get_meta(connection, "data_version")
-        connection.execute(
-            sa.update(events).values(
-                dedup_status=None, id_twin_48h=None, covered_any_key=None, likely_double=None
-            )
-        )
-        computed = status_query().subquery("d")
-        connection.execute(
-            sa.update(events)
-            .values(dedup_status=computed.c.dedup_status, id_twin_48h=computed.c.id_twin_48h)
-            .where(
-                events.c.source_id == computed.c.source_id,
-                events.c.line_no == computed.c.line_no,
-                events.c.idx == computed.c.idx,
-            )
-        )
-        # Coverage with any dedup key: an event_id twin, or a server event sharing
-        # event_name and fbp or external_id within 48 h (either order).
-        connection.execute(
-            sa.update(events)
-            .where(events.c.channel == "browser", _accepted(events))
-            .values(
-                covered_any_key=sa.or_(
-                    events.c.id_twin_48h.is_(True),
-                    _any_key_server_match("fbp"),
-                    _any_key_server_match("external_id"),
-                )
-            )
-        )
-        # Meta counts both when a server event escapes dedup although the same person's
-        # browser event of the same name happened within 5 minutes.
-        connection.execute(
-            sa.update(events)
-            .where(events.c.channel == "server", _accepted(events))
-            .values(
-                likely_double=sa.and_(
-                    events.c.dedup_status.in_(("server_only", "missing_event_id", "outside_48h")),
-                    sa.or_(
-                        _double_count_match("fbp"),
-                        _double_count_match("external_id"),
-                        _double_count_match("em_hash"),
-                    ),
-                )
-            )
-        )
+        if full or get_meta(connection, "dedup_version") == 0 or get_meta(connection, "dedup_full"):
+            _recompute(connection, None)
+            set_meta(connection, "dedup_full", 0)
+        else:
+            affected = _mark_affected(connection)
+            try:
+                _recompute(connection, affected)
+            finally:
+                affected.drop(connection)
         set_meta(connection, "dedup_version", version)
+
+
+def request_full_refresh(connection: Connection) -> None:
+    """Events were deleted: statuses that paired with them must all be recomputed."""
+    set_meta(connection, "dedup_full", 1)
+
+
+_PERSON_KEYS = ("fbp", "external_id", "em_hash")
+
+
+def _mark_affected(connection: Connection) -> sa.Table:
+    """A temporary table of the events whose dedup columns an incremental refresh redoes."""
+    affected = sa.Table(
+        "eqm_dedup_affected",
+        sa.MetaData(),
+        sa.Column("source_id", sa.Integer),
+        sa.Column("line_no", sa.BigInteger),
+        sa.Column("idx", sa.Integer),
+        prefixes=["TEMPORARY"],
+    )
+    affected.create(connection)
+    new = sa.and_(_accepted(events), events.c.dedup_status.is_(None))
+    shares_a_key = [events.c.dedup_status.is_(None)]
+    for column in ("event_id", *_PERSON_KEYS):
+        key = (events.c.dataset_id, events.c.event_name, events.c[column])
+        new_keys = sa.select(*key).where(new, events.c[column].is_not(None)).distinct()
+        shares_a_key.append(sa.tuple_(*key).in_(new_keys))
+    connection.execute(
+        affected.insert().from_select(
+            ["source_id", "line_no", "idx"],
+            sa.select(events.c.source_id, events.c.line_no, events.c.idx).where(
+                _accepted(events), sa.or_(*shares_a_key)
+            ),
+        )
+    )
+    return affected
+
+
+def _recompute(connection: Connection, affected: sa.Table | None) -> None:
+    """Recompute the dedup columns of every event, or of the `affected` ones."""
+    in_scope: list[sa.ColumnElement[bool]] = []
+    if affected is not None:
+        in_scope.append(
+            sa.tuple_(events.c.source_id, events.c.line_no, events.c.idx).in_(
+                sa.select(affected.c.source_id, affected.c.line_no, affected.c.idx)
+            )
+        )
+    connection.execute(
+        sa.update(events)
+        .where(*in_scope)
+        .values(dedup_status=None, id_twin_48h=None, covered_any_key=None, likely_double=None)
+    )
+    computed = status_query(affected).subquery("d")
+    connection.execute(
+        sa.update(events)
+        .values(dedup_status=computed.c.dedup_status, id_twin_48h=computed.c.id_twin_48h)
+        .where(
+            events.c.source_id == computed.c.source_id,
+            events.c.line_no == computed.c.line_no,
+            events.c.idx == computed.c.idx,
+        )
+    )
+    # Coverage with any dedup key: an event_id twin, or a server event sharing
+    # event_name and fbp or external_id within 48 h (either order).
+    connection.execute(
+        sa.update(events)
+        .where(events.c.channel == "browser", _accepted(events), *in_scope)
+        .values(
+            covered_any_key=sa.or_(
+                events.c.id_twin_48h.is_(True),
+                _any_key_server_match("fbp"),
+                _any_key_server_match("external_id"),
+            )
+        )
+    )
+    # Meta counts both when a server event escapes dedup although the same person's
+    # browser event of the same name happened within 5 minutes.
+    connection.execute(
+        sa.update(events)
+        .where(events.c.channel == "server", _accepted(events), *in_scope)
+        .values(
+            likely_double=sa.and_(
+                events.c.dedup_status.in_(("server_only", "missing_event_id", "outside_48h")),
+                sa.or_(
+                    _double_count_match("fbp"),
+                    _double_count_match("external_id"),
+                    _double_count_match("em_hash"),
+                ),
+            )
+        )
+    )
 
 
 def refresh_if_stale(engine: Engine) -> bool:

@@ -119,7 +119,9 @@ def _epoch(day: date) -> float:
 # ---------------------------------------------------------------------------
 # Building blocks
 def _count_if(condition) -> sa.ColumnElement:
-    return sa.func.sum(sa.case((condition, 1), else_=0))
+    # sum(CAST(... AS INTEGER)) runs about twice as fast as sum(CASE ...) on DuckDB; a
+    # NULL condition counts as false, and an empty group gives 0.
+    return sa.func.coalesce(sa.func.sum(sa.cast(condition, sa.Integer)), 0)
 
 
 _SERVER = events.c.channel == "server"
@@ -262,8 +264,6 @@ def _block_aggregates(config: Config) -> list[sa.ColumnElement]:
         _count_if(sa.and_(_SERVER, _ACCEPTED, events.c.likely_double == sa.true())).label(
             "likely_double_counted"
         ),
-        percentile(sa.case((_LAG_KNOWN, _LAG)), 0.5).label("median_lag_s"),
-        percentile(sa.case((_LAG_KNOWN, _LAG)), 0.9).label("p90_lag_s"),
         _count_if(sa.and_(_LAG_KNOWN, _LAG > STALE_AFTER_S)).label("stale_over_7d"),
         _count_if(sa.and_(_LAG_KNOWN, -_LAG > FUTURE_TOLERANCE_S)).label("future"),
     ]
@@ -282,29 +282,169 @@ def _block_aggregates(config: Config) -> list[sa.ColumnElement]:
     return aggregates
 
 
+def _percentile_aggregates() -> list[sa.ColumnElement]:
+    return [
+        percentile(sa.case((_LAG_KNOWN, _LAG)), 0.5).label("median_lag_s"),
+        percentile(sa.case((_LAG_KNOWN, _LAG)), 0.9).label("p90_lag_s"),
+    ]
+
+
 def block_frame(
     engine: Engine, filters: Filters, config: Config, by: str | Sequence[str] | None = None
 ) -> pd.DataFrame:
     """One row of raw block aggregates per group (one row overall when `by` is None)."""
     dims = [by] if isinstance(by, str) else list(by or [])
-    group_columns = [_group_column(d) for d in dims]
-    query = sa.select(*group_columns, *_block_aggregates(config)).where(*filters.conditions())
-    if group_columns:
-        query = query.group_by(*group_columns).order_by(*group_columns)
-    with engine.connect() as connection:
-        frame = pd.DataFrame(connection.execute(query).mappings().all())
-    if frame.empty:
-        frame = pd.DataFrame(columns=[*dims, *[a.name for a in _block_aggregates(config)]])
-    return _finish_block_frame(frame, dims)
+    return block_frames(engine, filters, config, [dims])[0]
 
 
 def block_frames(
     engine: Engine, filters: Filters, config: Config, groupings: Sequence[Sequence[str]]
 ) -> list[pd.DataFrame]:
-    """`block_frame` for several groupings at once: one scan with GROUPING SETS where the
-    database has them (DuckDB, PostgreSQL), one query per grouping elsewhere (SQLite)."""
+    """`block_frame` for several groupings from two scans.
+
+    `_block_aggregates` defines every block column in SQL. Evaluating those ~110
+    conditional sums per row is most of a report's time, and every one of them depends
+    only on a few columns with few distinct values. So the scan groups events by that
+    *signature* (the groupings' dimensions, channel, accepted, dedup status, rejected
+    combination and the 25 parameter statuses: a few hundred rows for a million
+    events) and the block columns are summed from those rows here, then rolled up per
+    grouping. `tests/test_indicators.py` checks the result equals `_block_aggregates`
+    evaluated directly. The lag percentiles cannot be rolled up and get their own query.
+    """
+    dims: list[str] = []
+    for grouping in groupings:
+        dims.extend(d for d in grouping if d not in dims)
+    names = [a.name for a in _block_aggregates(config)]
+    signature = _signature_frame(engine, filters, dims)
+    columns = _block_columns(signature, config)
+    percentiles = _percentile_frames(engine, filters, groupings)
+    out = []
+    for grouping, lags in zip(groupings, percentiles, strict=True):
+        grouping = list(grouping)
+        if grouping:
+            keys = [signature[d] for d in grouping]
+            part = columns.groupby(keys, dropna=False, sort=True).sum().reset_index()
+            part = part.merge(lags, on=grouping, how="left") if len(part) else part
+            for lag in ("median_lag_s", "p90_lag_s"):
+                if lag not in part:
+                    part[lag] = pd.Series(dtype=float)
+        else:
+            part = pd.DataFrame([columns.sum().to_dict()], columns=names)
+            for lag in ("median_lag_s", "p90_lag_s"):
+                part[lag] = lags[lag].iloc[0] if len(lags) else None
+        part = part[[*grouping, *names, "median_lag_s", "p90_lag_s"]]
+        out.append(_finish_block_frame(part.reset_index(drop=True), grouping))
+    return out
+
+
+# Per-signature sums of the flags that are not part of the signature.
+_SIGNATURE_SUMS = {
+    "n": sa.true(),
+    "n_test": events.c.is_test == sa.true(),
+    "n_no_event_id": events.c.event_id.is_(None),
+    "n_id_twin": events.c.id_twin_48h == sa.true(),
+    "n_any_key": events.c.covered_any_key == sa.true(),
+    "n_pii": events.c.has_unhashed_pii == sa.true(),
+    "n_in_ms": events.c.event_time_in_ms == sa.true(),
+    "n_double": events.c.likely_double == sa.true(),
+    "n_stale": sa.and_(_LAG_KNOWN, _LAG > STALE_AFTER_S),
+    "n_future": sa.and_(_LAG_KNOWN, -_LAG > FUTURE_TOLERANCE_S),
+}
+
+
+def _signature_frame(engine: Engine, filters: Filters, dims: Sequence[str]) -> pd.DataFrame:
+    keys = [
+        *[_group_column(d) for d in dims],
+        # Underscored: a grouping may use channel itself as a dimension.
+        events.c.channel.label("_channel"),
+        _ACCEPTED.label("_accepted"),
+        events.c.dedup_status.label("_dedup_status"),
+        rejected_combination().label("_rejected_combo"),
+        *[events.c[f"p_{p}"] for p in PARAMS],
+    ]
+    query = (
+        sa.select(*keys, *[_count_if(c).label(n) for n, c in _SIGNATURE_SUMS.items()])
+        .where(*filters.conditions())
+        .group_by(*keys)
+    )
+    names = [*dims, "_channel", "_accepted", "_dedup_status", "_rejected_combo"]
+    names += [f"p_{p}" for p in PARAMS] + list(_SIGNATURE_SUMS)
+    with engine.connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).fetchall(), columns=names)
+    for flag in ("_accepted", "_rejected_combo"):
+        frame[flag] = frame[flag].astype(bool)
+    for column in [f"p_{p}" for p in PARAMS] + list(_SIGNATURE_SUMS):
+        frame[column] = frame[column].astype("int64")
+    return frame
+
+
+def _signature_emq(signature: pd.DataFrame, config: Config) -> pd.Series:
+    """`emq_score` of each signature row, term by term in the same order as the SQL."""
+    points = pd.Series(0.0, index=signature.index)
+    for param in PARAMS:
+        weight = config.emq_points.get(param, 0.0)
+        if weight:
+            points = points + (signature[f"p_{param}"] == 1) * weight
+    pair = (signature["p_client_ip_address"] == 1) & (signature["p_client_user_agent"] == 1)
+    points = points + pair * config.emq_pair_points
+    score = points.where(points < config.emq_cap, 10.0)
+    score = score.where(points >= config.emq_cap, points * (10.0 / config.emq_cap))
+    return score.where(~signature["_rejected_combo"], 0.0)
+
+
+def _block_columns(signature: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """The block columns of `_block_aggregates`, one row per signature row."""
+    n = signature["n"]
+    server = signature["_channel"] == "server"
+    browser = signature["_channel"] == "browser"
+    accepted = signature["_accepted"]
+    columns = {
+        "browser_events": n.where(browser & accepted, 0),
+        "server_events": n.where(server & accepted, 0),
+        "server_rejected_by_meta": n.where(server & ~accepted, 0),
+        "server_sent": n.where(server, 0),
+        "test_events": signature["n_test"].where(server, 0),
+        "server_without_event_id": signature["n_no_event_id"].where(server & accepted, 0),
+        "covered": signature["n_id_twin"].where(browser & accepted, 0),
+        "covered_any_key": signature["n_any_key"].where(browser & accepted, 0),
+        "emq_sum": (n * _signature_emq(signature, config)).where(server, 0.0),
+        "unhashed_pii": signature["n_pii"].where(server, 0),
+        "rejected_combination": n.where(server & signature["_rejected_combo"], 0),
+        "event_time_in_ms": signature["n_in_ms"].where(server, 0),
+        "likely_double_counted": signature["n_double"].where(server & accepted, 0),
+        "stale_over_7d": signature["n_stale"],
+        "future": signature["n_future"],
+    }
+    for param in PARAMS:
+        status = signature[f"p_{param}"]
+        columns[f"valid__{param}"] = n.where(server & (status == 1), 0)
+        columns[f"invalid__{param}"] = n.where(server & (status >= 2), 0)
+        columns[f"unhashed__{param}"] = n.where(server & (status == 3), 0)
+    for channel in ("browser", "server"):
+        for status in DEDUP_STATUSES:
+            match = (signature["_channel"] == channel) & (signature["_dedup_status"] == status)
+            columns[f"dedup__{channel}__{status}"] = n.where(match, 0)
+    return pd.DataFrame(columns, index=signature.index)
+
+
+def _percentile_frames(
+    engine: Engine, filters: Filters, groupings: Sequence[Sequence[str]]
+) -> list[pd.DataFrame]:
+    """Median and p90 lag per group, one frame per grouping."""
+    lag_names = ["median_lag_s", "p90_lag_s"]
     if engine.dialect.name not in ("duckdb", "postgresql") or len(groupings) < 2:
-        return [block_frame(engine, filters, config, list(g)) for g in groupings]
+        frames = []
+        for grouping in groupings:
+            group_columns = [_group_column(d) for d in grouping]
+            query = sa.select(*group_columns, *_percentile_aggregates()).where(
+                *filters.conditions()
+            )
+            if group_columns:
+                query = query.group_by(*group_columns)
+            with engine.connect() as connection:
+                rows = connection.execute(query).mappings().all()
+            frames.append(pd.DataFrame(rows, columns=[*grouping, *lag_names]))
+        return frames
     dims: list[str] = []
     for grouping in groupings:
         dims.extend(d for d in grouping if d not in dims)
@@ -312,30 +452,23 @@ def block_frames(
     sets = [sa.tuple_(*[columns[d] for d in g]) if g else sa.text("()") for g in groupings]
     grouping_id = sa.func.grouping(*columns.values()).label("_grouping_id")
     query = (
-        sa.select(*columns.values(), grouping_id, *_block_aggregates(config))
+        sa.select(*columns.values(), grouping_id, *_percentile_aggregates())
         .where(*filters.conditions())
         .group_by(sa.func.grouping_sets(*sets))
     )
     with engine.connect() as connection:
-        everything = pd.DataFrame(connection.execute(query).mappings().all())
-    names = [a.name for a in _block_aggregates(config)]
-    out = []
+        everything = pd.DataFrame(
+            connection.execute(query).mappings().all(),
+            columns=[*dims, "_grouping_id", *lag_names],
+        )
+    frames = []
     for grouping in groupings:
         # GROUPING() sets a bit (leftmost dimension = highest bit) for each dimension
         # that is *not* grouped in that row's set.
         wanted = sum(1 << (len(dims) - 1 - i) for i, d in enumerate(dims) if d not in grouping)
-        part = (
-            everything[everything["_grouping_id"] == wanted]
-            if not everything.empty
-            else pd.DataFrame(columns=[*dims, "_grouping_id", *names])
-        )
-        part = part[[*grouping, *names]]
-        if grouping:
-            part = part.sort_values(list(grouping), na_position="first")
-        elif part.empty:
-            part = pd.DataFrame([dict.fromkeys(names)])
-        out.append(_finish_block_frame(part.reset_index(drop=True), list(grouping)))
-    return out
+        part = everything[everything["_grouping_id"] == wanted]
+        frames.append(part[[*grouping, *lag_names]].reset_index(drop=True))
+    return frames
 
 
 def parameter_presence_frame(

@@ -13,10 +13,12 @@ import csv
 import glob
 import gzip
 import hashlib
+import json
 import os
+import threading
 import time
 import zlib
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -24,12 +26,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from dashboard import dedup
 from dashboard.config import Config, load_config, resolve_campaign, resolve_stage
+from dashboard.fastpath import BlockParser
 from dashboard.params import (
     ABSENT,
     PARAMS,
@@ -45,8 +49,10 @@ from dashboard.store import (
     EVENT_INSERT_COLUMNS,
     create_schema,
     events,
+    events_arrow_schema,
     get_meta,
     imports,
+    insert_arrow,
     insert_rows,
     next_id,
     quarantine,
@@ -55,7 +61,8 @@ from dashboard.store import (
     write_transaction,
 )
 
-CHUNK_LINES = 20_000
+CHUNK_LINES = 100_000  # lines per committed block
+_READ_BYTES = 1 << 20
 MAX_LINE_BYTES = 4 * 1024 * 1024  # a single record above this is quarantined, not parsed
 _WINDOW = 256  # bytes before the checkpoint whose hash proves the file was not rewritten
 _MIN_TS = 946_684_800  # 2000-01-01
@@ -587,6 +594,7 @@ def csv_row_to_record(header: list[str], row: list[str]) -> tuple[Envelope, dict
 @dataclass
 class _Chunk:
     rows: list[tuple] = field(default_factory=list)
+    tables: list[Any] = field(default_factory=list)  # Arrow tables from the fast path
     quarantined: list[dict] = field(default_factory=list)
 
 
@@ -623,28 +631,40 @@ class _Tail:
     (for gzip a second read means decompressing again from the start, at every commit)."""
 
     def __init__(self, start: int = 0) -> None:
-        self.lines: deque[bytes] = deque(maxlen=16)
-        self.end = start  # file offset just after the last line added
+        self.recent = b""
+        self.end = start  # file offset just after the last bytes added
 
-    def add(self, line: bytes) -> None:
-        self.lines.append(line)
-        self.end += len(line)
+    def add(self, data: bytes) -> None:
+        self.recent = (self.recent + data[-_WINDOW:])[-_WINDOW:]
+        self.end += len(data)
 
     def window_hash(self, offset: int) -> str | None:
         """Hash of the bytes before `offset`, or None when they were not all read here."""
         wanted = min(offset, _WINDOW)
-        recent = b"".join(self.lines)
-        if offset != self.end or len(recent) < wanted:
+        if offset != self.end or len(self.recent) < wanted:
             return None  # e.g. a pending last line was read past the checkpoint
-        return hashlib.sha256(recent[len(recent) - wanted :]).hexdigest()
+        return hashlib.sha256(self.recent[len(self.recent) - wanted :]).hexdigest()
 
 
 class _Importer:
-    def __init__(self, engine: Engine, config: Config, import_id: int, summary: ImportSummary):
+    def __init__(
+        self,
+        engine: Engine,
+        config: Config,
+        import_id: int,
+        summary: ImportSummary,
+        vectorised: bool = True,
+    ):
         self.engine = engine
         self.config = config
         self.import_id = import_id
         self.summary = summary
+        self.vectorised = vectorised
+        self._parser: BlockParser | None = None
+
+    def close(self) -> None:
+        if self._parser is not None:
+            self._parser.close()
 
     # -- checkpoint bookkeeping ------------------------------------------------
     def _source(self, path: Path) -> tuple[int, int, int, bool]:
@@ -684,6 +704,7 @@ class _Importer:
                 source_id = rewritten[0]["source_id"]
                 connection.execute(sa.delete(events).where(events.c.source_id == source_id))
                 connection.execute(sa.delete(quarantine).where(quarantine.c.source_id == source_id))
+                dedup.request_full_refresh(connection)
                 connection.execute(
                     sa.update(sources)
                     .where(sources.c.source_id == source_id)
@@ -722,6 +743,8 @@ class _Importer:
             )
         with write_transaction(self.engine) as connection:
             insert_rows(connection, events, EVENT_INSERT_COLUMNS, chunk.rows)
+            for table in chunk.tables:
+                insert_arrow(connection, events, table)
             if chunk.quarantined:
                 connection.execute(sa.insert(quarantine), chunk.quarantined)
             connection.execute(
@@ -748,6 +771,7 @@ class _Importer:
                 )
             )
         chunk.rows.clear()
+        chunk.tables.clear()
         chunk.quarantined.clear()
 
     def _quarantine(
@@ -790,14 +814,17 @@ class _Importer:
                 self._quarantine(chunk, source_id, path, line_no, idx, exc)
 
     def _import_jsonl(self, path: Path, source_id: int, lines_done: int, bytes_done: int) -> None:
+        """JSONL in blocks of up to CHUNK_LINES complete lines, each committed with its
+        checkpoint. A block goes through the vectorised parser first; the lines it leaves
+        (and every line when `vectorised` is off) take the per-record path."""
         chunk = _Chunk()
         line_no = lines_done
         offset = bytes_done
-        since_commit = 0
         gzipped = _is_gzip(path)
         tail = _Tail()
-        try:
-            with _open_binary(path) as fh:
+        damage: Exception | None = None
+        with _open_binary(path) as fh:
+            try:
                 if bytes_done:
                     fh.seek(bytes_done - 1)
                     if fh.read(1) != b"\n":
@@ -808,22 +835,50 @@ class _Importer:
                             offset += 1
                         else:
                             fh.seek(bytes_done)
-                tail = _Tail(start=offset)
-                for line in fh:
-                    if not line.endswith(b"\n") and not gzipped and not _parses(line):
+            except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+                damage = exc
+            tail = _Tail(start=offset)
+            carry = b""
+            while damage is None:
+                pieces = [carry]
+                newlines = carry.count(b"\n")
+                at_end = False
+                while newlines < CHUNK_LINES:
+                    try:
+                        # Small reads: on a damaged gzip only the last read is lost.
+                        piece = fh.read(_READ_BYTES)
+                    except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+                        damage = exc
+                        break
+                    if not piece:
+                        at_end = True
+                        break
+                    pieces.append(piece)
+                    newlines += piece.count(b"\n")
+                data = b"".join(pieces)
+                ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)[:CHUNK_LINES] + 1
+                cut = int(ends[-1]) if len(ends) else 0
+                block, carry = data[:cut], data[cut:]
+                if len(ends):
+                    self._import_block(chunk, source_id, path, line_no + 1, block, ends)
+                    line_no += len(ends)
+                    offset += cut
+                    tail.add(block)
+                if at_end and carry:
+                    if not gzipped and not _parses(carry):
                         # The writer is still writing this last line: leave it for next time.
                         self.summary.pending_lines += 1
-                        break
-                    line_no += 1
-                    offset += len(line)
-                    tail.add(line)
-                    self.summary.lines_read += 1
-                    since_commit += 1
-                    self._import_line(chunk, source_id, path, line_no, line)
-                    if since_commit >= CHUNK_LINES:
-                        self._commit(chunk, source_id, path, line_no, offset, tail)
-                        since_commit = 0
-        except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+                    else:
+                        line_no += 1
+                        offset += len(carry)
+                        tail.add(carry)
+                        self.summary.lines_read += 1
+                        self._import_line(chunk, source_id, path, line_no, carry)
+                if damage is None and not at_end:
+                    self._commit(chunk, source_id, path, line_no, offset, tail)
+                if at_end:
+                    break
+        if damage is not None:
             # Truncated or corrupt gzip: everything before the damage is kept, and the
             # damage itself is recorded as a quarantined pseudo-line after the last one.
             self.summary.lines_read += 1
@@ -833,9 +888,28 @@ class _Importer:
                 path,
                 line_no + 1,
                 -1,
-                Rejected("truncated or corrupt gzip", type(exc).__name__),
+                Rejected("truncated or corrupt gzip", type(damage).__name__),
             )
         self._commit(chunk, source_id, path, line_no, offset, tail)
+
+    def _import_block(
+        self, chunk: _Chunk, source_id: int, path: Path, first_line_no: int, block: bytes, ends
+    ) -> None:
+        self.summary.lines_read += len(ends)
+        if self.vectorised:
+            if self._parser is None:
+                self._parser = BlockParser(self.config, EVENT_INSERT_COLUMNS, events_arrow_schema())
+            rows, leftover = self._parser.parse(
+                block, ends, first_line_no, source_id, MAX_LINE_BYTES
+            )
+            chunk.tables.append(rows)
+            self.summary.events_imported += rows.num_rows
+            self.summary.lines_with_events += len(ends) - len(leftover)
+        else:
+            leftover = range(len(ends))
+        for i in map(int, leftover):
+            start = int(ends[i - 1]) if i else 0
+            self._import_line(chunk, source_id, path, first_line_no + i, block[start : ends[i]])
 
     def _import_line(
         self, chunk: _Chunk, source_id: int, path: Path, line_no: int, line: bytes
@@ -852,10 +926,10 @@ class _Importer:
                 record = orjson.loads(line)
             except orjson.JSONDecodeError:
                 try:
-                    line.decode("utf-8")
+                    text = line.decode("utf-8")
                 except UnicodeDecodeError:
                     raise Rejected("not UTF-8") from None
-                raise Rejected("malformed JSON") from None
+                record = _lenient_loads(text)
             envelope, raw_events = _record_events(record)
         except Rejected as exc:
             self._quarantine(chunk, source_id, path, line_no, -1, exc)
@@ -962,11 +1036,47 @@ def _decode(line: bytes) -> str:
     return line.decode("utf-8", errors="surrogateescape").replace("\x00", "")
 
 
+_READER = threading.local()
+
+
+def _lenient_loads(text: str) -> Any:
+    """A record orjson refused, read as DuckDB's JSON reader reads it (the vectorised path).
+
+    DuckDB accepts NaN and Infinity, numbers beyond a double's range and trailing commas,
+    which some loggers write (Python's json.dumps writes NaN). Both paths must agree on
+    which lines are JSON, so both accept these; a NaN value then counts as missing.
+    Anything DuckDB refuses too is malformed.
+    """
+    reader = getattr(_READER, "connection", None)
+    if reader is None:
+        import duckdb
+
+        reader = _READER.connection = duckdb.connect()
+    try:
+        normalised = reader.execute(
+            "SELECT CASE WHEN json_valid($1) THEN CAST(json($1) AS VARCHAR) END", [text]
+        ).fetchall()[0][0]
+    except Exception:  # noqa: BLE001 - anything DuckDB cannot read is not JSON to us
+        normalised = None
+    if normalised is None:
+        raise Rejected("malformed JSON")
+    # Integers outside orjson's 64-bit range become floats there: the same here.
+    return json.loads(normalised, parse_int=_orjson_int)
+
+
+def _orjson_int(digits: str) -> int | float:
+    value = int(digits)
+    return value if -(2**63) <= value < 2**64 else float(digits)
+
+
 def _parses(line: bytes) -> bool:
     try:
         orjson.loads(line)
     except orjson.JSONDecodeError:
-        return False
+        try:
+            _lenient_loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, Rejected, RecursionError):
+            return False
     return True
 
 
@@ -998,8 +1108,13 @@ def ingest(
     *,
     config: Config | None = None,
     update_dedup: bool = True,
+    vectorised: bool = True,
 ) -> ImportSummary:
-    """Import every log file under `paths` into the store behind `engine`."""
+    """Import every log file under `paths` into the store behind `engine`.
+
+    `vectorised=False` sends every line through the per-record Python path (the
+    reference the vectorised path is tested against).
+    """
     config = config or load_config()
     files = expand_paths(paths)
     create_schema(engine)
@@ -1020,13 +1135,14 @@ def ingest(
             )
         )
     summary.import_id = import_id
-    importer = _Importer(engine, config, import_id, summary)
+    importer = _Importer(engine, config, import_id, summary, vectorised)
     status = "failed"
     try:
         for path in files:
             importer.import_file(path)
         status = "done"
     finally:
+        importer.close()
         if update_dedup:
             # Also after a failure: the chunks that did commit must get their dedup status.
             try:

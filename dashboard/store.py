@@ -8,6 +8,7 @@ default), SQLite and PostgreSQL. No engine is created at import time.
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -142,10 +143,17 @@ EVENT_INSERT_COLUMNS: tuple[str, ...] = tuple(
     if c.name not in ("dedup_status", "id_twin_48h", "covered_any_key", "likely_double")
 )
 
-sa.Index("ix_events_dedup_key", events.c.dataset_id, events.c.event_name, events.c.event_id)
-sa.Index("ix_events_time", events.c.event_time)
-sa.Index("ix_events_fbp", events.c.event_name, events.c.fbp)
-sa.Index("ix_events_external_id", events.c.event_name, events.c.external_id)
+# Row-store indexes for the dedup joins and time filters. DuckDB scans columns and uses
+# its ART indexes only for point lookups, while keeping them up to date costs more than
+# the rest of an import: it gets none.
+_ROW_STORES = ("postgresql", "sqlite")
+for _name, *_columns in (
+    ("ix_events_dedup_key", events.c.dataset_id, events.c.event_name, events.c.event_id),
+    ("ix_events_time", events.c.event_time),
+    ("ix_events_fbp", events.c.event_name, events.c.fbp),
+    ("ix_events_external_id", events.c.event_name, events.c.external_id),
+):
+    sa.Index(_name, *_columns).ddl_if(dialect=_ROW_STORES)
 
 
 class StoreError(RuntimeError):
@@ -220,16 +228,56 @@ def percentile(column: ColumnElement, fraction: float) -> ColumnElement:
 
 
 # ---------------------------------------------------------------------------
-def make_engine(url: str, *, read_only: bool = False, hold_connection: bool = False) -> Engine:
+# DuckDB lets one process at a time open a file read-write (or several read-only): a
+# second process gets "Could not set lock on file". Both the importer and the dashboard
+# open the file per transaction or query, so the holder lets go within one of those;
+# whoever finds it locked waits here instead of failing.
+LOCK_WAIT_S = 60.0
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """True when `exc` says another process holds the store's file lock."""
+    text = str(exc).lower()
+    return "could not set lock" in text or "database is locked" in text
+
+
+def _wait_for_file_lock(lock_wait_s: float):
+    def connect(dialect, _record, cargs, cparams):
+        deadline = time.monotonic() + lock_wait_s
+        delay = 0.02
+        while True:
+            try:
+                # The dialect pops keys from cparams: give each attempt its own copy.
+                attempt = {**cparams, "config": dict(cparams.get("config", {}))}
+                return dialect.connect(*cargs, **attempt)
+            except Exception as exc:  # noqa: BLE001 - re-raised unless it is the file lock
+                if not is_lock_error(exc) or time.monotonic() + delay > deadline:
+                    raise
+            # Short, jittered waits: the holder's transactions are short, and two
+            # waiting processes should not retry in lockstep.
+            time.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 0.1)
+
+    return connect
+
+
+def make_engine(
+    url: str,
+    *,
+    read_only: bool = False,
+    hold_connection: bool = False,
+    lock_wait_s: float = LOCK_WAIT_S,
+) -> Engine:
     """Build an engine for a store URL (duckdb:///, sqlite:///, postgresql+psycopg://...).
 
     DuckDB connections are opened per use by default, so a long-running dashboard never
     keeps the file locked against an import. A short-lived command (report, check) may
-    `hold_connection` to skip reopening the file for every query.
+    `hold_connection` to skip reopening the file for every query. Opening a DuckDB file
+    another process has open waits for it (with backoff) up to `lock_wait_s` seconds.
     """
     try:
         parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError as exc:
+    except (sa.exc.ArgumentError, ValueError) as exc:  # ValueError: e.g. a port not a number
         raise StoreError(f"not a database URL: {exc}") from exc
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "duckdb":
@@ -246,6 +294,7 @@ def make_engine(url: str, *, read_only: bool = False, hold_connection: bool = Fa
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _register_sqlite_functions)
     elif engine.dialect.name == "duckdb":
+        sa.event.listen(engine, "do_connect", _wait_for_file_lock(lock_wait_s))
         sa.event.listen(engine, "connect", _quiet_duckdb)
     return engine
 
@@ -314,6 +363,33 @@ def insert_rows(
     connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
+def events_arrow_schema():
+    """The Arrow schema of an `events` insert batch (EVENT_INSERT_COLUMNS order)."""
+    import pyarrow as pa
+
+    return pa.schema([(name, _arrow_type(events.c[name])) for name in EVENT_INSERT_COLUMNS])
+
+
+def insert_arrow(connection: Connection, table: sa.Table, batch) -> None:
+    """Bulk insert an Arrow table whose column names are `table`'s (DuckDB scans it)."""
+    if batch.num_rows == 0:
+        return
+    if connection.dialect.name == "duckdb":
+        raw = connection.connection.dbapi_connection
+        raw.register("_eqm_arrow_batch", batch)
+        try:
+            column_list = ", ".join(batch.column_names)
+            raw.execute(
+                f"INSERT INTO {table.name} ({column_list})"
+                f" SELECT {column_list} FROM _eqm_arrow_batch"
+            )
+        finally:
+            raw.unregister("_eqm_arrow_batch")
+        return
+    for start in range(0, batch.num_rows, 10_000):
+        connection.execute(table.insert(), batch.slice(start, 10_000).to_pylist())
+
+
 def _arrow_type(column: sa.Column):
     import pyarrow as pa
 
@@ -360,5 +436,7 @@ def store_version(engine: Engine) -> tuple[int, int]:
     try:
         with engine.connect() as connection:
             return get_meta(connection, "data_version"), get_meta(connection, "dedup_version")
-    except sa.exc.SQLAlchemyError:
+    except sa.exc.SQLAlchemyError as exc:
+        if is_lock_error(exc):
+            raise  # busy, not empty: (0, 0) would key the cache to an empty store
         return 0, 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from conftest import write_jsonl
@@ -715,8 +716,15 @@ def test_readiness_window_includes_its_first_second(engine, tmp_path, config):
     assert latest.loc["c", "purchases_last_7d"] == 2
 
 
-def test_grouping_sets_match_separate_queries(engine, tmp_path, config):
-    from dashboard.indicators import block_frames
+def test_signature_rollup_equals_the_sql_definition(engine, tmp_path, config):
+    """block_frames sums per-signature rows; `_block_aggregates` is the definition."""
+    from dashboard.indicators import (
+        _block_aggregates,
+        _finish_block_frame,
+        _group_column,
+        _percentile_aggregates,
+        block_frames,
+    )
     from dashboard.report import REPORT_GROUPINGS
 
     load(
@@ -725,10 +733,31 @@ def test_grouping_sets_match_separate_queries(engine, tmp_path, config):
         config,
         [*funnel_log(), *[r for recs, _ in DEDUP_SCENARIOS.values() for r in recs]],
     )
-    together = block_frames(engine, Filters(), config, REPORT_GROUPINGS)
-    for grouping, frame in zip(REPORT_GROUPINGS, together, strict=True):
-        alone = block_frame(engine, Filters(), config, list(grouping))
-        assert frame.reset_index(drop=True).equals(alone.reset_index(drop=True)), grouping
+    groupings = [*REPORT_GROUPINGS, ("campaign", "event_day")]
+    for filters in (Filters(), Filters(campaigns=("spring",)), Filters(campaigns=("nothing",))):
+        fast = block_frames(engine, filters, config, groupings)
+        for grouping, frame in zip(groupings, fast, strict=True):
+            columns = [_group_column(d) for d in grouping]
+            query = sa.select(*columns, *_block_aggregates(config), *_percentile_aggregates())
+            query = query.where(*filters.conditions())
+            if columns:
+                query = query.group_by(*columns).order_by(*columns)
+            with engine.connect() as connection:
+                rows = connection.execute(query).mappings().all()
+            frame_rows = pd.DataFrame(rows, columns=list(query.selected_columns.keys()))
+            direct = _finish_block_frame(frame_rows, list(grouping))
+            if not columns and direct.empty:
+                continue
+            assert list(frame.columns) == list(direct.columns)
+            assert len(frame) == len(direct), (grouping, filters)
+            for column in frame.columns:
+                left, right = frame[column].reset_index(drop=True), direct[column]
+                if column in grouping:
+                    assert left.astype(str).tolist() == right.astype(str).tolist()
+                else:
+                    pd.testing.assert_series_equal(
+                        left, right, check_dtype=False, check_names=False, rtol=1e-12
+                    )
 
 
 def test_stage_gaps_start_at_the_campaigns_entry_stage(engine, tmp_path, config):
