@@ -361,6 +361,8 @@ def _signature_frame(engine: Engine, filters: Filters, dims: Sequence[str]) -> p
         events.c.dedup_status.label("_dedup_status"),
         rejected_combination().label("_rejected_combo"),
         *[events.c[f"p_{p}"] for p in PARAMS],
+        # Functions of the statuses above: they add no groups, but what-to-fix needs them.
+        *[events.c[f"combo_{k}"] for k in range(len(REJECTED_COMBINATIONS))],
     ]
     query = (
         sa.select(*keys, *[_count_if(c).label(n) for n, c in _SIGNATURE_SUMS.items()])
@@ -368,28 +370,48 @@ def _signature_frame(engine: Engine, filters: Filters, dims: Sequence[str]) -> p
         .group_by(*keys)
     )
     names = [*dims, "_channel", "_accepted", "_dedup_status", "_rejected_combo"]
-    names += [f"p_{p}" for p in PARAMS] + list(_SIGNATURE_SUMS)
+    names += [f"p_{p}" for p in PARAMS]
+    names += [f"combo_{k}" for k in range(len(REJECTED_COMBINATIONS))] + list(_SIGNATURE_SUMS)
     with engine.connect() as connection:
         frame = pd.DataFrame(connection.execute(query).fetchall(), columns=names)
-    for flag in ("_accepted", "_rejected_combo"):
+    for flag in (
+        "_accepted",
+        "_rejected_combo",
+        *[f"combo_{k}" for k in range(len(REJECTED_COMBINATIONS))],
+    ):
         frame[flag] = frame[flag].astype(bool)
     for column in [f"p_{p}" for p in PARAMS] + list(_SIGNATURE_SUMS):
         frame[column] = frame[column].astype("int64")
     return frame
 
 
-def _signature_emq(signature: pd.DataFrame, config: Config) -> pd.Series:
+def _signature_emq(
+    signature: pd.DataFrame, config: Config, assume_valid: str | None = None
+) -> pd.Series:
     """`emq_score` of each signature row, term by term in the same order as the SQL."""
+
+    def is_valid(param: str) -> pd.Series:
+        if param == assume_valid:
+            return pd.Series(True, index=signature.index)
+        return signature[f"p_{param}"] == 1
+
     points = pd.Series(0.0, index=signature.index)
     for param in PARAMS:
         weight = config.emq_points.get(param, 0.0)
-        if weight:
-            points = points + (signature[f"p_{param}"] == 1) * weight
-    pair = (signature["p_client_ip_address"] == 1) & (signature["p_client_user_agent"] == 1)
+        if weight or param == assume_valid:
+            points = points + is_valid(param) * weight
+    pair = is_valid("client_ip_address") & is_valid("client_user_agent")
     points = points + pair * config.emq_pair_points
     score = points.where(points < config.emq_cap, 10.0)
     score = score.where(points >= config.emq_cap, points * (10.0 / config.emq_cap))
-    return score.where(~signature["_rejected_combo"], 0.0)
+    if assume_valid is None:
+        rejected = signature["_rejected_combo"]
+    else:
+        rejected = pd.Series(False, index=signature.index)
+        for k, combo in enumerate(REJECTED_COMBINATIONS):
+            if assume_valid in combo:
+                rejected = rejected | signature[f"combo_{k}"]
+    return score.where(~rejected, 0.0)
 
 
 def _block_columns(signature: pd.DataFrame, config: Config) -> pd.DataFrame:
@@ -595,26 +617,23 @@ def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 5
         "client_ip_address",
         "client_user_agent",
     ]
-    base = emq_score(config)
-    source = sa.func.coalesce(events.c.action_source, "(none)").label("action_source")
-    columns = [
-        events.c.event_name,
-        source,
-        sa.func.count().label("server_events"),
-        sa.func.sum(base).label("score_sum"),
-    ]
+    # From the signature rows (see block_frames): the EMQ of each status combination is
+    # scored here once per candidate, not once per event in SQL.
+    signature = _signature_frame(engine, filters, ["event_name", "action_source"])
+    signature = signature[signature["_channel"] == "server"]
+    n = signature["n"]
+    base = _signature_emq(signature, config)
+    sums = {"server_events": n, "score_sum": n * base}
     for param in candidates:
-        columns.append(
-            sa.func.sum(emq_score(config, assume_valid=param) - base).label(f"gain__{param}")
-        )
-        columns.append(_count_if(events.c[f"p_{param}"] == 1).label(f"valid__{param}"))
-    query = (
-        sa.select(*columns)
-        .where(*filters.conditions(), _SERVER)
-        .group_by(events.c.event_name, source)
+        sums[f"gain__{param}"] = n * (_signature_emq(signature, config, param) - base)
+        sums[f"valid__{param}"] = n.where(signature[f"p_{param}"] == 1, 0)
+    grouped = (
+        pd.DataFrame(sums)
+        .groupby([signature["event_name"], signature["action_source"]], sort=True)
+        .sum()
+        .reset_index()
     )
-    with engine.connect() as connection:
-        rows = connection.execute(query).mappings().all()
+    rows = grouped.to_dict("records")
     total = sum(int(r["server_events"]) for r in rows)
     records = []
     for row in rows:
@@ -1053,52 +1072,72 @@ def stage_order_gaps(engine: Engine, filters: Filters, config: Config) -> pd.Dat
                 earlier.update(order[entry:position])
         return sorted(earlier)
 
-    frames = []
-    with engine.connect() as connection:
+    # One anti-join for every (campaign, stage): its people minus those with any event at
+    # one of its earlier stages (a (campaign, stage, earlier stage) table drives it).
+    mapping_rows = []
+    for campaign, stages in stages_by_campaign.items():
         for stage in config.stage_order():
-            per_campaign = {
-                c: earlier_for(c, stage)
-                for c, stages in stages_by_campaign.items()
-                if stage in stages
-            }
-            per_campaign = {c: e for c, e in per_campaign.items() if e}
-            if not per_campaign:
-                continue
-            other = events.alias("earlier")
-            missing_earlier = sa.or_(
-                *[
-                    sa.and_(
-                        events.c.campaign == campaign,
-                        ~sa.exists().where(
-                            other.c.person_key == events.c.person_key,
-                            other.c.funnel_stage.in_(earlier),
-                        ),
-                    )
-                    for campaign, earlier in per_campaign.items()
-                ]
-            )
-            query = (
-                sa.select(
-                    events.c.campaign,
-                    sa.literal(stage).label("funnel_stage"),
-                    sa.func.count(sa.distinct(events.c.person_key)).label(
-                        "people_without_earlier_stage"
-                    ),
-                )
-                .where(
-                    *filters.conditions(),
-                    _ACCEPTED,
-                    events.c.funnel_stage == stage,
-                    events.c.person_key.is_not(None),
-                    missing_earlier,
-                )
-                .group_by(events.c.campaign)
-            )
-            frames.append(pd.DataFrame(connection.execute(query).mappings().all()))
-    frames = [f for f in frames if not f.empty]
-    if not frames:
+            if stage in stages:
+                mapping_rows.extend((campaign, stage, e) for e in earlier_for(campaign, stage))
+    if not mapping_rows:
         return pd.DataFrame(columns=columns)
-    return pd.concat(frames, ignore_index=True)[columns]
+    # UNION ALL of bound literals: SQLite has no column aliases for a VALUES list.
+    mapping = sa.union_all(
+        *[
+            sa.select(
+                sa.literal(c, sa.String).label("m_campaign"),
+                sa.literal(st, sa.String).label("m_stage"),
+                sa.literal(e, sa.String).label("m_earlier"),
+            )
+            for c, st, e in mapping_rows
+        ]
+    ).cte("stage_mapping")
+    pairs = sorted({(c, st) for c, st, _ in mapping_rows})
+    subject = (
+        sa.select(events.c.campaign, events.c.funnel_stage, events.c.person_key)
+        .where(
+            *filters.conditions(),
+            _ACCEPTED,
+            events.c.person_key.is_not(None),
+            sa.tuple_(events.c.campaign, events.c.funnel_stage).in_(pairs),
+        )
+        .distinct()
+        .cte("subject")
+    )
+    other = events.alias("other")
+    person_stages = (
+        sa.select(other.c.person_key, other.c.funnel_stage)
+        .where(other.c.person_key.is_not(None))
+        .distinct()
+        .cte("person_stages")
+    )
+    has_earlier = (
+        sa.select(sa.literal(1))
+        .select_from(mapping)
+        .join(person_stages, person_stages.c.funnel_stage == mapping.c.m_earlier)
+        .where(
+            mapping.c.m_campaign == subject.c.campaign,
+            mapping.c.m_stage == subject.c.funnel_stage,
+            person_stages.c.person_key == subject.c.person_key,
+        )
+        .exists()
+    )
+    query = (
+        sa.select(
+            subject.c.campaign,
+            subject.c.funnel_stage,
+            sa.func.count().label("people_without_earlier_stage"),
+        )
+        .where(~has_earlier)
+        .group_by(subject.c.campaign, subject.c.funnel_stage)
+    )
+    with engine.connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).fetchall(), columns=columns)
+    order = {stage: i for i, stage in enumerate(config.stage_order())}
+    frame["_order"] = frame["funnel_stage"].map(order)
+    frame = frame.sort_values(["_order", "campaign"]).drop(columns="_order")
+    frame["people_without_earlier_stage"] = frame["people_without_earlier_stage"].astype("int64")
+    return frame.reset_index(drop=True)
 
 
 def purchases(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:

@@ -845,8 +845,9 @@ class _Importer:
                 at_end = False
                 while newlines < CHUNK_LINES:
                     try:
-                        # Small reads: on a damaged gzip only the last read is lost.
-                        piece = fh.read(_READ_BYTES)
+                        # read1: one underlying read at a time, so on a damaged gzip
+                        # everything decompressed before the damage is kept.
+                        piece = fh.read1(_READ_BYTES)
                     except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
                         damage = exc
                         break
