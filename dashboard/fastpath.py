@@ -2,15 +2,17 @@
 
 Owns the columnar fast path of the importer. The per-record Python code in
 `dashboard.ingest` (`build_row` and friends) stays the definition of every stored value;
-this module computes the same values for the common, well-formed shape of a line in
-an in-memory DuckDB, and hands every line it cannot decide *exactly* like the Python
-path back to that path. A line goes back when anything in it is unusual: malformed or
-non-standard JSON (NaN, trailing commas, huge exponents: orjson rejects what DuckDB's
-reader would accept), deep nesting, escaped control characters, a field of an
-unexpected type, text with surrounding or non-ASCII whitespace where the Python path
-strips, numbers where a text is expected, any value that would be cut to length, or any
-event the Python path would quarantine. `tests/test_fastpath.py` checks that both paths
-store identical rows and quarantine on logs built to hit each of these cases.
+this module computes the same values for the common, well-formed shape of a line in an
+in-memory DuckDB, and hands every line it cannot decide *exactly* like the Python path
+back to that path: lines with a byte outside printable ASCII or an escape other than
+`\/` (so every text is plain ASCII and Python's and DuckDB's notions of whitespace,
+digits and case agree), deep nesting, invalid JSON, a container or field of an
+unexpected type, text with edge spaces where the Python path strips, numbers where a
+text is expected, values that would be cut to length, bare-event records, the file's
+first line, and every event the Python path would quarantine. JSON that orjson refuses
+but DuckDB reads (NaN, trailing commas, huge exponents) is read alike by both paths
+(see `ingest._lenient_loads`). `tests/test_fastpath.py` checks that both paths store
+identical rows and quarantine on logs built to hit each case, and on random logs.
 
 One known difference is documented rather than handled: when a JSON object repeats a
 key, DuckDB's reader keeps the first value and orjson the last (RFC 8259 leaves it
