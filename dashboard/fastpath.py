@@ -1,4 +1,4 @@
-"""Vectorised ingest: a block of JSONL lines turned into store rows by one DuckDB query.
+r"""Vectorised ingest: a block of JSONL lines turned into store rows by one DuckDB query.
 
 Owns the columnar fast path of the importer. The per-record Python code in
 `dashboard.ingest` (`build_row` and friends) stays the definition of every stored value;
