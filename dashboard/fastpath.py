@@ -36,8 +36,10 @@ from dashboard.params import (
     _FBC,
     _FBP,
     _PLACEHOLDERS,
+    EMAIL_IN_TEXT,
     HASHED_PARAMS,
     PARAMS,
+    PHONE_IN_TEXT,
     REJECTED_COMBINATIONS,
 )
 
@@ -61,6 +63,11 @@ _PLACEHOLDER = (
     + ", ".join(f"'{p}'" for p in sorted(_PLACEHOLDERS))
     + "))"
 )
+
+
+def _sql(pattern: str) -> str:
+    """A regex as the body of a SQL string literal."""
+    return pattern.replace("'", "''")
 
 
 def _sql_regex(pattern: str) -> str:
@@ -292,7 +299,9 @@ def _plan(config: Config, columns: tuple[str, ...]) -> _Plan:
             CASE WHEN kind_text = 'capi_request' AND {rejected} THEN {subcode} END
                 AS error_subcode,
             CASE WHEN kind_text = 'capi_request' AND {rejected} AND {_is_text(message)}
-                THEN {_text(message)} END AS error_message,
+                THEN regexp_replace(regexp_replace({_text(message)}, '{_sql(EMAIL_IN_TEXT)}',
+                    '[e-mail]', 'g'), '{_sql(PHONE_IN_TEXT)}', '[phone]', 'g')
+                END AS error_message,
             CASE WHEN kind_text = 'capi_request' THEN len(r.request.data) END AS batch_size,
             CASE WHEN kind_text = 'capi_request' AND NOT {rejected} AND {accepted}
                 THEN {received} END AS events_received,
@@ -321,9 +330,13 @@ def _plan(config: Config, columns: tuple[str, ...]) -> _Plan:
     )
     event_id_leaf = "e.event_id"
     event_id_text = _text(event_id_leaf)
+    event_id_pii = (
+        f"({_EMAIL.format(x=event_id_text)} OR (starts_with({event_id_text}, '+')"
+        f" AND {_PHONE.format(x=event_id_text)}))"
+    )
     event_id_value = (
         f"CASE WHEN {_is_text(event_id_leaf)} AND {event_id_text} <> '' THEN"
-        f" CASE WHEN {_EMAIL.format(x=event_id_text)} THEN sha256(lower({event_id_text}))"
+        f" CASE WHEN {event_id_pii} THEN sha256(lower({event_id_text}))"
         f" ELSE {event_id_text} END END"
     )
     event_id_ok = (

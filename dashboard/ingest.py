@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 import zlib
@@ -42,6 +43,7 @@ from dashboard.params import (
     first_valid,
     looks_like_email,
     looks_like_phone,
+    redact_pii,
     rejected_combination_flags,
     value_status,
 )
@@ -62,6 +64,9 @@ from dashboard.store import (
 )
 
 CHUNK_LINES = 100_000  # lines per committed block
+# Below this many lines a block takes the per-record path: setting up the vectorised
+# parser (an in-memory DuckDB) costs more than it saves on a small append.
+FAST_PATH_MIN_LINES = 2_000
 _READ_BYTES = 1 << 20
 MAX_LINE_BYTES = 4 * 1024 * 1024  # a single record above this is quarantined, not parsed
 _WINDOW = 256  # bytes before the checkpoint whose hash proves the file was not rewritten
@@ -306,9 +311,14 @@ def _int_or_none(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value if abs(value) < 2**31 else None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value.strip()) < 10:
+    if isinstance(value, str) and _SMALL_INT.fullmatch(value.strip()):
+        # ASCII digits only: str.isdigit() also accepts "²" and "①", which int() refuses.
         return int(value.strip())
     return None
+
+
+_SMALL_INT = re.compile(r"-?[0-9]{1,9}")
+_KIND_NAME = re.compile(r"[a-z_]{1,40}")
 
 
 def delivery_from_response(response: Any) -> dict[str, Any]:
@@ -321,12 +331,13 @@ def delivery_from_response(response: Any) -> dict[str, Any]:
     if isinstance(error, dict) or (status is not None and status >= 400):
         error = error if isinstance(error, dict) else {}
         message = error.get("message")
+        message = redact_pii(message[:500]) if isinstance(message, str) else None
         return {
             "delivery": "rejected",
             "http_status": status,
             "error_code": _int_or_none(error.get("code")),
             "error_subcode": _int_or_none(error.get("error_subcode")),
-            "error_message": message[:500] if isinstance(message, str) else None,
+            "error_message": message,
         }
     if status is not None and 200 <= status < 300:
         received = body.get("events_received") if isinstance(body, dict) else None
@@ -374,9 +385,9 @@ def build_row(
         isinstance(event_id_raw, bool) or not isinstance(event_id_raw, str | int)
     ):
         raise Rejected("event_id not a string")
-    event_id = str(event_id_raw).strip()[:256] if event_id_raw is not None else None
-    if event_id and looks_like_email(event_id):
-        event_id = hashlib.sha256(event_id.lower().encode()).hexdigest()
+    # Kept as sent unless it is plaintext PII (an e-mail, a +country phone): then its
+    # SHA-256, as for external_id. Checked before the cut to 256 characters.
+    event_id = _safe_text_identifier(str(event_id_raw), False) if event_id_raw is not None else None
     action_source = _opt_text(event, "action_source", 32)
     messaging_channel = _opt_text(event, "messaging_channel", 32)
     if envelope.sent_at is None:
@@ -416,7 +427,7 @@ def build_row(
     campaign = resolve_campaign(event, config)[:256]
     stage = resolve_stage(event, config)[:128]
     source_id, line_no, idx = position
-    return (
+    row = (
         source_id,
         line_no,
         idx,
@@ -453,6 +464,8 @@ def build_row(
         *statuses,
         *rejected_combination_flags(valid),
     )
+    # PostgreSQL text cannot hold NUL (a JSON "\u0000"): drop it wherever text is stored.
+    return tuple(v.replace("\x00", "") if type(v) is str and "\x00" in v else v for v in row)
 
 
 _PARAM_POSITION = {param: i for i, param in enumerate(PARAMS)}
@@ -491,7 +504,12 @@ def _record_events(record: Any) -> tuple[Envelope | None, list[Any]]:
     if kind is None:
         raise Rejected("unknown kind", "no kind and no event_name")
     if not isinstance(kind, str) or kind not in ("capi_request", "pixel_event"):
-        raise Rejected("unknown kind", str(kind)[:40])
+        # The value itself only when it looks like a kind name: it could be anything,
+        # plaintext PII included.
+        shown = (
+            kind if isinstance(kind, str) and _KIND_NAME.fullmatch(kind) else type(kind).__name__
+        )
+        raise Rejected("unknown kind", shown)
     sent = record.get("sent_at")
     sent_at = _to_unix_seconds(sent, "sent_at") if sent is not None else None
     dataset_id = _dataset(record.get("dataset_id"))
@@ -598,18 +616,22 @@ class _Chunk:
     quarantined: list[dict] = field(default_factory=list)
 
 
-def _head_fingerprint(path: Path) -> str:
-    """SHA-256 of the file's first line (first two for CSV: header + first row)."""
+def _head_fingerprints(path: Path) -> tuple[str, str]:
+    """SHA-256 of the file's first line (first two for CSV: header + first row) without
+    line ends, so a first line whose newline arrives later still names the same file;
+    and the older form with line ends, which stores made before kept."""
     try:
         with _open_binary(path) as fh:
-            head = fh.readline(65536)
+            lines = [fh.readline(65536)]
             if _is_csv(path):
-                head += fh.readline(65536)
+                lines.append(fh.readline(65536))
     except (EOFError, zlib.error, gzip.BadGzipFile):
         # A damaged gzip: identify it by its raw bytes; the import quarantines the damage.
         with path.open("rb") as fh:
-            head = b"raw:" + fh.read(65536)
-    return hashlib.sha256(head).hexdigest()
+            raw = hashlib.sha256(b"raw:" + fh.read(65536)).hexdigest()
+        return raw, raw
+    bare = b"".join(line.rstrip(b"\r\n") + b"\n" for line in lines)
+    return hashlib.sha256(bare).hexdigest(), hashlib.sha256(b"".join(lines)).hexdigest()
 
 
 def _window_hash(path: Path, offset: int) -> str | None:
@@ -653,7 +675,7 @@ class _Importer:
         config: Config,
         import_id: int,
         summary: ImportSummary,
-        vectorised: bool = True,
+        vectorised: bool | None = None,
     ):
         self.engine = engine
         self.config = config
@@ -675,12 +697,14 @@ class _Importer:
         copy). Same first line but different content: a different file, unless it sits at
         the same path, in which case it was rewritten and is imported again from scratch.
         """
-        fingerprint = _head_fingerprint(path)
+        fingerprint, legacy_fingerprint = _head_fingerprints(path)
         with write_transaction(self.engine) as connection:
             candidates = (
                 connection.execute(
                     sa.select(sources)
-                    .where(sources.c.head_fingerprint == fingerprint)
+                    .where(
+                        sources.c.head_fingerprint.in_(sorted({fingerprint, legacy_fingerprint}))
+                    )
                     .order_by(sources.c.source_id)
                 )
                 .mappings()
@@ -691,6 +715,11 @@ class _Importer:
                     row["bytes_done"] == 0
                     or _window_hash(path, row["bytes_done"]) == row["last_line_hash"]
                 ):
+                    connection.execute(
+                        sa.update(sources)
+                        .where(sources.c.source_id == row["source_id"])
+                        .values(head_fingerprint=fingerprint)
+                    )
                     # Pseudo-lines (e.g. "truncated gzip") recorded past the checkpoint are redone.
                     connection.execute(
                         sa.delete(quarantine).where(
@@ -784,8 +813,8 @@ class _Importer:
                 "idx": idx,
                 "import_id": self.import_id,
                 "path": str(path),
-                "reason": exc.reason[:64],
-                "detail": exc.detail[:300] or None,
+                "reason": exc.reason[:64].replace("\x00", ""),
+                "detail": exc.detail[:300].replace("\x00", "") or None,
             }
         )
         self.summary.quarantined_by_reason[exc.reason] += 1
@@ -866,7 +895,10 @@ class _Importer:
                     offset += cut
                     tail.add(block)
                 if at_end and carry:
-                    if not gzipped and not _parses(carry):
+                    unbommed = (
+                        carry[len(_BOM) :] if line_no == 0 and carry.startswith(_BOM) else carry
+                    )
+                    if not gzipped and not _parses(unbommed):
                         # The writer is still writing this last line: leave it for next time.
                         self.summary.pending_lines += 1
                     else:
@@ -897,7 +929,8 @@ class _Importer:
         self, chunk: _Chunk, source_id: int, path: Path, first_line_no: int, block: bytes, ends
     ) -> None:
         self.summary.lines_read += len(ends)
-        if self.vectorised:
+        fast = self.vectorised or (self.vectorised is None and len(ends) >= FAST_PATH_MIN_LINES)
+        if fast:
             if self._parser is None:
                 self._parser = BlockParser(self.config, EVENT_INSERT_COLUMNS, events_arrow_schema())
             rows, leftover = self._parser.parse(
@@ -954,20 +987,28 @@ class _Importer:
         feeder = None
         try:
             with _open_binary(path) as fh:
-                header_line = fh.readline(MAX_LINE_BYTES)
-                header = [h.strip() for h in next(csv.reader([_decode(header_line)]), [])]
-                if header and header[0].startswith("\ufeff"):
-                    header[0] = header[0][1:]
-                if not any(header):
-                    return
+                header, header_bytes, header_records = _read_csv_header(fh)
+                if not header_records:
+                    return  # an empty file
                 if records_done == 0:
-                    self.summary.lines_read += 1
-                    self.summary.blank_lines += 1  # the header: read, holds no event
-                    record_no = 1
-                    offset = len(header_line)
+                    # Leading blank lines and the header: read, hold no event.
+                    self.summary.lines_read += header_records
+                    self.summary.blank_lines += header_records - (header is None)
+                    record_no = header_records
+                    offset = header_bytes
+                    if header is None:
+                        self._quarantine(
+                            chunk,
+                            source_id,
+                            path,
+                            record_no,
+                            -1,
+                            Rejected("malformed CSV header"),
+                        )
                 else:
                     fh.seek(bytes_done)
-                feeder = _LineFeeder(fh, start=bytes_done or len(header_line))
+                header_len = header_bytes
+                feeder = _LineFeeder(fh, start=bytes_done or header_len)
                 reader = csv.reader(feeder)
                 while True:
                     try:
@@ -977,7 +1018,7 @@ class _Importer:
                     except csv.Error as exc:
                         record_no += 1
                         self.summary.lines_read += 1
-                        offset = (bytes_done or len(header_line)) + feeder.consumed
+                        offset = (bytes_done or header_len) + feeder.consumed
                         self._quarantine(
                             chunk,
                             source_id,
@@ -987,15 +1028,22 @@ class _Importer:
                             Rejected("malformed CSV", str(exc)[:100]),
                         )
                         continue
-                    if feeder.unterminated and not gzipped and len(row) != len(header):
-                        # A last row still being written: leave it for next time.
+                    if feeder.unterminated and not gzipped:
+                        # A last row with no newline may still be being written (even a
+                        # row with all its columns can be cut inside the last field):
+                        # it waits for its newline.
                         self.summary.pending_lines += 1
                         break
                     record_no += 1
-                    offset = (bytes_done or len(header_line)) + feeder.consumed
+                    offset = (bytes_done or header_len) + feeder.consumed
                     self.summary.lines_read += 1
                     since_commit += 1
-                    self._import_csv_row(chunk, source_id, path, record_no, header, row)
+                    if header is None:
+                        self._quarantine(
+                            chunk, source_id, path, record_no, -1, Rejected("no usable CSV header")
+                        )
+                    else:
+                        self._import_csv_row(chunk, source_id, path, record_no, header, row)
                     if since_commit >= CHUNK_LINES:
                         self._commit(chunk, source_id, path, record_no, offset, feeder.tail)
                         since_commit = 0
@@ -1029,6 +1077,34 @@ class _Importer:
 
 
 _BOM = b"\xef\xbb\xbf"
+
+
+def _read_csv_header(fh) -> tuple[list[str] | None, int, int]:
+    """(header or None if unparseable, bytes it took, records it took) at a CSV's start.
+
+    Leading blank lines are skipped (and counted); a BOM is dropped before decoding, so
+    a quoted first header cell is still recognised.
+    """
+    consumed = 0
+    records = 0
+    while True:
+        line = fh.readline(MAX_LINE_BYTES)
+        if not line:
+            return None, consumed, records
+        first = consumed == 0
+        consumed += len(line)
+        records += 1
+        if first and line.startswith(_BOM):
+            line = line[len(_BOM) :]
+        if not line.strip():
+            continue
+        try:
+            header = [h.strip() for h in next(csv.reader([_decode(line)]), [])]
+        except csv.Error:  # e.g. a bare CR: an old Mac file read as one line
+            return None, consumed, records
+        return (header if any(header) else None), consumed, records
+
+
 csv.field_size_limit(MAX_LINE_BYTES)
 
 
@@ -1061,8 +1137,25 @@ def _lenient_loads(text: str) -> Any:
         normalised = None
     if normalised is None:
         raise Rejected("malformed JSON")
-    # Integers outside orjson's 64-bit range become floats there: the same here.
-    return json.loads(normalised, parse_int=_orjson_int)
+    # DuckDB also reads nan/inf in any case; Python's reader knows NaN and Infinity only.
+    normalised = _NON_FINITE.sub(_python_constant, normalised)
+    try:
+        # Integers outside orjson's 64-bit range become floats there: the same here.
+        return json.loads(normalised, parse_int=_orjson_int)
+    except ValueError:
+        raise Rejected("malformed JSON") from None
+
+
+# A JSON string (kept as is) or a bare nan/inf/infinity token outside strings.
+_NON_FINITE = re.compile(r'("(?:[^"\\]|\\.)*")|(-?)(nan|infinity|inf)\b', re.IGNORECASE)
+
+
+def _python_constant(match: re.Match) -> str:
+    if match.group(1) is not None:
+        return match.group(1)
+    if match.group(3).lower() == "nan":
+        return "NaN"  # a sign on NaN means nothing, and Python's reader refuses "-NaN"
+    return match.group(2) + "Infinity"
 
 
 def _orjson_int(digits: str) -> int | float:
@@ -1109,12 +1202,13 @@ def ingest(
     *,
     config: Config | None = None,
     update_dedup: bool = True,
-    vectorised: bool = True,
+    vectorised: bool | None = None,
 ) -> ImportSummary:
     """Import every log file under `paths` into the store behind `engine`.
 
-    `vectorised=False` sends every line through the per-record Python path (the
-    reference the vectorised path is tested against).
+    JSONL blocks of at least FAST_PATH_MIN_LINES lines go through the vectorised parser
+    (`dashboard.fastpath`); `vectorised=True` sends every block there, `False` none (the
+    per-record Python path, which the vectorised one is tested against).
     """
     config = config or load_config()
     files = expand_paths(paths)

@@ -81,7 +81,9 @@ _FBC = re.compile(r"^fb\.[0-2]\.\d{13}\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]{2,8})?$
 _FBP = re.compile(r"^fb\.[0-2]\.\d{13}\.\d+(?:\.[A-Za-z0-9_-]{2,8})?$")
 _DIGITS = re.compile(r"^\d+$")
 _LEAD_ID = re.compile(r"^\d{15,17}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The lookahead keeps the match linear: without it "a@" + "." * n + "@" takes O(n²)
+# backtracking (a fuzzer found 60 kB taking 45 s). Same matches as the plain pattern.
+_EMAIL = re.compile(r"^[^@\s]+@(?=[^@\s]+$)[^@\s]+\.[^@\s]+$")
 _PHONE_CHARS = re.compile(r"^[\d\s()+.\-/]+$")
 _PLACEHOLDERS = frozenset({"", "null", "none", "undefined", "nan", "n/a", "na", "-", "0"})
 
@@ -89,6 +91,19 @@ _PLACEHOLDERS = frozenset({"", "null", "none", "undefined", "nan", "n/a", "na", 
 def looks_like_email(text: str) -> bool:
     """True for something shaped like an e-mail address."""
     return bool(_EMAIL.match(text.strip()))
+
+
+# Meta's error messages can quote what was sent: e-mails and +country phones in them are
+# replaced before a message is stored (the vectorised importer uses the same patterns).
+EMAIL_IN_TEXT = r"[^\s@\"'<>()\[\],;:]+@[^\s@\"'<>()\[\],;:]+\.[A-Za-z]{2,}"
+PHONE_IN_TEXT = r"\+[0-9][0-9\s().-]{5,}[0-9]"
+_EMAIL_IN_TEXT = re.compile(EMAIL_IN_TEXT)
+_PHONE_IN_TEXT = re.compile(PHONE_IN_TEXT)
+
+
+def redact_pii(text: str) -> str:
+    """`text` with e-mail addresses and +country phone numbers replaced by placeholders."""
+    return _PHONE_IN_TEXT.sub("[phone]", _EMAIL_IN_TEXT.sub("[e-mail]", text))
 
 
 def looks_like_phone(text: str) -> bool:

@@ -194,6 +194,13 @@ def _edge_lines():
         },
         {**capi([ev("Lead", T0 + 43, "e6")], T0 + 60), "response": {"status": 503}},
         {**capi([ev("Lead", T0 + 44, "e7")], T0 + 60), "response": "timeout"},
+        capi(
+            [ev("Lead", T0 + 45, "e8")],
+            T0 + 60,
+            status=400,
+            error={"code": 100, "message": "bad em x.y@example.com, ph +1 (555) 010-0199."},
+        ),
+        px(ev("Contact", T0 + 46, "+15550100123")),  # a phone as event_id
         # Odd but decided alike: json.dumps(-0) is 0; NaN, 1e999 and trailing commas
         # (both paths read them as DuckDB does); 500 levels of nesting; an escaped slash.
         {**px(ev("Lead", T0 + 63, "h1")), "dataset_id": -0},
