@@ -523,14 +523,19 @@ def parameter_presence_frame(
 
 def _finish_block_frame(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
     columns: dict[str, pd.Series] = {}
+    floats = [c for c in frame.columns if c not in dims and (c.endswith("lag_s") or c == "emq_sum")]
+    counts = [c for c in frame.columns if c not in dims and c not in floats]
+    # Whole-frame conversions: one per kind of column, not one per column.
+    as_float = frame[floats].apply(pd.to_numeric, errors="coerce").astype(float)
+    as_count = frame[counts].apply(pd.to_numeric, errors="coerce").fillna(0).astype("int64")
     for column in frame.columns:
-        values = frame[column]
         if column in dims:
+            values = frame[column]
             columns[column] = pd.to_datetime(values) if column == "event_day" else values
-        elif column.endswith("lag_s") or column == "emq_sum":
-            columns[column] = pd.to_numeric(values, errors="coerce").astype(float)
+        elif column in floats:
+            columns[column] = as_float[column]
         else:
-            columns[column] = pd.to_numeric(values, errors="coerce").fillna(0).astype("int64")
+            columns[column] = as_count[column]
     browser = columns["browser_events"].where(columns["browser_events"] > 0)
     sent = columns["server_sent"].where(columns["server_sent"] > 0)
     columns["emq_sum"] = columns["emq_sum"].fillna(0.0)
