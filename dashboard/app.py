@@ -18,6 +18,10 @@ import streamlit as st  # noqa: E402
 from dashboard import ui  # noqa: E402
 
 st.set_page_config(page_title="Event Quality Monitor", page_icon="📈", layout="wide")
+# With login configured ([auth] in the secrets) nothing below runs, and the store is not
+# even opened, until an allowed user has logged in.
+if not ui.access_granted():
+    st.stop()
 
 PAGES = [
     st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),

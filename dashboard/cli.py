@@ -278,17 +278,20 @@ def main(argv: list[str] | None = None) -> int:
         engine = make_engine(
             args.db or default_db_url(), hold_connection=args.command in ("report", "check")
         )
-        if args.command == "ingest":
-            summary = ingest(args.paths, engine, config=config)
-            print(summary.to_text())
-            quarantined = summary.lines_quarantined + summary.events_quarantined
-            return 1 if args.strict and quarantined else 0
-        if args.command == "demo":
-            return _demo(args, engine, config)
-        if args.command == "report":
-            return _report(args, engine, config)
-        if args.command == "check":
-            return _check(args, engine, config)
+        try:
+            if args.command == "ingest":
+                summary = ingest(args.paths, engine, config=config)
+                print(summary.to_text())
+                quarantined = summary.lines_quarantined + summary.events_quarantined
+                return 1 if args.strict and quarantined else 0
+            if args.command == "demo":
+                return _demo(args, engine, config)
+            if args.command == "report":
+                return _report(args, engine, config)
+            if args.command == "check":
+                return _check(args, engine, config)
+        finally:
+            engine.dispose()  # a held DuckDB connection would keep the file locked
     except (IngestError, ConfigError, StoreError) as exc:
         return _fail(str(exc))
     except sa.exc.SQLAlchemyError as exc:

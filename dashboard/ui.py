@@ -9,6 +9,7 @@ small display helpers. Pages call `query(...)` and never touch SQL.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 import streamlit as st
 
 from dashboard import indicators as ind
-from dashboard.config import Config, default_db_url, load_config
+from dashboard.config import DB_URL_ENV, Config, default_db_url, load_config
 from dashboard.diagnostics import diagnose
 from dashboard.exports import to_csv_bytes
 from dashboard.indicators import Filters
@@ -45,9 +46,87 @@ PERIODS = {"Last 7 days": 7, "Last 28 days": 28, "All data": None, "Custom": -1}
 DEFAULT_PERIOD = "Last 28 days"
 
 
+def _secret(name: str) -> Any:
+    """A top-level entry of Streamlit's secrets; None when absent or there is no secrets file."""
+    try:
+        return st.secrets.get(name)
+    except FileNotFoundError:  # StreamlitSecretNotFoundError: no secrets.toml anywhere
+        return None
+
+
 def store_url() -> str:
-    """The store URL ($EQM_DB_URL, or the embedded DuckDB file); never shown in full."""
-    return default_db_url()
+    """The store URL: $EQM_DB_URL, else `db_url` (or `[connections.eqm] url`) in Streamlit's
+    secrets, else the embedded DuckDB file. Never shown: it may hold a password."""
+    if os.environ.get(DB_URL_ENV):
+        return default_db_url()
+    connection = _secret("connections") or {}
+    from_secrets = _secret("db_url") or (connection.get("eqm") or {}).get("url")
+    return str(from_secrets) if from_secrets else default_db_url()
+
+
+# ---------------------------------------------------------------------------
+# Access. With an [auth] section in Streamlit's secrets, Streamlit's OIDC login
+# (st.login, st.user) guards every page, optionally for some e-mail domains only
+# ([access] allowed_email_domains). Without it, the dashboard is for this machine only:
+# .streamlit/config.toml binds it to localhost.
+LOCAL_ADDRESSES = ("localhost", "127.0.0.1", "::1")
+
+
+def login_configured() -> bool:
+    """True when Streamlit's OIDC login is configured ([auth] in the secrets)."""
+    return bool(_secret("auth"))
+
+
+def allowed_email_domains() -> tuple[str, ...]:
+    """E-mail domains allowed in ([access] allowed_email_domains); empty: any logged-in user."""
+    domains = (_secret("access") or {}).get("allowed_email_domains") or ()
+    if isinstance(domains, str):
+        domains = [domains]
+    return tuple(str(d).strip().lstrip("@").lower() for d in domains if str(d).strip())
+
+
+def email_allowed(email: Any, verified: Any, domains: tuple[str, ...]) -> bool:
+    """Whether a logged-in user's e-mail passes the domain allow-list (exact domains)."""
+    if not domains:
+        return True
+    if not isinstance(email, str) or "@" not in email or verified is False:
+        return False
+    return email.rsplit("@", 1)[1].strip().lower() in domains
+
+
+def access_granted() -> bool:
+    """Gate the app before anything reads the store; False: nothing else may render."""
+    if not login_configured():
+        address = st.get_option("server.address") or ""
+        if address in LOCAL_ADDRESSES:
+            st.sidebar.caption(
+                f"No login configured: only this machine can open the dashboard "
+                f"(server.address = {address})."
+            )
+        else:
+            st.sidebar.warning(
+                "No login configured, and the server is not bound to localhost: anyone who "
+                'can reach it sees the data. Set server.address = "localhost" or configure '
+                "[auth] (see the README)."
+            )
+        return True
+    user = st.user
+    if not user.get("is_logged_in", False):
+        st.title("Event Quality Monitor")
+        st.info("Log in to see the dashboard.")
+        if st.button("Log in", key="btn_login", type="primary"):
+            st.login((_secret("access") or {}).get("provider") or None)
+        return False
+    email = user.get("email")
+    with st.sidebar:
+        st.caption(f"Logged in as {email or user.get('name') or 'an unnamed user'}")
+        if st.button("Log out", key="btn_logout"):
+            st.logout()
+    if not email_allowed(email, user.get("email_verified"), allowed_email_domains()):
+        st.title("Event Quality Monitor")
+        st.error("This account may not see the dashboard. Log out and use an allowed account.")
+        return False
+    return True
 
 
 @st.cache_resource(max_entries=4)
