@@ -1,0 +1,720 @@
+"""A straightforward pandas reference for the full JSON report (benchmarks, issue #6).
+
+What a user would otherwise reach for: load the events into a DataFrame and do the
+group-bys in memory, the way an analyst would in a notebook. `python -m dashboard.bench`
+times it against `dashboard.report.build_report` and checks that both give the same
+numbers; tests/test_reference.py checks the same on the bundled sample and hand-built logs.
+
+How it loads the data
+    The store's `events` table, as the importer parsed it, one row per event, with only
+    the columns the report needs: DuckDB through its own Arrow result
+    (`con.sql(...).to_arrow_table().to_pandas()`, the fast path an analyst on DuckDB
+    uses), SQLite and PostgreSQL with `pd.read_sql`. The quarantine is counted with one
+    `SELECT count(*)`. It does *not* re-parse the log files: per-line parsing and
+    validation (JSON, user_data value checks, campaign and stage resolution, ms
+    timestamps, plaintext detection) is the importer's job, benchmarked as ingest; the
+    reference starts from its per-event output, exactly as the SQL report does.
+
+What it computes itself (nothing derived across events is read from the store)
+    * dedup: every accepted event's status (same_channel_repeat, deduplicated,
+      outside_48h, fallback_deduplicated, server_only, browser_only, missing_event_id)
+      with sort + grouped shift/ffill/bfill over (dataset, event_name, event_id), the
+      fbp/external_id fallback with `merge_asof`; event_id twins within 48 h (event
+      coverage), coverage with any key, likely double counts (5 min on event_time by
+      fbp, external_id or hashed email) - the store's dedup_status, id_twin_48h,
+      covered_any_key and likely_double columns are never loaded;
+    * per event: valid-parameter sets from the p_<param> statuses, Meta's rejected
+      combinations, the EMQ estimate from the config's points (pair bonus, cap);
+    * every block of the report (overall, by_event_name, by_campaign, by_funnel_stage):
+      volumes, test/ms/unhashed/rejected-combination counts, coverage rates, EMQ estimate
+      and tier, parameter coverage, invalid and unhashed counts per parameter, dedup
+      statuses per channel, likely double counts, lag median/p90 (linear interpolation,
+      as percentile_cont), stale and future counts, upload frequency;
+    * period.data_first_day/data_last_day, rejected_records;
+    * diagnostics: key, severity, affected, total, share and the event/campaign/stage/
+      parameter they name, in the report's order (batch-level delivery summary, lag per
+      stage, parameter gaps per dataset/action source/event/campaign in pandas too).
+
+Not covered (not numbers, or constants): generated_at, report_version, the config echo,
+the diagnostics' prose (name, how_to_fix). The report is for `Filters()` (everything),
+so previous_overall is null in both and the period bounds are null.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from dashboard.config import Config
+from dashboard.params import PARAMS, REJECTED_COMBINATIONS
+from dashboard.store import DEDUP_STATUSES, events, quarantine
+
+WINDOW_S = 48 * 3600
+DOUBLE_COUNT_WINDOW_S = 5 * 60
+STALE_AFTER_S = 7 * 86400
+FUTURE_TOLERANCE_S = 60
+GAP_PARAMS = ("em", "ph", "external_id", "fbp")
+MIN_GROUP_EVENTS = 10
+TOKEN_ERROR_CODES = (190, 200)
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+# Per-event output of the importer; nothing computed across events.
+LOADED_COLUMNS = (
+    "source_id",
+    "line_no",
+    "idx",
+    "channel",
+    "dataset_id",
+    "event_name",
+    "event_id",
+    "event_time",
+    "event_time_in_ms",
+    "sent_at",
+    "sent_at_defaulted",
+    "action_source",
+    "is_test",
+    "delivery",
+    "error_code",
+    "batch_size",
+    "events_received",
+    "campaign",
+    "funnel_stage",
+    "fbp",
+    "external_id",
+    "em_hash",
+    "has_unhashed_pii",
+    *[f"p_{p}" for p in PARAMS],
+)
+# Fields of the report the reference does not reproduce (see the module docstring).
+NOT_COMPARED = ("generated_at", "report_version", "config", "name", "how_to_fix")
+
+
+# ---------------------------------------------------------------------------
+# Loading
+def load_events(engine: Engine) -> pd.DataFrame:
+    """The events table (LOADED_COLUMNS) as a DataFrame, with plain dtypes."""
+    query = sa.select(*[events.c[c] for c in LOADED_COLUMNS])
+    with engine.connect() as connection:
+        if engine.dialect.name == "duckdb":
+            raw = connection.connection.dbapi_connection
+            sql = ", ".join(LOADED_COLUMNS)
+            frame = raw.sql(f"SELECT {sql} FROM events").to_arrow_table().to_pandas()
+        else:
+            frame = pd.read_sql(query, connection)
+    for column in (
+        "event_time_in_ms",
+        "sent_at_defaulted",
+        "is_test",
+        "has_unhashed_pii",
+    ):
+        frame[column] = frame[column].astype(bool)
+    for column in ("event_time", "sent_at"):
+        frame[column] = frame[column].astype("float64")
+    # Few distinct values: categories, as any pandas user would load them.
+    for column in (
+        "channel",
+        "delivery",
+        "dataset_id",
+        "event_name",
+        "action_source",
+        "campaign",
+        "funnel_stage",
+    ):
+        frame[column] = frame[column].astype("category")
+    for column in ("error_code", "batch_size", "events_received"):
+        frame[column] = pd.to_numeric(frame[column]).astype("float64")
+    return frame
+
+
+def load_rejected_records(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(quarantine)).scalar())
+
+
+def reference_report(engine: Engine, config: Config) -> dict[str, Any]:
+    """Load the store and compute the report in pandas (what the benchmark times)."""
+    return compute_report(load_events(engine), load_rejected_records(engine), config)
+
+
+# ---------------------------------------------------------------------------
+# Dedup, in memory
+def _codes(series: pd.Series) -> np.ndarray:
+    """Integer codes of a string column (-1 for null): cheap to sort, group and merge on."""
+    return pd.factorize(series)[0].astype(np.int64)
+
+
+def dedup_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """dedup_status, id_twin_48h, covered_any_key, likely_double for every event (by row)."""
+    n = len(frame)
+    server = frame["channel"].eq("server").to_numpy()
+    accepted = frame["delivery"].ne("rejected").to_numpy()
+    # A narrow numeric copy: one code per (dataset, event_name), one per key value.
+    keys = pd.DataFrame(
+        {
+            "name": frame.groupby(["dataset_id", "event_name"], observed=True).ngroup().to_numpy(),
+            "event_id": _codes(frame["event_id"]),
+            "fbp": _codes(frame["fbp"]),
+            "external_id": _codes(frame["external_id"]),
+            "em_hash": _codes(frame["em_hash"]),
+            "sent_at": frame["sent_at"].to_numpy(),
+            "event_time": frame["event_time"].to_numpy(),
+        }
+    )
+    sent = keys["sent_at"].to_numpy()
+    code = {name: i for i, name in enumerate(DEDUP_STATUSES)}
+    status = np.full(n, -1, dtype=np.int8)  # index into DEDUP_STATUSES; -1: rejected
+    id_twin = np.zeros(n, dtype=bool)
+
+    # 1. event_id twins and repeats: each (dataset, event_name, event_id) in arrival order
+    #    (sent_at, then position in the log).
+    with_id = np.flatnonzero(accepted & (keys["event_id"].to_numpy() >= 0))
+    gid = keys["name"].to_numpy()[with_id] * (n + 1) + keys["event_id"].to_numpy()[with_id]
+    order = np.lexsort(
+        (
+            frame["idx"].to_numpy()[with_id],
+            frame["line_no"].to_numpy()[with_id],
+            frame["source_id"].to_numpy()[with_id],
+            sent[with_id],
+            gid,
+        )
+    )
+    rows = with_id[order]
+    g = pd.Series(gid[order])
+    s_sent = pd.Series(sent[rows])
+    s_server = pd.Series(server[rows])
+    prev_same = s_sent.groupby([g, s_server]).shift(1)
+
+    def around(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+        before = values.groupby(g).shift(1).groupby(g).ffill()
+        after = values.groupby(g).shift(-1).groupby(g).bfill()
+        count = values.groupby(g).transform("count")
+        return before, after, count
+
+    prev_b, next_b, n_b = around(s_sent.where(~s_server))
+    prev_s, next_s, n_s = around(s_sent.where(s_server))
+    srv = s_server.to_numpy()
+    prev_other = np.where(srv, prev_b, prev_s)
+    next_other = np.where(srv, next_b, next_s)
+    n_other = np.where(srv, n_b, n_s)
+    with np.errstate(invalid="ignore"):
+        repeat = (s_sent - prev_same).to_numpy() <= WINDOW_S
+        twin = ((s_sent.to_numpy() - prev_other) <= WINDOW_S) | (
+            (next_other - s_sent.to_numpy()) <= WINDOW_S
+        )
+    id_twin[rows] = twin
+    id_status = np.select(
+        [repeat, twin, n_other > 0],
+        [code["same_channel_repeat"], code["deduplicated"], code["outside_48h"]],
+        default=-1,
+    )
+    decided = id_status >= 0
+    status[rows[decided]] = id_status[decided]
+
+    # 2. Fallback (server only): a browser event with the same event_name and fbp or
+    #    external_id arrived strictly earlier, within 48 h.
+    browsers = keys[accepted & ~server]
+    undecided = accepted & server
+    undecided[rows[decided]] = False
+    fallback = np.zeros(n, dtype=bool)
+    for key in ("fbp", "external_id"):
+        hit = _match(keys[undecided], browsers, key, "sent_at", "backward", WINDOW_S, exact=False)
+        fallback[hit] = True
+    no_status = accepted & (status < 0)
+    has_id = keys["event_id"].to_numpy() >= 0
+    status[no_status & fallback] = code["fallback_deduplicated"]
+    rest = no_status & ~fallback
+    status[rest & has_id & server] = code["server_only"]
+    status[rest & has_id & ~server] = code["browser_only"]
+    status[rest & ~has_id] = code["missing_event_id"]
+
+    # 3. Coverage with any key: a server event with the same event_name and fbp or
+    #    external_id within 48 h, either order.
+    servers = keys[accepted & server]
+    covered_any = id_twin.copy()
+    for key in ("fbp", "external_id"):
+        covered_any[_match(browsers, servers, key, "sent_at", "nearest", WINDOW_S)] = True
+
+    # 4. Likely double counts: a server event that escaped dedup while the same person's
+    #    browser event of the same name happened within 5 minutes (event_time).
+    escaped = keys[
+        accepted
+        & server
+        & np.isin(status, [code["server_only"], code["missing_event_id"], code["outside_48h"]])
+    ]
+    double = np.zeros(n, dtype=bool)
+    for key in ("fbp", "external_id", "em_hash"):
+        double[_match(escaped, browsers, key, "event_time", "nearest", DOUBLE_COUNT_WINDOW_S)] = (
+            True
+        )
+
+    return pd.DataFrame(
+        {
+            "dedup_status": status,  # index into DEDUP_STATUSES, -1 for rejected events
+            "id_twin_48h": id_twin,
+            "covered_any_key": covered_any & accepted & ~server,
+            "likely_double": double,
+        },
+        index=frame.index,
+    )
+
+
+def _match(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    key: str,
+    on: str,
+    direction: str,
+    tolerance: float,
+    *,
+    exact: bool = True,
+) -> np.ndarray:
+    """Row positions of `left` rows with a `right` row of the same dataset, event_name
+    and `key` whose `on` lies within `tolerance` in `direction` (inclusive)."""
+    lhs = left.loc[left[key] >= 0, ["name", key, on]]
+    rhs = right.loc[right[key] >= 0, ["name", key, on]]
+    if lhs.empty or rhs.empty:
+        return np.array([], dtype=np.int64)
+    lhs = lhs.assign(_row=lhs.index.to_numpy()).sort_values(on, kind="stable")
+    rhs = rhs.assign(_hit=True).sort_values(on, kind="stable")
+    merged = pd.merge_asof(
+        lhs,
+        rhs,
+        on=on,
+        by=["name", key],
+        direction=direction,
+        tolerance=tolerance,
+        allow_exact_matches=exact,
+    )
+    return merged.loc[merged["_hit"].eq(True), "_row"].to_numpy()
+
+
+# ---------------------------------------------------------------------------
+# Per-event values and blocks
+def per_event(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """One column per counted quantity (0/1, or the EMQ score), plus lag and group keys."""
+    dedup = dedup_columns(frame)
+    server = frame["channel"].eq("server").to_numpy()
+    browser = ~server
+    accepted = frame["delivery"].ne("rejected").to_numpy()
+    statuses = np.stack([frame[f"p_{p}"].to_numpy() for p in PARAMS], axis=1)
+    valid = statuses == 1
+    n_valid = valid.sum(axis=1)
+
+    points = np.zeros(len(frame))
+    for i, param in enumerate(PARAMS):
+        weight = config.emq_points.get(param, 0.0)
+        if weight:
+            points = points + np.where(valid[:, i], weight, 0.0)
+    ip, ua = PARAMS.index("client_ip_address"), PARAMS.index("client_user_agent")
+    points = points + np.where(valid[:, ip] & valid[:, ua], config.emq_pair_points, 0.0)
+    rejected_combo = np.zeros(len(frame), dtype=bool)
+    for combo in REJECTED_COMBINATIONS:
+        outside = [i for i, p in enumerate(PARAMS) if p not in combo]
+        rejected_combo |= ~valid[:, outside].any(axis=1)
+    rejected_combo &= n_valid > 0
+    score = np.where(
+        rejected_combo,
+        0.0,
+        np.where(points >= config.emq_cap, 10.0, points * (10.0 / config.emq_cap)),
+    )
+
+    lag_known = server & ~frame["sent_at_defaulted"].to_numpy()
+    lag = frame["sent_at"].to_numpy() - frame["event_time"].to_numpy()
+    status = dedup["dedup_status"].to_numpy()
+    cols: dict[str, Any] = {
+        "event_name": frame["event_name"].array,
+        "campaign": frame["campaign"].array,
+        "funnel_stage": frame["funnel_stage"].array,
+        "browser_events": browser & accepted,
+        "server_events": server & accepted,
+        "server_rejected_by_meta": server & ~accepted,
+        "server_sent": server,
+        "test_events": server & frame["is_test"].to_numpy(),
+        "server_without_event_id": server & accepted & frame["event_id"].isna().to_numpy(),
+        "covered": browser & accepted & dedup["id_twin_48h"].to_numpy(),
+        "covered_any_key": browser & accepted & dedup["covered_any_key"].to_numpy(),
+        "emq_sum": np.where(server, score, 0.0),
+        "unhashed_pii": server & frame["has_unhashed_pii"].to_numpy(),
+        "rejected_combination": server & rejected_combo,
+        "event_time_in_ms": server & frame["event_time_in_ms"].to_numpy(),
+        "likely_double_counted": server & accepted & dedup["likely_double"].to_numpy(),
+        "lag": np.where(lag_known, lag, np.nan),
+        "stale_over_7d": lag_known & (lag > STALE_AFTER_S),
+        "future": lag_known & (-lag > FUTURE_TOLERANCE_S),
+    }
+    for i, param in enumerate(PARAMS):
+        cols[f"valid__{param}"] = server & valid[:, i]
+        cols[f"invalid__{param}"] = server & (statuses[:, i] >= 2)
+        cols[f"unhashed__{param}"] = server & (statuses[:, i] == 3)
+    for channel, mask in (("browser", browser), ("server", server)):
+        for i, s in enumerate(DEDUP_STATUSES):
+            cols[f"dedup__{channel}__{s}"] = mask & (status == i)
+    return pd.DataFrame(cols, index=frame.index)
+
+
+_GROUP_KEYS = ("event_name", "campaign", "funnel_stage")
+
+
+def _block_table(values: pd.DataFrame, by: str | None) -> pd.DataFrame:
+    """Sums and lag quantiles, one row per group (one row, index None, overall)."""
+    counted = values.drop(columns=[*_GROUP_KEYS, "lag"])
+    if by is None:
+        sums = counted.sum().to_frame().T
+        sums.index = [None]
+        lag = values["lag"].dropna()
+        sums["median_lag_s"] = lag.quantile(0.5) if len(lag) else np.nan
+        sums["p90_lag_s"] = lag.quantile(0.9) if len(lag) else np.nan
+        return sums
+    # Group on the category codes (much faster than on the categorical itself), then
+    # label the rows with the values.
+    keys = values[by].cat
+    codes = keys.codes.to_numpy()
+    grouped = counted.groupby(codes)
+    # Column by column: one sum over all columns would convert every 0/1 column to int64
+    # at once (8 bytes x rows x ~110 columns: gigabytes at 10M events).
+    sums = pd.DataFrame({column: grouped[column].sum() for column in counted.columns})
+    lags = values["lag"].groupby(codes)
+    sums["median_lag_s"] = lags.quantile(0.5)
+    sums["p90_lag_s"] = lags.quantile(0.9)
+    sums.index = keys.categories[sums.index]
+    return sums
+
+
+def _rate(num: float, den: float, digits: int = 6) -> float | None:
+    return None if den == 0 else round(float(num) / float(den), digits)
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def tier(score: float | None, config: Config) -> str:
+    if score is None:
+        return "No data"
+    for name, label in (("great", "Great"), ("good", "Good"), ("ok", "OK")):
+        if score >= config.emq_tiers[name]:
+            return label
+    return "Poor"
+
+
+def upload_frequency(median: float | None, config: Config) -> str:
+    if median is None:
+        return "no data"
+    for key, label in (
+        ("real_time_max_s", "real time"),
+        ("hourly_max_s", "hourly"),
+        ("daily_max_s", "daily"),
+    ):
+        if median <= config.freshness[key]:
+            return label
+    return "weekly"
+
+
+def _block(row: pd.Series, config: Config) -> dict[str, Any]:
+    def n(name: str) -> int:
+        return int(row[name])
+
+    sent, browser = n("server_sent"), n("browser_events")
+    median = _number(float(row["median_lag_s"]))
+    p90 = _number(float(row["p90_lag_s"]))
+    emq = None if sent == 0 else round(float(row["emq_sum"]) / sent, 4)
+    return {
+        "browser_events": browser,
+        "server_events": n("server_events"),
+        "server_rejected_by_meta": n("server_rejected_by_meta"),
+        "server_sent": sent,
+        "test_events": n("test_events"),
+        "server_without_event_id": n("server_without_event_id"),
+        "event_coverage": _rate(n("covered"), browser),
+        "event_coverage_any_key": _rate(n("covered_any_key"), browser),
+        "emq_estimate": emq,
+        "parameter_coverage": {p: _rate(n(f"valid__{p}"), sent) for p in PARAMS},
+        "invalid_parameters": {p: n(f"invalid__{p}") for p in PARAMS},
+        "unhashed_parameters": {p: n(f"unhashed__{p}") for p in PARAMS},
+        "unhashed_pii": n("unhashed_pii"),
+        "rejected_combination": n("rejected_combination"),
+        "event_time_in_ms": n("event_time_in_ms"),
+        "dedup": {
+            channel: {s: n(f"dedup__{channel}__{s}") for s in DEDUP_STATUSES}
+            for channel in ("browser", "server")
+        }
+        | {"likely_double_counted": n("likely_double_counted")},
+        "freshness": {
+            "median_lag_s": None if median is None else round(median, 6),
+            "p90_lag_s": None if p90 is None else round(p90, 6),
+            "stale_over_7d": n("stale_over_7d"),
+            "future": n("future"),
+        },
+        "emq_tier": tier(emq, config),
+        "upload_frequency": upload_frequency(median, config),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Diagnostics (numbers and identities; the prose is the report's)
+def _diagnostics(
+    frame: pd.DataFrame,
+    values: pd.DataFrame,
+    overall: dict[str, Any],
+    by_event: pd.DataFrame,
+    config: Config,
+) -> list[dict[str, Any]]:
+    server = frame["channel"] == "server"
+    found: list[dict[str, Any]] = []
+
+    def add(key: str, severity: str, affected: int, total: int, **named: Any) -> None:
+        entry = {"key": key, "severity": severity, "affected": int(affected), "total": int(total)}
+        entry.update({k: v for k, v in named.items() if v is not None})
+        entry["share"] = round(affected / total, 6) if total else None
+        found.append(entry)
+
+    sent, accepted = overall["server_sent"], overall["server_events"]
+    # Batches: one CAPI request line is one batch.
+    batch_columns = [
+        "source_id",
+        "line_no",
+        "delivery",
+        "error_code",
+        "batch_size",
+        "events_received",
+    ]
+    batches = (
+        frame.loc[server, batch_columns]
+        .groupby(["source_id", "line_no"])
+        .agg(
+            delivery=("delivery", "first"),  # one answer per batch
+            error_code=("error_code", "min"),
+            batch_size=("batch_size", "min"),
+            events_received=("events_received", "min"),
+            events=("delivery", "size"),
+        )
+    )
+    rejected = batches["delivery"] == "rejected"
+    token = rejected & batches["error_code"].isin(TOKEN_ERROR_CODES)
+    shortfall = (
+        (batches["delivery"] == "accepted")
+        & batches["events_received"].notna()
+        & (batches["events_received"] < batches["batch_size"])
+    )
+    token_events = int(batches.loc[token, "events"].sum())
+    shortfall_events = int((batches["batch_size"] - batches["events_received"])[shortfall].sum())
+    unanswered = int((batches["delivery"] == "unknown").sum())
+
+    if overall["unhashed_pii"]:
+        add("unhashed_pii", "critical", overall["unhashed_pii"], sent)
+    if token_events:
+        add("token_errors", "critical", token_events, sent)
+    other = overall["server_rejected_by_meta"] - token_events
+    if other > 0:
+        add(
+            "rejected_events",
+            "critical" if sent and other / sent > 0.05 else "warning",
+            other,
+            sent,
+        )
+    if overall["dedup"]["likely_double_counted"]:
+        add(
+            "likely_double_counted", "critical", overall["dedup"]["likely_double_counted"], accepted
+        )
+    if overall["server_without_event_id"]:
+        add("missing_event_id", "warning", overall["server_without_event_id"], accepted)
+    if overall["freshness"]["stale_over_7d"]:
+        add("stale_events", "critical", overall["freshness"]["stale_over_7d"], sent)
+    if overall["freshness"]["future"]:
+        add("future_events", "warning", overall["freshness"]["future"], sent)
+    if overall["event_time_in_ms"]:
+        add("event_time_in_ms", "warning", overall["event_time_in_ms"], sent)
+    if overall["test_events"]:
+        add("test_event_code", "warning", overall["test_events"], sent)
+    if overall["rejected_combination"]:
+        add("rejected_combination", "warning", overall["rejected_combination"], sent)
+    if shortfall_events:
+        add("events_received_shortfall", "warning", shortfall_events, sent)
+    for param in ("fbc", "fbp", "client_ip_address"):
+        if overall["invalid_parameters"][param]:
+            add(
+                f"invalid_{param}",
+                "warning",
+                overall["invalid_parameters"][param],
+                sent,
+                parameter=param,
+            )
+    # Low event coverage per event name.
+    for name, row in by_event.iterrows():
+        browser = int(row["browser_events"])
+        if browser >= MIN_GROUP_EVENTS and int(row["covered"]) / browser < config.coverage_goal:
+            add(
+                "low_event_coverage",
+                "warning",
+                browser - int(row["covered"]),
+                browser,
+                event_name=str(name),
+            )
+    # A campaign missing a parameter its peers (same dataset, action source, event) send.
+    srv = frame.loc[server, ["dataset_id", "action_source", "event_name", "campaign"]]
+    gap_keys = ["dataset_id", "action_source", "event_name", "campaign"]
+    presence = (
+        values.loc[server.to_numpy(), [f"valid__{p}" for p in GAP_PARAMS]]
+        .astype("int64")
+        .assign(
+            dataset_id=srv["dataset_id"].cat.codes.to_numpy(),
+            action_source=srv["action_source"].cat.codes.to_numpy(),  # -1: none
+            event_name=srv["event_name"].cat.codes.to_numpy(),
+            campaign=srv["campaign"].cat.codes.to_numpy(),
+            server_sent=1,
+        )
+        .groupby(gap_keys)
+        .sum()
+        .reset_index()
+    )
+    for key in gap_keys:
+        labels = np.array([*srv[key].cat.categories, "(none)"], dtype=object)
+        presence[key] = labels[presence[key].to_numpy()]  # code -1 -> "(none)"
+    presence = presence[presence["server_sent"] >= MIN_GROUP_EVENTS]
+    for (_, _, event_name), group in presence.groupby(
+        ["dataset_id", "action_source", "event_name"]
+    ):
+        if len(group) < 2:
+            continue
+        for _, row in group.iterrows():
+            rest = group[group["campaign"] != row["campaign"]]
+            missing = []
+            for param in GAP_PARAMS:
+                rest_rate = rest[f"valid__{param}"].sum() / rest["server_sent"].sum()
+                rate = row[f"valid__{param}"] / row["server_sent"]
+                if rest_rate >= 0.5 and rate < 0.5 * rest_rate:
+                    missing.append((param, int(row["server_sent"] - row[f"valid__{param}"])))
+            if missing:
+                add(
+                    "parameter_gap",
+                    "warning",
+                    max(m[1] for m in missing),
+                    int(row["server_sent"]),
+                    event_name=str(event_name),
+                    campaign=str(row["campaign"]),
+                    parameter=",".join(m[0] for m in missing),
+                )
+    # Stages sent late (median lag over the configured limit).
+    lagged = values.loc[~np.isnan(values["lag"].to_numpy()), ["funnel_stage", "lag"]]
+    for stage, lags in lagged.groupby("funnel_stage")["lag"]:
+        if lags.quantile(0.5) > config.freshness["late_median_lag_s"]:
+            add("late_stage", "warning", len(lags), len(lags), funnel_stage=str(stage))
+    for status in ("same_channel_repeat", "outside_48h"):
+        count = overall["dedup"]["server"][status]
+        if count:
+            add(f"dedup_{status}", "info", count, accepted)
+    if unanswered:
+        add("unanswered_batches", "info", unanswered, len(batches))
+    return sorted(
+        found,
+        key=lambda d: (SEVERITY_RANK[d["severity"]], -(d["share"] or 0), -d["affected"]),
+    )
+
+
+# ---------------------------------------------------------------------------
+def compute_report(frame: pd.DataFrame, rejected_records: int, config: Config) -> dict[str, Any]:
+    """The report (Filters(): everything) from the loaded events, in pandas."""
+    frame = frame.reset_index(drop=True)  # row labels are positions from here on
+    values = per_event(frame, config)
+    overall_row = _block_table(values, None).iloc[0]
+    overall = _block(overall_row, config)
+    tables = {by: _block_table(values, by) for by in _GROUP_KEYS}
+    if len(frame):
+        days = [
+            datetime.fromtimestamp(float(t), tz=UTC).date().isoformat()
+            for t in (frame["event_time"].min(), frame["event_time"].max())
+        ]
+    else:
+        days = [None, None]
+    return {
+        "period": {
+            "since": None,
+            "until": None,
+            "data_first_day": days[0],
+            "data_last_day": days[1],
+            "previous_since": None,
+            "previous_until": None,
+            "filters": {},
+        },
+        "overall": overall,
+        "previous_overall": None,
+        "by_event_name": {
+            str(k): _block(row, config) for k, row in tables["event_name"].iterrows()
+        },
+        "by_campaign": {str(k): _block(row, config) for k, row in tables["campaign"].iterrows()},
+        "by_funnel_stage": {
+            str(k): _block(row, config) for k, row in tables["funnel_stage"].iterrows()
+        },
+        "diagnostics": _diagnostics(frame, values, overall, tables["event_name"], config),
+        "rejected_records": int(rejected_records),
+    }
+
+
+# ---------------------------------------------------------------------------
+def compare_reports(
+    report: dict[str, Any], reference: dict[str, Any], tolerance: float = 1e-9
+) -> list[str]:
+    """Differences between the report and the reference (empty when they agree).
+
+    Every field of the reference is compared (numbers within `tolerance`, everything
+    else exactly); the report may only have more fields where NOT_COMPARED says so.
+    """
+    problems: list[str] = []
+    _compare("", report, reference, tolerance, problems)
+    return problems
+
+
+def _compare(path: str, got: Any, want: Any, tolerance: float, problems: list[str]) -> None:
+    if len(problems) > 50:
+        return
+    if isinstance(want, dict):
+        if not isinstance(got, dict):
+            problems.append(f"{path}: report has {got!r}, reference a mapping")
+            return
+        extra = set(got) - set(want) - set(NOT_COMPARED)
+        missing = set(want) - set(got)
+        if extra or missing:
+            problems.append(
+                f"{path}: keys only in report {sorted(extra)}, only in reference {sorted(missing)}"
+            )
+        for key in want:
+            if key in got:
+                _compare(f"{path}.{key}", got[key], want[key], tolerance, problems)
+        return
+    if isinstance(want, list):
+        if not isinstance(got, list) or len(got) != len(want):
+            problems.append(
+                f"{path}: report has {len(got) if isinstance(got, list) else got!r} items, "
+                f"reference {len(want)}"
+            )
+            return
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            _compare(f"{path}[{i}]", g, w, tolerance, problems)
+        return
+    numeric = (int, float, np.integer, np.floating)
+    if (
+        isinstance(want, numeric)
+        and isinstance(got, numeric)
+        and not isinstance(want, bool)
+        and not isinstance(got, bool)
+    ):
+        if not math.isclose(float(got), float(want), rel_tol=0.0, abs_tol=tolerance):
+            problems.append(f"{path}: report {got!r}, reference {want!r}")
+        return
+    if got != want:
+        problems.append(f"{path}: report {got!r}, reference {want!r}")
+
+
+def count_numbers(reference: dict[str, Any]) -> int:
+    """How many numeric fields the reference holds (what a comparison checked)."""
+    if isinstance(reference, dict):
+        return sum(count_numbers(v) for v in reference.values())
+    if isinstance(reference, list):
+        return sum(count_numbers(v) for v in reference)
+    return int(isinstance(reference, int | float) and not isinstance(reference, bool))
