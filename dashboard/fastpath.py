@@ -299,8 +299,9 @@ def _plan(config: Config, columns: tuple[str, ...]) -> _Plan:
             CASE WHEN kind_text = 'capi_request' AND {rejected} THEN {subcode} END
                 AS error_subcode,
             CASE WHEN kind_text = 'capi_request' AND {rejected} AND {_is_text(message)}
-                THEN regexp_replace(regexp_replace({_text(message)}, '{_sql(EMAIL_IN_TEXT)}',
-                    '[e-mail]', 'g'), '{_sql(PHONE_IN_TEXT)}', '[phone]', 'g')
+                THEN left(regexp_replace(regexp_replace({_text(message)},
+                    '{_sql(EMAIL_IN_TEXT)}', '[e-mail]', 'g'), '{_sql(PHONE_IN_TEXT)}',
+                    '[phone]', 'g'), 500)
                 END AS error_message,
             CASE WHEN kind_text = 'capi_request' THEN len(r.request.data) END AS batch_size,
             CASE WHEN kind_text = 'capi_request' AND NOT {rejected} AND {accepted}

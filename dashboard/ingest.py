@@ -331,7 +331,9 @@ def delivery_from_response(response: Any) -> dict[str, Any]:
     if isinstance(error, dict) or (status is not None and status >= 400):
         error = error if isinstance(error, dict) else {}
         message = error.get("message")
-        message = redact_pii(message[:500]) if isinstance(message, str) else None
+        # Redacted before the cut to 500 (a cut address would escape the pattern), on a
+        # bounded window so a huge message cannot make the regex slow.
+        message = redact_pii(message[:2000])[:500] if isinstance(message, str) else None
         return {
             "delivery": "rejected",
             "http_status": status,
@@ -618,7 +620,8 @@ class _Chunk:
 
 def _head_fingerprints(path: Path) -> tuple[str, str]:
     """SHA-256 of the file's first line (first two for CSV: header + first row) without
-    line ends, so a first line whose newline arrives later still names the same file;
+    trailing whitespace, so a first line whose newline (or trailing spaces) arrives later
+    still names the same file;
     and the older form with line ends, which stores made before kept."""
     try:
         with _open_binary(path) as fh:
@@ -630,7 +633,7 @@ def _head_fingerprints(path: Path) -> tuple[str, str]:
         with path.open("rb") as fh:
             raw = hashlib.sha256(b"raw:" + fh.read(65536)).hexdigest()
         return raw, raw
-    bare = b"".join(line.rstrip(b"\r\n") + b"\n" for line in lines)
+    bare = b"".join(line.rstrip() + b"\n" for line in lines)
     return hashlib.sha256(bare).hexdigest(), hashlib.sha256(b"".join(lines)).hexdigest()
 
 
@@ -989,7 +992,7 @@ class _Importer:
             with _open_binary(path) as fh:
                 header, header_bytes, header_records = _read_csv_header(fh)
                 if not header_records:
-                    return  # an empty file
+                    return  # empty, or blank lines only so far: wait for a header
                 if records_done == 0:
                     # Leading blank lines and the header: read, hold no event.
                     self.summary.lines_read += header_records
@@ -1090,7 +1093,8 @@ def _read_csv_header(fh) -> tuple[list[str] | None, int, int]:
     while True:
         line = fh.readline(MAX_LINE_BYTES)
         if not line:
-            return None, consumed, records
+            # Blank lines only, so far: nothing to read until a header arrives.
+            return None, 0, 0
         first = consumed == 0
         consumed += len(line)
         records += 1
