@@ -990,7 +990,7 @@ class _Importer:
         feeder = None
         try:
             with _open_binary(path) as fh:
-                header, header_bytes, header_records = _read_csv_header(fh)
+                header, header_bytes, header_records = _read_csv_header(fh, gzipped)
                 if not header_records:
                     return  # empty, or blank lines only so far: wait for a header
                 if records_done == 0:
@@ -1031,10 +1031,10 @@ class _Importer:
                             Rejected("malformed CSV", str(exc)[:100]),
                         )
                         continue
-                    if feeder.unterminated and not gzipped:
+                    if (feeder.unterminated or feeder.exhausted) and not gzipped:
                         # A last row with no newline may still be being written (even a
-                        # row with all its columns can be cut inside the last field):
-                        # it waits for its newline.
+                        # row with all its columns can be cut inside the last field), and
+                        # so may one whose quoted field the file ended in: they wait.
                         self.summary.pending_lines += 1
                         break
                     record_no += 1
@@ -1082,7 +1082,7 @@ class _Importer:
 _BOM = b"\xef\xbb\xbf"
 
 
-def _read_csv_header(fh) -> tuple[list[str] | None, int, int]:
+def _read_csv_header(fh, gzipped: bool) -> tuple[list[str] | None, int, int]:
     """(header or None if unparseable, bytes it took, records it took) at a CSV's start.
 
     Leading blank lines are skipped (and counted); a BOM is dropped before decoding, so
@@ -1102,6 +1102,8 @@ def _read_csv_header(fh) -> tuple[list[str] | None, int, int]:
             line = line[len(_BOM) :]
         if not line.strip():
             continue
+        if not line.endswith(b"\n") and not gzipped:
+            return None, 0, 0  # a header still being written: wait for its newline
         try:
             header = [h.strip() for h in next(csv.reader([_decode(line)]), [])]
         except csv.Error:  # e.g. a bare CR: an old Mac file read as one line
@@ -1185,6 +1187,7 @@ class _LineFeeder:
         self.fh = fh
         self.consumed = 0
         self.unterminated = False
+        self.exhausted = False  # the file ended while the reader wanted more of a row
         self.tail = _Tail(start)
 
     def __iter__(self) -> _LineFeeder:
@@ -1193,6 +1196,7 @@ class _LineFeeder:
     def __next__(self) -> str:
         line = self.fh.readline()
         if not line:
+            self.exhausted = True
             raise StopIteration
         self.consumed += len(line)
         self.tail.add(line)
