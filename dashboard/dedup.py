@@ -178,6 +178,10 @@ def refresh(engine: Engine, *, full: bool = False) -> None:
     re-imported), or when asked.
     """
     with write_transaction(engine) as connection:
+        if connection.dialect.name in ("sqlite", "postgresql"):
+            # Fresh statistics, or the planners pick the (dataset, event name) index for
+            # the person-key lookups below and scan every event of that name per row.
+            connection.execute(sa.text("ANALYZE events"))
         version = get_meta(connection, "data_version")
         if full or get_meta(connection, "dedup_version") == 0 or get_meta(connection, "dedup_full"):
             _recompute(connection, None)

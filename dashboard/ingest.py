@@ -1102,8 +1102,10 @@ def _read_csv_header(fh, gzipped: bool) -> tuple[list[str] | None, int, int]:
             line = line[len(_BOM) :]
         if not line.strip():
             continue
-        if not line.endswith(b"\n") and not gzipped:
-            return None, 0, 0  # a header still being written: wait for its newline
+        if not line.endswith(b"\n") and b"\r" not in line and not gzipped:
+            # A header still being written: wait for its newline. (With a CR in it, it
+            # is an old Mac file read as one line: parsed, and quarantined, below.)
+            return None, 0, 0
         try:
             header = [h.strip() for h in next(csv.reader([_decode(line)]), [])]
         except csv.Error:  # e.g. a bare CR: an old Mac file read as one line

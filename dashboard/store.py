@@ -152,6 +152,7 @@ for _name, *_columns in (
     ("ix_events_time", events.c.event_time),
     ("ix_events_fbp", events.c.event_name, events.c.fbp),
     ("ix_events_external_id", events.c.event_name, events.c.external_id),
+    ("ix_events_em_hash", events.c.event_name, events.c.em_hash),
 ):
     sa.Index(_name, *_columns).ddl_if(dialect=_ROW_STORES)
 
