@@ -429,7 +429,7 @@ def build_row(
     campaign = resolve_campaign(event, config)[:256]
     stage = resolve_stage(event, config)[:128]
     source_id, line_no, idx = position
-    row = (
+    return (
         source_id,
         line_no,
         idx,
@@ -466,7 +466,10 @@ def build_row(
         *statuses,
         *rejected_combination_flags(valid),
     )
-    # PostgreSQL text cannot hold NUL (a JSON "\u0000"): drop it wherever text is stored.
+
+
+def _without_nul(row: tuple) -> tuple:
+    """PostgreSQL text cannot hold NUL (a JSON "\u0000"): drop it wherever text is stored."""
     return tuple(v.replace("\x00", "") if type(v) is str and "\x00" in v else v for v in row)
 
 
@@ -836,11 +839,16 @@ class _Importer:
         else:
             self._import_jsonl(path, source_id, lines_done, bytes_done)
 
-    def _handle_events(self, chunk, source_id, path, line_no, envelope, raw_events) -> None:
+    def _handle_events(
+        self, chunk, source_id, path, line_no, envelope, raw_events, nul: bool = False
+    ) -> None:
+        """`nul`: the line may hold a NUL (only a JSON \\u0000 escape can put one in a
+        parsed JSONL value; CSV lines are decoded without them), so rows are cleaned."""
         self.summary.lines_with_events += 1
         for idx, raw in enumerate(raw_events):
             try:
-                chunk.rows.append(build_row(raw, envelope, self.config, (source_id, line_no, idx)))
+                row = build_row(raw, envelope, self.config, (source_id, line_no, idx))
+                chunk.rows.append(_without_nul(row) if nul else row)
                 self.summary.events_imported += 1
             except Rejected as exc:
                 self._quarantine(chunk, source_id, path, line_no, idx, exc)
@@ -974,7 +982,9 @@ class _Importer:
         except RecursionError:
             self._quarantine(chunk, source_id, path, line_no, -1, Rejected("nested too deeply"))
             return
-        self._handle_events(chunk, source_id, path, line_no, envelope, raw_events)
+        self._handle_events(
+            chunk, source_id, path, line_no, envelope, raw_events, nul=b"\\u0000" in line
+        )
 
     def _import_csv(self, path: Path, source_id: int, records_done: int, bytes_done: int) -> None:
         """CSV, one event per record; checkpoints are byte offsets like JSONL's.
@@ -1102,14 +1112,14 @@ def _read_csv_header(fh, gzipped: bool) -> tuple[list[str] | None, int, int]:
             line = line[len(_BOM) :]
         if not line.strip():
             continue
-        if not line.endswith(b"\n") and b"\r" not in line and not gzipped:
-            # A header still being written: wait for its newline. (With a CR in it, it
-            # is an old Mac file read as one line: parsed, and quarantined, below.)
-            return None, 0, 0
         try:
             header = [h.strip() for h in next(csv.reader([_decode(line)]), [])]
-        except csv.Error:  # e.g. a bare CR: an old Mac file read as one line
+        except csv.Error:  # e.g. bare CRs: an old Mac file, read as one line
             return None, consumed, records
+        if not line.endswith(b"\n") and not gzipped:
+            # A header still being written (its CRLF half there, or a quoted CR in it):
+            # wait for its newline.
+            return None, 0, 0
         return (header if any(header) else None), consumed, records
 
 
