@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
-from dashboard.config import load_config
+from dashboard.config import REPO_ROOT, load_config
 from dashboard.pgserver import PostgresServer, pg_bin
 from dashboard.store import make_engine
 
@@ -80,6 +81,22 @@ def duck_engine(tmp_path):
 @pytest.fixture(scope="session")
 def config():
     return load_config()
+
+
+def streamlit_command(port: int) -> list[str]:
+    """The dashboard served headless on 127.0.0.1:`port`, as the browser tests run it."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(REPO_ROOT / "dashboard" / "app.py"),
+        f"--server.port={port}",
+        "--server.address=127.0.0.1",
+        "--server.headless=true",
+        "--server.fileWatcherType=none",
+        "--browser.gatherUsageStats=false",
+    ]
 
 
 def write_jsonl(path: Path, records: list) -> Path:

@@ -14,7 +14,7 @@ from dashboard.config import SAMPLE_LOG_PATH
 from dashboard.ingest import ingest
 from dashboard.sample import iter_sample_records
 from dashboard.store import events, get_meta
-from tests.conftest import write_jsonl
+from conftest import write_jsonl
 
 _COLUMNS = (
     events.c.source_id,

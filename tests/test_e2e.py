@@ -13,12 +13,12 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import streamlit_command
 
 from dashboard.config import REPO_ROOT, SAMPLE_LOG_PATH
 from dashboard.ingest import ingest
@@ -62,18 +62,7 @@ def server(tmp_path_factory):
     env = dict(os.environ, EQM_DB_URL=url)
     log = (folder / "streamlit.log").open("w")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(REPO_ROOT / "dashboard" / "app.py"),
-            f"--server.port={port}",
-            "--server.address=127.0.0.1",
-            "--server.headless=true",
-            "--server.fileWatcherType=none",
-            "--browser.gatherUsageStats=false",
-        ],
+        streamlit_command(port),
         cwd=REPO_ROOT,
         env=env,
         stdout=log,

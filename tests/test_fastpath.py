@@ -24,6 +24,7 @@ from dashboard.config import SAMPLE_LOG_PATH, load_config
 from dashboard.fastpath import BlockParser
 from dashboard.ingest import ingest
 from dashboard.store import EVENT_INSERT_COLUMNS, events_arrow_schema, make_engine
+from conftest import write_jsonl
 from tests.logkit import T0, capi, event, iso, pixel, sha
 
 _DERIVED = ("dedup_status", "id_twin_48h", "covered_any_key", "likely_double")
@@ -74,18 +75,6 @@ def _first_difference(fast, slow):
     return {
         columns[i]: (a, b) for i, (a, b) in enumerate(zip(fast, slow, strict=True)) if a != b
     } | {"position": fast[:3]}
-
-
-def _write(path, lines):
-    with path.open("wb") as fh:
-        for line in lines:
-            if isinstance(line, bytes):
-                fh.write(line + b"\n")
-            elif isinstance(line, str):
-                fh.write(line.encode() + b"\n")
-            else:
-                fh.write(json.dumps(line).encode() + b"\n")
-    return path
 
 
 def _leftover_lines(log_path) -> int:
@@ -268,7 +257,7 @@ def _edge_lines():
 
 def test_edge_cases_are_identical(tmp_path):
     lines, handed_back_from = _edge_lines()
-    log = _write(tmp_path / "edge.jsonl", lines)
+    log = write_jsonl(tmp_path / "edge.jsonl", lines)
     rows, quarantined, summary = _assert_same(tmp_path, log)
     assert summary.events_imported > 50 and summary.lines_quarantined > 5
     # The fast path really takes the plain cases (all but the first line before the split).
@@ -372,5 +361,5 @@ def _random_record(draw):
 @given(records=st.lists(_random_record(), min_size=1, max_size=15))
 def test_random_logs_are_identical(tmp_path, records):
     folder = Path(tempfile.mkdtemp(dir=tmp_path))
-    log = _write(folder / "random.jsonl", [pixel(event("PageView", T0, "x")), *records])
+    log = write_jsonl(folder / "random.jsonl", [pixel(event("PageView", T0, "x")), *records])
     _assert_same(folder, log)

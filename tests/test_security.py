@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import streamlit_command
 from logkit import capi, event, pixel, sha
 from streamlit.testing.v1 import AppTest
 
@@ -163,18 +164,7 @@ class _StreamlitServer:
         self.log_path = folder / f"streamlit-{port}.log"
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "streamlit",
-                    "run",
-                    APP,
-                    f"--server.port={port}",
-                    "--server.address=127.0.0.1",
-                    "--server.headless=true",
-                    "--server.fileWatcherType=none",
-                    "--browser.gatherUsageStats=false",
-                ],
+                streamlit_command(port),
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=log,
