@@ -21,6 +21,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -689,10 +690,16 @@ class _Importer:
         self.summary = summary
         self.vectorised = vectorised
         self._parser: BlockParser | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
 
     def close(self) -> None:
+        """Release the parser and the writer thread (after the write in flight ends: a
+        block being committed is finished even when the import failed elsewhere)."""
         if self._parser is not None:
             self._parser.close()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
 
     # -- checkpoint bookkeeping ------------------------------------------------
     def _source(self, path: Path) -> tuple[int, int, int, bool]:
@@ -770,12 +777,57 @@ class _Importer:
         lines_done: int,
         bytes_done: int,
         tail: _Tail | None = None,
+        *,
+        background: bool = False,
     ) -> None:
+        """Write the chunk with its checkpoint in one transaction, and empty the chunk.
+
+        With `background`, the write runs on the writer thread while the caller parses the
+        next block (DuckDB and the database driver release the GIL); the caller's next
+        commit waits for it first, so blocks still commit one at a time and in file order.
+        """
         window = None
         if bytes_done:
             window = (tail.window_hash(bytes_done) if tail else None) or _window_hash(
                 path, bytes_done
             )
+        progress = {
+            "lines_read": self.summary.lines_read,
+            "lines_already_imported": self.summary.lines_already_imported,
+            "events_imported": self.summary.events_imported,
+            "events_quarantined": self.summary.events_quarantined,
+            "lines_quarantined": self.summary.lines_quarantined,
+        }
+        block = _Chunk(chunk.rows, chunk.tables, chunk.quarantined)
+        chunk.rows, chunk.tables, chunk.quarantined = [], [], []
+        self.wait_for_writes()
+
+        def write() -> None:
+            self._write(block, source_id, path, lines_done, bytes_done, window, progress)
+
+        if background:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eqm-writer")
+            self._pending = self._writer.submit(write)
+        else:
+            write()
+
+    def wait_for_writes(self) -> None:
+        """Wait for the write in flight, if any; its error is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _write(
+        self,
+        chunk: _Chunk,
+        source_id: int,
+        path: Path,
+        lines_done: int,
+        bytes_done: int,
+        window: str | None,
+        progress: dict[str, int],
+    ) -> None:
         with write_transaction(self.engine) as connection:
             insert_rows(connection, events, EVENT_INSERT_COLUMNS, chunk.rows)
             for table in chunk.tables:
@@ -795,19 +847,8 @@ class _Importer:
             )
             set_meta(connection, "data_version", get_meta(connection, "data_version") + 1)
             connection.execute(
-                sa.update(imports)
-                .where(imports.c.import_id == self.import_id)
-                .values(
-                    lines_read=self.summary.lines_read,
-                    lines_already_imported=self.summary.lines_already_imported,
-                    events_imported=self.summary.events_imported,
-                    events_quarantined=self.summary.events_quarantined,
-                    lines_quarantined=self.summary.lines_quarantined,
-                )
+                sa.update(imports).where(imports.c.import_id == self.import_id).values(**progress)
             )
-        chunk.rows.clear()
-        chunk.tables.clear()
-        chunk.quarantined.clear()
 
     def _quarantine(
         self, chunk: _Chunk, source_id: int, path: Path, line_no: int, idx: int, exc: Rejected
@@ -919,7 +960,7 @@ class _Importer:
                         self.summary.lines_read += 1
                         self._import_line(chunk, source_id, path, line_no, carry)
                 if damage is None and not at_end:
-                    self._commit(chunk, source_id, path, line_no, offset, tail)
+                    self._commit(chunk, source_id, path, line_no, offset, tail, background=True)
                 if at_end:
                     break
         if damage is not None:
