@@ -35,12 +35,15 @@ PAGES = [
 ]
 
 navigation = st.navigation(PAGES)
-# One read of the store version per run keys every cached query below.
-ui.begin_run()
-# Every page obeys the same filters: draw them once, here, before the page runs.
-st.session_state["current_filters"] = ui.sidebar_filters()
-st.sidebar.caption(
-    "Event Quality Monitor · Meta Pixel + Conversions API. EMQ values are estimates "
-    "from the parameters sent, not Meta's score."
-)
-navigation.run()
+try:
+    # One read of the store version per run keys every cached query below.
+    ui.begin_run()
+    # Every page obeys the same filters: draw them once, here, before the page runs.
+    st.session_state["current_filters"] = ui.sidebar_filters()
+    st.sidebar.caption(
+        "Event Quality Monitor · Meta Pixel + Conversions API. EMQ values are estimates "
+        "from the parameters sent, not Meta's score."
+    )
+    navigation.run()
+finally:
+    ui.end_run()

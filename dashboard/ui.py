@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import weakref
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -21,11 +22,11 @@ import streamlit as st
 
 from dashboard import indicators as ind
 from dashboard.config import DB_URL_ENV, Config, default_db_url, load_config
-from dashboard.diagnostics import diagnose
+from dashboard.diagnostics import diagnose, overview
 from dashboard.exports import to_csv_bytes
 from dashboard.indicators import Filters
 from dashboard.report import build_report
-from dashboard.store import create_schema, make_engine, store_version
+from dashboard.store import create_schema, make_engine, release_connections, store_version
 
 FILTER_FIELDS = {
     # session-state key: (Filters field, URL parameter, store column, label)
@@ -131,9 +132,14 @@ def access_granted() -> bool:
 
 @st.cache_resource(max_entries=4)
 def get_engine(url: str):
-    engine = make_engine(url)
+    engine = make_engine(url, reuse_connections=True)
     create_schema(engine)
+    _ENGINES.add(engine)
     return engine
+
+
+# Every engine get_engine made, so end_run can close their idle connections.
+_ENGINES: weakref.WeakSet = weakref.WeakSet()
 
 
 def _refresh_dedup_if_stale(url: str) -> None:
@@ -165,6 +171,14 @@ def _with_retry(fn: Callable[[], Any], attempts: int = 8) -> Any:
 def begin_run() -> None:
     """Read the store version once for this script run (the router calls it first)."""
     st.session_state["_store_version"] = _read_version()
+
+
+def end_run() -> None:
+    """Close the store connections this run left open (the router calls it last): a
+    page's queries share one open of the store, and an import in another process can
+    take the DuckDB file between runs."""
+    for engine in list(_ENGINES):
+        release_connections(engine)
 
 
 def version() -> tuple[int, int]:
@@ -219,6 +233,7 @@ QUERIES: dict[str, Callable[..., Any]] = {
     "stage_order_gaps": lambda e, f, c: ind.stage_order_gaps(e, f, c),
     "purchases": lambda e, f, c: ind.purchases(e, f, c),
     "diagnostics": lambda e, f, c: [d.to_dict() for d in diagnose(e, f, c)],
+    "overview": lambda e, f, c: overview(e, f, c),
     "report": lambda e, f, c: build_report(e, f, c),
 }
 

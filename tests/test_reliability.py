@@ -303,10 +303,14 @@ stop = Path(sys.argv[1])
 
 
 def page_run():
-    version = ui._read_version()
-    engine = ui.get_engine(ui.store_url())
-    block = ui._with_retry(lambda: ui.QUERIES["overall"](engine, Filters(), ui.get_config()))
-    return version, block
+    # As dashboard/app.py runs a page: queries share a pooled connection, closed at the end.
+    try:
+        version = ui._read_version()
+        engine = ui.get_engine(ui.store_url())
+        block = ui._with_retry(lambda: ui.QUERIES["overall"](engine, Filters(), ui.get_config()))
+        return version, block
+    finally:
+        ui.end_run()
 
 
 page_run()
