@@ -61,6 +61,20 @@ def _pct(value: float) -> str:
 GAP_GROUPING = ["dataset_id", "action_source", "event_name", "campaign"]
 
 
+def overview(engine: Engine, filters: Filters, config: Config) -> dict[str, Any]:
+    """The Overview page's numbers for a slice: its block ("overall"), the block per day
+    ("daily") and the findings ("diagnostics", as dicts), from one block scan shared by
+    all three instead of one each."""
+    from dashboard.indicators import block_dict  # local: avoids a cycle in type checkers
+
+    overall_frame, by_event, daily = block_frames(
+        engine, filters, config, [(), ("event_name",), ("event_day",)]
+    )
+    overall = block_dict(overall_frame.iloc[0])
+    found = diagnose(engine, filters, config, overall, by_event=by_event)
+    return {"overall": overall, "daily": daily, "diagnostics": [d.to_dict() for d in found]}
+
+
 def diagnose(
     engine: Engine,
     filters: Filters,

@@ -15,9 +15,10 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from dashboard.config import Config
 from dashboard.params import PARAMS, REJECTED_COMBINATIONS, applicable_params
@@ -352,6 +353,19 @@ _SIGNATURE_SUMS = {
 }
 
 
+def _read_frame(
+    connection: Connection, query: sa.Select, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """A query's rows as a DataFrame (columns named by `columns`, else by the query).
+
+    Rows become plain tuples first: given SQLAlchemy Rows, pandas probes each one for
+    attributes, which costs more than the query itself for a few thousand rows.
+    """
+    result = connection.execute(query)
+    names = list(columns) if columns is not None else list(result.keys())
+    return pd.DataFrame([tuple(row) for row in result], columns=names)
+
+
 def _signature_frame(engine: Engine, filters: Filters, dims: Sequence[str]) -> pd.DataFrame:
     keys = [
         *[_group_column(d) for d in dims],
@@ -373,7 +387,7 @@ def _signature_frame(engine: Engine, filters: Filters, dims: Sequence[str]) -> p
     names += [f"p_{p}" for p in PARAMS]
     names += [f"combo_{k}" for k in range(len(REJECTED_COMBINATIONS))] + list(_SIGNATURE_SUMS)
     with engine.connect() as connection:
-        frame = pd.DataFrame(connection.execute(query).fetchall(), columns=names)
+        frame = _read_frame(connection, query, names)
     for flag in (
         "_accepted",
         "_rejected_combo",
@@ -416,36 +430,48 @@ def _signature_emq(
 
 def _block_columns(signature: pd.DataFrame, config: Config) -> pd.DataFrame:
     """The block columns of `_block_aggregates`, one row per signature row."""
-    n = signature["n"]
-    server = signature["_channel"] == "server"
-    browser = signature["_channel"] == "browser"
-    accepted = signature["_accepted"]
+    # NumPy arrays, not Series: ~110 columns over a few hundred rows, where pandas'
+    # per-operation overhead would cost more than the sums.
+    n = signature["n"].to_numpy(dtype="int64")
+    channel = signature["_channel"].to_numpy()
+    server = channel == "server"
+    browser = channel == "browser"
+    accepted = signature["_accepted"].to_numpy(dtype=bool)
+    dedup_status = signature["_dedup_status"].to_numpy()
+
+    def where(mask: np.ndarray, values: np.ndarray | str = n) -> np.ndarray:
+        if isinstance(values, str):
+            values = signature[values].to_numpy(dtype="int64")
+        return np.where(mask, values, 0)
+
+    emq = _signature_emq(signature, config).to_numpy(dtype=float)
     columns = {
-        "browser_events": n.where(browser & accepted, 0),
-        "server_events": n.where(server & accepted, 0),
-        "server_rejected_by_meta": n.where(server & ~accepted, 0),
-        "server_sent": n.where(server, 0),
-        "test_events": signature["n_test"].where(server, 0),
-        "server_without_event_id": signature["n_no_event_id"].where(server & accepted, 0),
-        "covered": signature["n_id_twin"].where(browser & accepted, 0),
-        "covered_any_key": signature["n_any_key"].where(browser & accepted, 0),
-        "emq_sum": (n * _signature_emq(signature, config)).where(server, 0.0),
-        "unhashed_pii": signature["n_pii"].where(server, 0),
-        "rejected_combination": n.where(server & signature["_rejected_combo"], 0),
-        "event_time_in_ms": signature["n_in_ms"].where(server, 0),
-        "likely_double_counted": signature["n_double"].where(server & accepted, 0),
-        "stale_over_7d": signature["n_stale"],
-        "future": signature["n_future"],
+        "browser_events": where(browser & accepted),
+        "server_events": where(server & accepted),
+        "server_rejected_by_meta": where(server & ~accepted),
+        "server_sent": where(server),
+        "test_events": where(server, "n_test"),
+        "server_without_event_id": where(server & accepted, "n_no_event_id"),
+        "covered": where(browser & accepted, "n_id_twin"),
+        "covered_any_key": where(browser & accepted, "n_any_key"),
+        "emq_sum": np.where(server, n * emq, 0.0),
+        "unhashed_pii": where(server, "n_pii"),
+        "rejected_combination": where(server & signature["_rejected_combo"].to_numpy(dtype=bool)),
+        "event_time_in_ms": where(server, "n_in_ms"),
+        "likely_double_counted": where(server & accepted, "n_double"),
+        "stale_over_7d": signature["n_stale"].to_numpy(dtype="int64"),
+        "future": signature["n_future"].to_numpy(dtype="int64"),
     }
     for param in PARAMS:
-        status = signature[f"p_{param}"]
-        columns[f"valid__{param}"] = n.where(server & (status == 1), 0)
-        columns[f"invalid__{param}"] = n.where(server & (status >= 2), 0)
-        columns[f"unhashed__{param}"] = n.where(server & (status == 3), 0)
-    for channel in ("browser", "server"):
+        status = signature[f"p_{param}"].to_numpy(dtype="int64")
+        columns[f"valid__{param}"] = where(server & (status == 1))
+        columns[f"invalid__{param}"] = where(server & (status >= 2))
+        columns[f"unhashed__{param}"] = where(server & (status == 3))
+    for channel_name, on_channel in (("browser", browser), ("server", server)):
         for status in DEDUP_STATUSES:
-            match = (signature["_channel"] == channel) & (signature["_dedup_status"] == status)
-            columns[f"dedup__{channel}__{status}"] = n.where(match, 0)
+            columns[f"dedup__{channel_name}__{status}"] = where(
+                on_channel & (dedup_status == status)
+            )
     return pd.DataFrame(columns, index=signature.index)
 
 
@@ -464,8 +490,7 @@ def _percentile_frames(
             if group_columns:
                 query = query.group_by(*group_columns)
             with engine.connect() as connection:
-                rows = connection.execute(query).mappings().all()
-            frames.append(pd.DataFrame(rows, columns=[*grouping, *lag_names]))
+                frames.append(_read_frame(connection, query, [*grouping, *lag_names]))
         return frames
     dims: list[str] = []
     for grouping in groupings:
@@ -479,10 +504,7 @@ def _percentile_frames(
         .group_by(sa.func.grouping_sets(*sets))
     )
     with engine.connect() as connection:
-        everything = pd.DataFrame(
-            connection.execute(query).mappings().all(),
-            columns=[*dims, "_grouping_id", *lag_names],
-        )
+        everything = _read_frame(connection, query, [*dims, "_grouping_id", *lag_names])
     frames = []
     for grouping in groupings:
         # GROUPING() sets a bit (leftmost dimension = highest bit) for each dimension
@@ -513,7 +535,7 @@ def parameter_presence_frame(
         .order_by(*group_columns)
     )
     with engine.connect() as connection:
-        frame = pd.DataFrame(connection.execute(query).mappings().all())
+        frame = _read_frame(connection, query)
     if frame.empty:
         return pd.DataFrame(columns=[*by, "server_sent", *[f"valid__{p}" for p in params]])
     for column in ["server_sent", *[f"valid__{p}" for p in params]]:
@@ -522,27 +544,30 @@ def parameter_presence_frame(
 
 
 def _finish_block_frame(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
-    columns: dict[str, pd.Series] = {}
     floats = [c for c in frame.columns if c not in dims and (c.endswith("lag_s") or c == "emq_sum")]
     counts = [c for c in frame.columns if c not in dims and c not in floats]
     # Whole-frame conversions: one per kind of column, not one per column.
-    as_float = frame[floats].apply(pd.to_numeric, errors="coerce").astype(float)
-    as_count = frame[counts].apply(pd.to_numeric, errors="coerce").fillna(0).astype("int64")
-    for column in frame.columns:
-        if column in dims:
-            values = frame[column]
-            columns[column] = pd.to_datetime(values) if column == "event_day" else values
-        elif column in floats:
-            columns[column] = as_float[column]
-        else:
-            columns[column] = as_count[column]
-    browser = columns["browser_events"].where(columns["browser_events"] > 0)
-    sent = columns["server_sent"].where(columns["server_sent"] > 0)
-    columns["emq_sum"] = columns["emq_sum"].fillna(0.0)
-    columns["event_coverage"] = columns["covered"] / browser
-    columns["event_coverage_any_key"] = columns["covered_any_key"] / browser
-    columns["emq_estimate"] = columns["emq_sum"] / sent
-    return pd.DataFrame(columns, index=frame.index)
+    as_float = _numeric(frame[floats]).astype(float)
+    as_count = _numeric(frame[counts]).fillna(0).astype("int64")
+    out = pd.concat([frame[dims], as_count, as_float], axis=1)[list(frame.columns)]
+    if "event_day" in dims:
+        out["event_day"] = pd.to_datetime(out["event_day"])
+    browser = out["browser_events"].where(out["browser_events"] > 0)
+    sent = out["server_sent"].where(out["server_sent"] > 0)
+    emq_sum = out["emq_sum"].fillna(0.0)
+    return out.assign(
+        emq_sum=emq_sum,
+        event_coverage=out["covered"] / browser,
+        event_coverage_any_key=out["covered_any_key"] / browser,
+        emq_estimate=emq_sum / sent,
+    )
+
+
+def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every column numeric (already so when it came from sums)."""
+    if all(pd.api.types.is_numeric_dtype(kind) for kind in frame.dtypes):
+        return frame
+    return frame.apply(pd.to_numeric, errors="coerce")
 
 
 def _none_if_nan(value: Any) -> Any:
@@ -1012,7 +1037,11 @@ def funnel_stages(engine: Engine, filters: Filters, config: Config) -> pd.DataFr
 
 def funnel_conversion(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
     """Stage-to-stage conversion of distinct people, per funnel and campaign."""
-    stages = funnel_stages(engine, filters, config)
+    return conversion_from_stages(funnel_stages(engine, filters, config), config)
+
+
+def conversion_from_stages(stages: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """`funnel_conversion` from a `funnel_stages` frame already at hand (no query)."""
     records = []
     for funnel, order in config.funnels.items():
         for campaign, group in stages.groupby("campaign", sort=True):

@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import charts, ui
 from dashboard import formatting as fmt
-from dashboard.indicators import GAP_STATUSES
+from dashboard.indicators import GAP_STATUSES, block_dict
 
 st.title("Coverage & dedup")
 if ui.empty_store_notice():
@@ -13,7 +13,12 @@ filters = ui.current_filters()
 config = ui.get_config()
 st.caption(ui.describe(filters))
 
-overall = ui.query("overall", filters)
+# The slice's block and the breakdown's from one scan. The breakdown control is drawn
+# further down; its value is already in the session state when the run starts.
+BREAKDOWNS = ["event_name", "campaign", "funnel_stage"]
+dimension = st.session_state.get("cov_dimension") or "event_name"
+overall_frame, frame = ui.query("blocks", filters, ((), (dimension,)))
+overall = block_dict(overall_frame.iloc[0])
 if overall["browser_events"] + overall["server_sent"] == 0:
     st.info("No events in this selection.")
     st.stop()
@@ -23,21 +28,17 @@ cols[1].metric("Coverage with any dedup key", fmt.percent(overall["event_coverag
 cols[2].metric("Likely double counts", fmt.compact(overall["dedup"]["likely_double_counted"]))
 cols[3].metric("Server events without event_id", fmt.compact(overall["server_without_event_id"]))
 
-dimension = (
-    st.segmented_control(
-        "Break down by",
-        ["event_name", "campaign", "funnel_stage"],
-        default="event_name",
-        format_func=lambda d: {
-            "event_name": "Event",
-            "campaign": "Campaign",
-            "funnel_stage": "Stage",
-        }[d],
-        key="cov_dimension",
-    )
-    or "event_name"
+st.segmented_control(
+    "Break down by",
+    BREAKDOWNS,
+    default="event_name",
+    format_func=lambda d: {
+        "event_name": "Event",
+        "campaign": "Campaign",
+        "funnel_stage": "Stage",
+    }[d],
+    key="cov_dimension",
 )
-frame = ui.query("block", filters, dimension)
 left, right = st.columns(2)
 left.plotly_chart(charts.volume_bars(frame, dimension), key="chart_volume")
 right.plotly_chart(

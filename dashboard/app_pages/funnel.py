@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import charts, ui
+from dashboard.indicators import conversion_from_stages
 
 st.title("Funnel")
 if ui.empty_store_notice():
@@ -46,7 +47,7 @@ ui.table(
 )
 
 st.subheader("Stage-to-stage conversion")
-conversion = ui.query("funnel_conversion", filters)
+conversion = conversion_from_stages(stages, config)  # from the stages above: no second query
 ui.table(
     conversion[conversion["campaign"] == campaign],
     "conversion",

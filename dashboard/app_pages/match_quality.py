@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard import charts, ui
 from dashboard import formatting as fmt
-from dashboard.indicators import coverage_table
+from dashboard.indicators import block_dict, coverage_table
 from dashboard.params import PARAMS
 
 st.title("Match quality")
@@ -15,7 +15,11 @@ filters = ui.current_filters()
 config = ui.get_config()
 st.caption(ui.describe(filters) + " · EMQ values are estimates, not Meta's score.")
 
-overall = ui.query("overall", filters)
+# Every block of the page (the whole slice, by event, campaign, stage and day) in one scan.
+overall_frame, by_event, by_campaign, by_stage, daily = ui.query(
+    "blocks", filters, ((), ("event_name",), ("campaign",), ("funnel_stage",), ("event_day",))
+)
+overall = block_dict(overall_frame.iloc[0])
 if overall["server_sent"] == 0:
     st.info("No events in this selection.")
     st.stop()
@@ -39,9 +43,6 @@ ui.table(
     },
 )
 
-by_event, by_campaign, by_stage, daily = ui.query(
-    "blocks", filters, (("event_name",), ("campaign",), ("funnel_stage",), ("event_day",))
-)
 left, right = st.columns(2)
 left.plotly_chart(
     charts.emq_bars(by_event, "event_name", config, "EMQ by event"), key="chart_emq_event"

@@ -13,7 +13,9 @@ filters = ui.current_filters()
 config = ui.get_config()
 st.caption(ui.describe(filters))
 
-now = ui.query("overall", filters)
+# The slice's block, its daily blocks and its diagnostics come from one shared scan.
+page = ui.query("overview", filters)
+now = page["overall"]
 previous_filters = filters.previous()
 before = ui.query("overall", previous_filters) if previous_filters else None
 
@@ -105,7 +107,7 @@ if coverage is not None and coverage < config.coverage_goal:
     )
 
 st.subheader("Diagnostics")
-diagnostics = ui.query("diagnostics", filters)
+diagnostics = page["diagnostics"]
 if not diagnostics:
     st.success("No problems found in this selection.")
 else:
@@ -133,7 +135,7 @@ else:
         },
     )
 
-daily = ui.query("block", filters, "event_day")
+daily = page["daily"]
 st.plotly_chart(charts.daily_volume(daily), key="chart_daily_volume")
 
 ui.report_downloads(filters)
