@@ -14,6 +14,7 @@ from dashboard.bench import (
     Result,
     main,
     page_computations,
+    page_filters,
     plan,
     targets,
     to_markdown,
@@ -95,9 +96,15 @@ def test_every_page_plan_runs(tmp_path, config):
     write_sample_log(log, target_events=1500)
     engine = make_engine(f"duckdb:///{tmp_path / 's.duckdb'}")
     ingest([log], engine)
+    default = page_filters(engine, config, "default")
+    filtered = page_filters(engine, config, "filtered")
+    assert (default.until - default.since).days == 27 and not default.campaigns
+    assert len(filtered.campaigns) == len(filtered.stages) == 1
+    assert (filtered.since, filtered.until) == (default.since, default.until)
     for page in PAGES:
         for view in VIEWS:
-            assert page_computations(engine, config, page, view) >= 3
+            filters = page_filters(engine, config, view)
+            assert page_computations(engine, config, page, filters) >= 2
     engine.dispose()
 
 
