@@ -8,13 +8,13 @@ equal those of a full recompute of the same store, on every backend.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from conftest import write_jsonl
 
 from dashboard import dedup
 from dashboard.config import SAMPLE_LOG_PATH
 from dashboard.ingest import ingest
 from dashboard.sample import iter_sample_records
 from dashboard.store import events, get_meta
-from conftest import write_jsonl
 
 _COLUMNS = (
     events.c.source_id,

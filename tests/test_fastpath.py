@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
+from conftest import write_jsonl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +25,6 @@ from dashboard.config import SAMPLE_LOG_PATH, load_config
 from dashboard.fastpath import BlockParser
 from dashboard.ingest import ingest
 from dashboard.store import EVENT_INSERT_COLUMNS, events_arrow_schema, make_engine
-from conftest import write_jsonl
 from tests.logkit import T0, capi, event, iso, pixel, sha
 
 _DERIVED = ("dedup_status", "id_twin_48h", "covered_any_key", "likely_double")
