@@ -8,7 +8,9 @@ default), SQLite and PostgreSQL. No engine is created at import time.
 from __future__ import annotations
 
 import math
+import os
 import random
+import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -218,9 +220,28 @@ def _register_sqlite_functions(dbapi_connection, _record) -> None:
     dbapi_connection.create_aggregate("eqm_percentile", 2, _SqlitePercentile)
 
 
+# DuckDB's own default is 80% of the machine's memory: on a laptop an import's dedup
+# refresh or a 10M-event query would take gigabytes instead of spilling to disk.
+MEMORY_LIMIT_ENV = "EQM_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "1GB"
+
+
 def _quiet_duckdb(dbapi_connection, _record) -> None:
     # Long dedup queries would otherwise draw a progress bar into ingest's output and logs.
     dbapi_connection.execute("SET enable_progress_bar = false")
+    limit = os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
+    try:
+        dbapi_connection.execute(f"SET memory_limit = '{_memory_limit(limit)}'")
+    except Exception as exc:  # noqa: BLE001 - duckdb raises several kinds for a bad value
+        raise StoreError(f"bad {MEMORY_LIMIT_ENV} value {limit!r}: {_short(exc)}") from exc
+
+
+def _memory_limit(text: str) -> str:
+    """A DuckDB memory size such as 1GB or 512MB (nothing that could end the SQL literal)."""
+    value = text.strip()
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*[KMGT]i?B", value, flags=re.IGNORECASE):
+        raise ValueError("expected a size such as 1GB or 512MB")
+    return value
 
 
 def percentile(column: ColumnElement, fraction: float) -> ColumnElement:

@@ -153,13 +153,21 @@ def test_targets_met_and_not_met_with_the_measured_figures():
     assert pandas[0] == "**not met**" and "NUMBERS DIFFER" in pandas[1]
 
 
-def test_plan_defaults_other_stores_to_one_million():
+def test_plan_defaults_other_stores_to_one_hundred_thousand():
     assert plan(["duckdb", "sqlite", "postgresql"], [100_000, 1_000_000, 10_000_000], {}) == [
         (100_000, "duckdb"),
+        (100_000, "sqlite"),
+        (100_000, "postgresql"),
+        (1_000_000, "duckdb"),
+        (10_000_000, "duckdb"),
+    ]
+    sizes = {"sqlite": [100_000, 1_000_000], "postgresql": [1_000_000]}
+    assert plan(["duckdb", "sqlite", "postgresql"], [100_000, 1_000_000], sizes) == [
+        (100_000, "duckdb"),
+        (100_000, "sqlite"),
         (1_000_000, "duckdb"),
         (1_000_000, "sqlite"),
         (1_000_000, "postgresql"),
-        (10_000_000, "duckdb"),
     ]
     assert plan(["duckdb", "sqlite"], [3000], {}) == [(3000, "duckdb"), (3000, "sqlite")]
     assert plan(["sqlite"], [100_000], {"sqlite": [5000]}) == [(5000, "sqlite")]
