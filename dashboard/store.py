@@ -332,8 +332,9 @@ def make_engine(
 
 
 def release_connections(engine: Engine) -> None:
-    """Close the engine's idle pooled connections (a DuckDB file's lock goes with them);
-    connections in use are closed when they are given back."""
+    """Close the engine's idle pooled connections (a DuckDB file's lock goes with them).
+    A connection still in use elsewhere (another session's run) is left to finish; it
+    leaves with its old pool once given back."""
     engine.dispose()
 
 

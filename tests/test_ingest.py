@@ -447,6 +447,39 @@ def test_crash_midway_then_rerun_equals_clean_import(engine, tmp_path, config, m
     assert statuses == ["failed", "done"] and checkpoint == 51
 
 
+def test_a_failed_background_write_fails_the_import_and_keeps_the_blocks_before_it(
+    engine, tmp_path, config, monkeypatch
+):
+    # Blocks of 7 lines; a block's write runs on the writer thread while the next block is
+    # parsed. The 2nd write fails: the import must fail with that error (not lose it on
+    # the thread), keep block 1 and its checkpoint, and write nothing after it.
+    log = [capi([event("Lead", T0 + i, f"k{i}")], sent_at=T0 + i) for i in range(30)]
+    path = write_jsonl(tmp_path / "writes.jsonl", log)
+    monkeypatch.setattr(ingest_module, "CHUNK_LINES", 7)
+    real_write = ingest_module._Importer._write
+    calls = {"n": 0}
+
+    def failing_write(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full")
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(ingest_module._Importer, "_write", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        ingest([path], engine, config=config, vectorised=True)
+    assert calls["n"] == 2  # nothing written after the failed block
+    with engine.connect() as connection:
+        checkpoint = connection.execute(sa.select(sources.c.lines_done)).scalar()
+        status = connection.execute(sa.select(imports.c.status)).scalar()
+    assert sorted(rows(engine, "event_id")["event_id"]) == sorted(f"k{i}" for i in range(7))
+    assert checkpoint == 7 and status == "failed"
+    monkeypatch.setattr(ingest_module._Importer, "_write", real_write)
+    again = ingest([path], engine, config=config)
+    assert again.events_imported == 23
+    assert sorted(rows(engine, "event_id")["event_id"]) == sorted(f"k{i}" for i in range(30))
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -510,6 +543,28 @@ def test_store_url_from_environment(tmp_path):
     path = write_jsonl(tmp_path / "log.jsonl", mixed_log())
     assert run_cli("ingest", str(path), env=env).returncode == 0
     assert (tmp_path / "env.sqlite").exists()
+
+
+def test_duckdb_memory_limit_from_environment(tmp_path, monkeypatch):
+    from dashboard.store import StoreError, make_engine
+
+    def limit() -> str:
+        engine = make_engine(f"duckdb:///{tmp_path / 'limit.duckdb'}")
+        try:
+            with engine.connect() as connection:
+                return connection.execute(
+                    sa.text("SELECT current_setting('memory_limit')")
+                ).scalar()
+        finally:
+            engine.dispose()
+
+    monkeypatch.delenv("EQM_DUCKDB_MEMORY_LIMIT", raising=False)
+    assert limit() == "953.6 MiB"  # 1 GB, not DuckDB's 80% of the machine
+    monkeypatch.setenv("EQM_DUCKDB_MEMORY_LIMIT", "512MB")
+    assert limit() == "488.2 MiB"
+    monkeypatch.setenv("EQM_DUCKDB_MEMORY_LIMIT", "1GB'; DROP TABLE events; --")
+    with pytest.raises(StoreError, match="EQM_DUCKDB_MEMORY_LIMIT"):
+        limit()
 
 
 def test_csv_bad_byte_quarantines_only_its_row_and_reimport_is_clean(engine, tmp_path, config):
