@@ -115,6 +115,16 @@ class ImportSummary:
     reimported_files: list[str] = field(default_factory=list)
     import_id: int = 0
 
+    def progress(self) -> dict[str, int]:
+        """The counts an `imports` row records, as of now."""
+        return {
+            "lines_read": self.lines_read,
+            "lines_already_imported": self.lines_already_imported,
+            "events_imported": self.events_imported,
+            "events_quarantined": self.events_quarantined,
+            "lines_quarantined": self.lines_quarantined,
+        }
+
     def accounted(self) -> bool:
         """Every line read is blank, quarantined whole, or holds imported/quarantined events."""
         return self.lines_read == self.blank_lines + self.lines_quarantined + self.lines_with_events
@@ -791,13 +801,7 @@ class _Importer:
             window = (tail.window_hash(bytes_done) if tail else None) or _window_hash(
                 path, bytes_done
             )
-        progress = {
-            "lines_read": self.summary.lines_read,
-            "lines_already_imported": self.summary.lines_already_imported,
-            "events_imported": self.summary.events_imported,
-            "events_quarantined": self.summary.events_quarantined,
-            "lines_quarantined": self.summary.lines_quarantined,
-        }
+        progress = self.summary.progress()  # a snapshot: the summary moves on meanwhile
         block = _Chunk(chunk.rows, chunk.tables, chunk.quarantined)
         chunk.rows, chunk.tables, chunk.quarantined = [], [], []
         self.wait_for_writes()
@@ -1282,11 +1286,7 @@ def ingest(
                 import_id=import_id,
                 started_at=time.time(),
                 paths="\n".join(map(str, files))[:4000],
-                lines_read=0,
-                lines_already_imported=0,
-                events_imported=0,
-                events_quarantined=0,
-                lines_quarantined=0,
+                **summary.progress(),
                 status="running",
             )
         )
