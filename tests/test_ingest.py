@@ -409,6 +409,22 @@ def test_truncated_gzip_keeps_what_was_readable(duck_engine, tmp_path, config):
     assert count(duck_engine, events) == imported and count(duck_engine, quarantine) == 1
 
 
+def _fail_on_call(monkeypatch, method: str, nth: int, error: BaseException) -> dict:
+    """Make `_Importer.<method>` raise `error` on its nth call (the calls before run as
+    usual). Returns the call counter."""
+    real = getattr(ingest_module._Importer, method)
+    calls = {"n": 0}
+
+    def failing(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == nth:
+            raise error
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ingest_module._Importer, method, failing)
+    return calls
+
+
 def test_crash_midway_then_rerun_equals_clean_import(engine, tmp_path, config, monkeypatch):
     log = [
         capi([event("Lead", T0 + i, f"k{i}"), event("Contact", T0 + i, f"c{i}")], sent_at=T0 + i)
@@ -417,20 +433,14 @@ def test_crash_midway_then_rerun_equals_clean_import(engine, tmp_path, config, m
     log.insert(17, "broken line")
     path = write_jsonl(tmp_path / "crash.jsonl", log)
     monkeypatch.setattr(ingest_module, "CHUNK_LINES", 7)
-    real_commit = ingest_module._Importer._commit
-    calls = {"n": 0}
-
-    def dying_commit(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt("killed")  # dies before the 4th chunk commits
-        return real_commit(self, *args, **kwargs)
-
-    monkeypatch.setattr(ingest_module._Importer, "_commit", dying_commit)
+    # Dies before the 4th chunk commits.
+    calls = _fail_on_call(monkeypatch, "_commit", 4, KeyboardInterrupt("killed"))
     with pytest.raises(KeyboardInterrupt):
         ingest([path], engine, config=config)
+    assert calls["n"] == 4
     assert count(engine, events) == 3 * 7 * 2 - 2  # three chunks committed, one broken line
-    monkeypatch.setattr(ingest_module._Importer, "_commit", real_commit)
+    monkeypatch.undo()  # the real method again; blocks stay at 7 lines
+    monkeypatch.setattr(ingest_module, "CHUNK_LINES", 7)
     ingest([path], engine, config=config)
     got = rows(engine, "event_id")
     assert sorted(got["event_id"]) == sorted(
@@ -456,16 +466,7 @@ def test_a_failed_background_write_fails_the_import_and_keeps_the_blocks_before_
     log = [capi([event("Lead", T0 + i, f"k{i}")], sent_at=T0 + i) for i in range(30)]
     path = write_jsonl(tmp_path / "writes.jsonl", log)
     monkeypatch.setattr(ingest_module, "CHUNK_LINES", 7)
-    real_write = ingest_module._Importer._write
-    calls = {"n": 0}
-
-    def failing_write(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError("disk full")
-        return real_write(self, *args, **kwargs)
-
-    monkeypatch.setattr(ingest_module._Importer, "_write", failing_write)
+    calls = _fail_on_call(monkeypatch, "_write", 2, OSError("disk full"))
     with pytest.raises(OSError, match="disk full"):
         ingest([path], engine, config=config, vectorised=True)
     assert calls["n"] == 2  # nothing written after the failed block
@@ -474,7 +475,8 @@ def test_a_failed_background_write_fails_the_import_and_keeps_the_blocks_before_
         status = connection.execute(sa.select(imports.c.status)).scalar()
     assert sorted(rows(engine, "event_id")["event_id"]) == sorted(f"k{i}" for i in range(7))
     assert checkpoint == 7 and status == "failed"
-    monkeypatch.setattr(ingest_module._Importer, "_write", real_write)
+    monkeypatch.undo()  # the real method again; blocks stay at 7 lines
+    monkeypatch.setattr(ingest_module, "CHUNK_LINES", 7)
     again = ingest([path], engine, config=config)
     assert again.events_imported == 23
     assert sorted(rows(engine, "event_id")["event_id"]) == sorted(f"k{i}" for i in range(30))
