@@ -31,6 +31,7 @@ import atheris
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # logkit: the store snapshot the tests compare too
 
 with atheris.instrument_imports(include=["dashboard"]):
     import sqlalchemy as sa
@@ -47,6 +48,7 @@ with atheris.instrument_imports(include=["dashboard"]):
         sources,
         store_meta,
     )
+from logkit import stored_positions  # noqa: E402 - after the path set-up, not instrumented
 
 DUCKDB = "--duckdb" in sys.argv
 KINDS = ((".jsonl", False), (".jsonl", True), (".csv", False), (".csv", True), (".jsonl.gz", None))
@@ -65,18 +67,6 @@ def _reset() -> None:
     with ENGINE.begin() as connection:
         for table in (events, quarantine, sources, imports, store_meta):
             connection.execute(sa.delete(table))
-
-
-def _store(connection) -> tuple[list, list]:
-    ev = connection.execute(
-        sa.select(events.c.source_id, events.c.line_no, events.c.idx, events.c.event_name)
-    ).all()
-    qu = connection.execute(
-        sa.select(
-            quarantine.c.source_id, quarantine.c.line_no, quarantine.c.idx, quarantine.c.reason
-        )
-    ).all()
-    return sorted(map(tuple, ev)), sorted(map(tuple, qu))
 
 
 def _file(data: bytes) -> Path:
@@ -101,7 +91,7 @@ def check(data: bytes) -> None:
         return
     assert summary.accounted(), summary
     with ENGINE.connect() as connection:
-        ev, qu = _store(connection)
+        ev, qu = stored_positions(connection)
         identifiers = connection.execute(
             sa.select(*[events.c[name] for name in IDENTIFIER_COLUMNS])
         ).all()
@@ -124,7 +114,7 @@ def check(data: bytes) -> None:
     assert again.events_imported == 0 and again.accounted(), again
     assert again.lines_read <= summary.quarantined_by_reason["truncated or corrupt gzip"], again
     with ENGINE.connect() as connection:
-        assert _store(connection) == (ev, qu), "a second import changed the store"
+        assert stored_positions(connection) == (ev, qu), "a second import changed the store"
 
 
 def TestOneInput(data: bytes) -> None:  # noqa: N802 - atheris' entry point name

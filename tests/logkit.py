@@ -1,4 +1,5 @@
-"""Tiny builders for hand-made log records in tests (times are Unix seconds)."""
+"""Tiny builders for hand-made log records in tests (times are Unix seconds), and the
+store snapshot the fuzzers compare imports by."""
 
 from __future__ import annotations
 
@@ -71,3 +72,21 @@ def capi(
         "request": request,
         "response": response,
     }
+
+
+def stored_positions(connection) -> tuple[list, list]:
+    """Every stored event as (source_id, line_no, idx, event_name) and every quarantine
+    row as (source_id, line_no, idx, reason), sorted: what a re-import must not change."""
+    import sqlalchemy as sa
+
+    from dashboard.store import events, quarantine
+
+    ev = connection.execute(
+        sa.select(events.c.source_id, events.c.line_no, events.c.idx, events.c.event_name)
+    ).all()
+    qu = connection.execute(
+        sa.select(
+            quarantine.c.source_id, quarantine.c.line_no, quarantine.c.idx, quarantine.c.reason
+        )
+    ).all()
+    return sorted(map(tuple, ev)), sorted(map(tuple, qu))

@@ -59,7 +59,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
-from logkit import T0, sha
+from logkit import T0, sha, stored_positions
 
 from dashboard.ingest import MAX_LINE_BYTES, IngestError, ingest
 from dashboard.params import PARAMS, looks_like_email
@@ -1020,15 +1020,7 @@ def check_counts(summary, data: bytes, lines: list[Line], facts: dict) -> None:
 
 def snapshot(engine) -> tuple[list, list]:
     with engine.connect() as connection:
-        ev = connection.execute(
-            sa.select(events.c.source_id, events.c.line_no, events.c.idx, events.c.event_name)
-        ).all()
-        qu = connection.execute(
-            sa.select(
-                quarantine.c.source_id, quarantine.c.line_no, quarantine.c.idx, quarantine.c.reason
-            )
-        ).all()
-    return sorted(map(tuple, ev)), sorted(map(tuple, qu))
+        return stored_positions(connection)
 
 
 def check_store(engine, summary, facts: dict) -> tuple[list, list]:
