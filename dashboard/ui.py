@@ -22,10 +22,9 @@ import streamlit as st
 
 from dashboard import indicators as ind
 from dashboard.config import DB_URL_ENV, Config, default_db_url, load_config
-from dashboard.diagnostics import diagnose, overview
+from dashboard.diagnostics import overview
 from dashboard.exports import to_csv_bytes
 from dashboard.indicators import Filters
-from dashboard.report import build_report
 from dashboard.store import create_schema, make_engine, release_connections, store_version
 
 FILTER_FIELDS = {
@@ -214,14 +213,10 @@ def _filters_from_key(key: str) -> Filters:
 
 
 QUERIES: dict[str, Callable[..., Any]] = {
-    "block": lambda e, f, c, by=None: ind.block_frame(
-        e, f, c, list(by) if isinstance(by, tuple) else by
-    ),
     "overall": lambda e, f, c: ind.overall_block(e, f, c),
     # Several groupings in one scan (GROUPING SETS where the database has them).
     "blocks": lambda e, f, c, groupings: ind.block_frames(e, f, c, [list(g) for g in groupings]),
     "what_to_fix": lambda e, f, c, limit=50: ind.what_to_fix(e, f, c, limit),
-    "parameter_coverage": lambda e, f, c, by="event_name": ind.parameter_coverage(e, f, c, by),
     "dedup_key_feedback": lambda e, f, c: ind.dedup_key_feedback(e, f),
     "gap_events": lambda e, f, c, statuses, limit=1000: ind.gap_events(e, f, statuses, limit),
     "lag_stats": lambda e, f, c, by="funnel_stage": ind.lag_stats(e, f, c, by),
@@ -229,12 +224,9 @@ QUERIES: dict[str, Callable[..., Any]] = {
     "delivery_errors": lambda e, f, c: ind.delivery_errors(e, f),
     "delivery_summary": lambda e, f, c: ind.delivery_summary(e, f),
     "funnel_stages": lambda e, f, c: ind.funnel_stages(e, f, c),
-    "funnel_conversion": lambda e, f, c: ind.funnel_conversion(e, f, c),
     "stage_order_gaps": lambda e, f, c: ind.stage_order_gaps(e, f, c),
     "purchases": lambda e, f, c: ind.purchases(e, f, c),
-    "diagnostics": lambda e, f, c: [d.to_dict() for d in diagnose(e, f, c)],
     "overview": lambda e, f, c: overview(e, f, c),
-    "report": lambda e, f, c: build_report(e, f, c),
 }
 
 
