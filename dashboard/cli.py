@@ -20,6 +20,7 @@ from dashboard.alerts import Thresholds
 from dashboard.config import ConfigError, default_db_url, load_config
 from dashboard.indicators import Filters
 from dashboard.ingest import IngestError, ingest
+from dashboard.ingest.formats import format_names
 from dashboard.store import StoreError, make_engine
 
 
@@ -74,10 +75,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_ingest = commands.add_parser("ingest", help="import sent-events logs into the store")
     p_ingest.add_argument(
-        "paths", nargs="+", help="files, folders or globs (.jsonl, .jsonl.gz, .csv)"
+        "paths", nargs="+", help="files, folders or globs (.jsonl, .json, .csv, .log, .gz)"
     )
     p_ingest.add_argument(
         "--strict", action="store_true", help="exit 1 if anything was quarantined"
+    )
+    p_ingest.add_argument(
+        "--format",
+        dest="log_format",
+        choices=format_names(),
+        help="read every file in this format instead of detecting it",
+    )
+    p_ingest.add_argument(
+        "--dataset", help="dataset (pixel) id for records that name none (raw request bodies)"
+    )
+    p_ingest.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep importing new lines and files until interrupted (Ctrl-C)",
+    )
+    p_ingest.add_argument(
+        "--interval", type=float, default=5.0, help="seconds between rounds with --follow"
     )
     _add_store_options(p_ingest)
 
@@ -228,6 +246,34 @@ def _check(args: argparse.Namespace, engine, config) -> int:
     return 0 if result.ok else 1
 
 
+def _ingest(args: argparse.Namespace, engine, config) -> int:
+    options = {"config": config, "log_format": args.log_format, "default_dataset": args.dataset}
+    if args.follow:
+        from datetime import UTC, datetime
+
+        from dashboard.ingest.follow import follow
+
+        def report_round(summary) -> None:
+            stamp = datetime.now(UTC).strftime("%H:%M:%S")
+            print(
+                f"{stamp}  +{summary.events_imported:,} events, "
+                f"{summary.lines_quarantined + summary.events_quarantined:,} quarantined "
+                f"({summary.lines_read:,} lines read)",
+                flush=True,
+            )
+
+        print(f"following {', '.join(args.paths)} every {args.interval:g} s; Ctrl-C to stop")
+        summary = follow(
+            args.paths, engine, interval_s=args.interval, on_round=report_round, **options
+        )
+        print("total:\n" + summary.to_text())
+    else:
+        summary = ingest(args.paths, engine, **options)
+        print(summary.to_text())
+    quarantined = summary.lines_quarantined + summary.events_quarantined
+    return 1 if args.strict and quarantined else 0
+
+
 def _demo(args: argparse.Namespace, engine, config) -> int:
     """Import the bundled sample (a no-op when already imported), then run Streamlit."""
     import os
@@ -280,10 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         try:
             if args.command == "ingest":
-                summary = ingest(args.paths, engine, config=config)
-                print(summary.to_text())
-                quarantined = summary.lines_quarantined + summary.events_quarantined
-                return 1 if args.strict and quarantined else 0
+                return _ingest(args, engine, config)
             if args.command == "demo":
                 return _demo(args, engine, config)
             if args.command == "report":

@@ -201,6 +201,35 @@ def request_full_refresh(connection: Connection) -> None:
 
 
 _PERSON_KEYS = ("fbp", "external_id", "em_hash")
+_DEDUP_COLUMNS = {
+    "dedup_status": None,
+    "id_twin_48h": None,
+    "covered_any_key": None,
+    "likely_double": None,
+}
+
+
+def forget(connection: Connection, source_id: int, line_nos: list[int]) -> None:
+    """The events on these lines of a source became rejected after their dedup status
+    may have been computed (Meta's answer read on a later line): they, and every event
+    sharing a dedup or person key with them, are recomputed by the next refresh."""
+    changed = events.alias("changed")  # not correlated with the UPDATE's own table
+    at = sa.and_(changed.c.source_id == source_id, changed.c.line_no.in_(line_nos))
+    for column in ("event_id", *_PERSON_KEYS):
+        keys = (
+            sa.select(changed.c.dataset_id, changed.c.event_name, changed.c[column])
+            .where(at, changed.c[column].is_not(None))
+            .distinct()
+        )
+        key = (events.c.dataset_id, events.c.event_name, events.c[column])
+        connection.execute(
+            sa.update(events).where(sa.tuple_(*key).in_(keys)).values(**_DEDUP_COLUMNS)
+        )
+    connection.execute(
+        sa.update(events)
+        .where(events.c.source_id == source_id, events.c.line_no.in_(line_nos))
+        .values(**_DEDUP_COLUMNS)
+    )
 
 
 def _mark_affected(connection: Connection) -> sa.Table:

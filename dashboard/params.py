@@ -97,12 +97,21 @@ def looks_like_email(text: str) -> bool:
 # replaced before a message is stored (the vectorised importer uses the same patterns).
 EMAIL_IN_TEXT = r"[^\s@\"'<>()\[\],;:]+@[^\s@\"'<>()\[\],;:]+\.[A-Za-z]{2,}"
 PHONE_IN_TEXT = r"\+[0-9][0-9\s().-]{5,}[0-9]"
+# Secrets a message can quote: a token or proof in a URL or form, a Meta access token
+# (they begin with EAA), a bearer token.
+SECRET_IN_TEXT = (
+    r"(?:access_token|appsecret_proof|client_secret)=[^&\s\"']+"
+    r"|EAA[A-Za-z0-9]{20,}|Bearer [A-Za-z0-9._~+/=-]{8,}"
+)
 _EMAIL_IN_TEXT = re.compile(EMAIL_IN_TEXT)
 _PHONE_IN_TEXT = re.compile(PHONE_IN_TEXT)
+_SECRET_IN_TEXT = re.compile(SECRET_IN_TEXT)
 
 
 def redact_pii(text: str) -> str:
-    """`text` with e-mail addresses and +country phone numbers replaced by placeholders."""
+    """`text` with secrets, e-mail addresses and +country phone numbers replaced by
+    placeholders."""
+    text = _SECRET_IN_TEXT.sub("[secret]", text)
     return _PHONE_IN_TEXT.sub("[phone]", _EMAIL_IN_TEXT.sub("[e-mail]", text))
 
 

@@ -39,6 +39,28 @@ sources = sa.Table(
     sa.Column("updated_at", sa.Double, nullable=False),
 )
 
+# The log format a source was read in (`ingest --format`, or what detection found), so
+# later imports of a growing file read it the same way.
+source_formats = sa.Table(
+    "source_formats",
+    metadata,
+    sa.Column("source_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("format", sa.String(32), nullable=False),
+    sa.Column("reader", sa.String(8), nullable=False),  # lines | entries | csv | json
+)
+
+# Requests whose answer has not been read yet (formats that log the answer on a later
+# line: server-side GTM, WooCommerce). Kept with the checkpoint, so an answer that
+# arrives in a later import still finds its request's events.
+open_requests = sa.Table(
+    "open_requests",
+    metadata,
+    sa.Column("source_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("line_no", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("queue_key", sa.String(512), nullable=False),
+    sa.Column("dataset_id", sa.String(64)),
+)
+
 imports = sa.Table(
     "imports",
     metadata,

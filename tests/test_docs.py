@@ -49,3 +49,26 @@ def test_every_cli_command_is_documented():
     commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001
     for name in commands:
         assert f"dashboard {name}" in README or f"python3 -m dashboard {name}" in README, name
+
+
+def test_every_log_format_and_ingest_option_is_documented():
+    from dashboard.ingest.formats import FORMATS
+
+    section = README.split("## Use it on your own log", 1)[1].split("\n## ", 1)[0]
+    for fmt in FORMATS:
+        assert f"| `{fmt.name}` |" in section, fmt.name
+    for option in ("--format", "--dataset", "--follow", "--interval", "--strict"):
+        assert f"`{option}" in section, option
+
+
+def test_every_log_format_has_a_test_file():
+    """A format is done when tests/test_formats.py writes a file of it (see README)."""
+    import sys
+
+    sys.path.insert(0, str(REPO_ROOT / "tests"))
+    from test_formats import FORMAT_FILES
+
+    from dashboard.ingest.formats import FORMATS
+
+    tested = {detected for _, _, detected, _ in FORMAT_FILES.values()} | {"eqm-csv"}
+    assert {fmt.name for fmt in FORMATS} <= tested

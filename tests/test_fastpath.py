@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dashboard.config import SAMPLE_LOG_PATH, load_config
-from dashboard.fastpath import BlockParser
 from dashboard.ingest import ingest
+from dashboard.ingest.fastpath import BlockParser
 from dashboard.store import EVENT_INSERT_COLUMNS, events_arrow_schema, make_engine
 from tests.logkit import T0, capi, event, iso, pixel, sha
 

@@ -15,8 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from logkit import T0, capi, event, pixel, sha
 
-from dashboard import ingest as ingest_module
 from dashboard.ingest import IngestError, ingest
+from dashboard.ingest import files as ingest_files
+from dashboard.ingest import importer as ingest_importer
+from dashboard.ingest import readers as ingest_readers
 from dashboard.params import UNHASHED, VALID
 from dashboard.store import events, imports, quarantine, sources
 
@@ -412,7 +414,7 @@ def test_truncated_gzip_keeps_what_was_readable(duck_engine, tmp_path, config):
 def _fail_on_call(monkeypatch, method: str, nth: int, error: BaseException) -> dict:
     """Make `_Importer.<method>` raise `error` on its nth call (the calls before run as
     usual). Returns the call counter."""
-    real = getattr(ingest_module._Importer, method)
+    real = getattr(ingest_importer.Importer, method)
     calls = {"n": 0}
 
     def failing(self, *args, **kwargs):
@@ -421,7 +423,7 @@ def _fail_on_call(monkeypatch, method: str, nth: int, error: BaseException) -> d
             raise error
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(ingest_module._Importer, method, failing)
+    monkeypatch.setattr(ingest_importer.Importer, method, failing)
     return calls
 
 
@@ -432,15 +434,15 @@ def test_crash_midway_then_rerun_equals_clean_import(engine, tmp_path, config, m
     ]
     log.insert(17, "broken line")
     path = write_jsonl(tmp_path / "crash.jsonl", log)
-    monkeypatch.setattr(ingest_module, "CHUNK_LINES", 7)
+    monkeypatch.setattr(ingest_readers, "CHUNK_LINES", 7)
     # Dies before the 4th chunk commits.
-    calls = _fail_on_call(monkeypatch, "_commit", 4, KeyboardInterrupt("killed"))
+    calls = _fail_on_call(monkeypatch, "commit", 4, KeyboardInterrupt("killed"))
     with pytest.raises(KeyboardInterrupt):
         ingest([path], engine, config=config)
     assert calls["n"] == 4
     assert count(engine, events) == 3 * 7 * 2 - 2  # three chunks committed, one broken line
     monkeypatch.undo()  # the real method again; blocks stay at 7 lines
-    monkeypatch.setattr(ingest_module, "CHUNK_LINES", 7)
+    monkeypatch.setattr(ingest_readers, "CHUNK_LINES", 7)
     ingest([path], engine, config=config)
     got = rows(engine, "event_id")
     assert sorted(got["event_id"]) == sorted(
@@ -465,7 +467,7 @@ def test_a_failed_background_write_fails_the_import_and_keeps_the_blocks_before_
     # the thread), keep block 1 and its checkpoint, and write nothing after it.
     log = [capi([event("Lead", T0 + i, f"k{i}")], sent_at=T0 + i) for i in range(30)]
     path = write_jsonl(tmp_path / "writes.jsonl", log)
-    monkeypatch.setattr(ingest_module, "CHUNK_LINES", 7)
+    monkeypatch.setattr(ingest_readers, "CHUNK_LINES", 7)
     calls = _fail_on_call(monkeypatch, "_write", 2, OSError("disk full"))
     with pytest.raises(OSError, match="disk full"):
         ingest([path], engine, config=config, vectorised=True)
@@ -476,7 +478,7 @@ def test_a_failed_background_write_fails_the_import_and_keeps_the_blocks_before_
     assert sorted(rows(engine, "event_id")["event_id"]) == sorted(f"k{i}" for i in range(7))
     assert checkpoint == 7 and status == "failed"
     monkeypatch.undo()  # the real method again; blocks stay at 7 lines
-    monkeypatch.setattr(ingest_module, "CHUNK_LINES", 7)
+    monkeypatch.setattr(ingest_readers, "CHUNK_LINES", 7)
     again = ingest([path], engine, config=config)
     assert again.events_imported == 23
     assert sorted(rows(engine, "event_id")["event_id"]) == sorted(f"k{i}" for i in range(30))
@@ -667,7 +669,7 @@ def test_checkpoint_window_hash_matches_the_file(
     duck_engine, tmp_path, config, monkeypatch, suffix
 ):
     """The window hash kept from the bytes read equals the one read back from the file."""
-    monkeypatch.setattr(ingest_module, "CHUNK_LINES", 7)
+    monkeypatch.setattr(ingest_readers, "CHUNK_LINES", 7)
     if suffix == ".csv":
         body = "channel,event_name,event_time,event_id\n" + "".join(
             f"server,Lead,{T0 + i},c{i}\n" for i in range(30)
@@ -683,5 +685,5 @@ def test_checkpoint_window_hash_matches_the_file(
     ingest([path], duck_engine, config=config)
     with duck_engine.connect() as connection:
         row = connection.execute(sa.select(sources)).mappings().one()
-    assert row["last_line_hash"] == ingest_module._window_hash(path, row["bytes_done"])
+    assert row["last_line_hash"] == ingest_files.window_hash(path, row["bytes_done"])
     assert ingest([path], duck_engine, config=config).events_imported == 0

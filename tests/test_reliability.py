@@ -42,10 +42,11 @@ import sys
 import sqlalchemy as sa
 
 import dashboard.ingest as ingest_module
+import dashboard.ingest.readers as ingest_readers
 from dashboard import dedup
 from dashboard.store import make_engine
 
-ingest_module.CHUNK_LINES = int(sys.argv[1])
+ingest_readers.CHUNK_LINES = int(sys.argv[1])
 sa.event.listen(sa.engine.Engine, "commit", lambda connection: print("commit", flush=True))
 _refresh = dedup.refresh
 
@@ -273,9 +274,10 @@ import json, sys, time
 from pathlib import Path
 
 import dashboard.ingest as ingest_module
+import dashboard.ingest.readers as ingest_readers
 from dashboard.store import make_engine
 
-ingest_module.CHUNK_LINES = int(sys.argv[1])
+ingest_readers.CHUNK_LINES = int(sys.argv[1])
 url, log, writer_done = sys.argv[2], sys.argv[3], Path(sys.argv[4])
 last = False
 while True:

@@ -28,6 +28,17 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import streamlit_command
+from formatkit import (
+    APPSECRET_PROOF,
+    TOKEN,
+    real_calls,
+    write_form_bodies,
+    write_node_sdk,
+    write_python_sdk_debug,
+    write_stape_bigquery_csv,
+    write_stape_cloud_logging,
+    write_woocommerce,
+)
 from logkit import capi, event, pixel, sha
 from streamlit.testing.v1 import AppTest
 
@@ -127,7 +138,20 @@ def _write_logs(folder: Path) -> tuple[list[Path], object]:
             ["server", "Lead", T + 30, "pl-csv", T + 40, EMAIL, PHONE, EMAIL]
             + [f"https://crm.example/?mail={EMAIL}", EMAIL]
         )
-    return [log, csv_log], truth
+    # The logs other integrations write, each with the access token (and an
+    # appsecret_proof) where that integration puts it. Meta's GTM tag test body is left
+    # out: its plaintext test@example.com would change the planted PII counts below.
+    calls = [call for call in real_calls() if call.body.get("partner_agent", "")[:5] != "gtmss"]
+    others = [
+        write_stape_cloud_logging(folder / "sgtm.jsonl", calls),
+        write_stape_bigquery_csv(folder / "sgtm_bigquery.csv", calls),
+        write_woocommerce(folder / "facebook_for_woocommerce.log", calls),
+        write_node_sdk(folder / "node.log", calls),
+        write_python_sdk_debug(folder / "python_sdk.log", calls),
+        write_form_bodies(folder / "rudderstack.txt", calls),
+    ]
+    assert all(TOKEN.encode() in path.read_bytes() for path in others)
+    return [log, csv_log, *others], truth
 
 
 def _run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -364,6 +388,13 @@ def test_planted_personal_data_appears_nowhere(exposed):
 
 def test_pii_in_event_id_kind_and_error_message_appears_nowhere(exposed):
     assert _leaks(exposed["found"], SECRETS_B) == []
+
+
+def test_access_tokens_in_other_integrations_logs_appear_nowhere(exposed):
+    assert _leaks(exposed["found"], (TOKEN, APPSECRET_PROOF)) == []
+    # Their events were imported (and so were looked for): each format's Purchase.
+    assert b"sgtm" in exposed["found"]["ingest output (duckdb)"]
+    assert b"woocommerce" in exposed["found"]["ingest output (duckdb)"]
 
 
 def test_the_fact_that_pii_was_found_is_shown(exposed):

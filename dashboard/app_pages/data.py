@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import ui
 from dashboard.ingest import IngestError, ingest
+from dashboard.ingest.formats import FORMATS
 from dashboard.store import StoreError, imports, quarantine
 
 st.title("Data")
@@ -17,11 +18,13 @@ st.caption(f"Store: {engine.dialect.name} · config: {ui.get_config().source_pat
 
 st.subheader("Import a log")
 st.caption(
-    "JSON Lines (.jsonl, .jsonl.gz) or CSV, log format v1 (see the README). Importing the same lines twice adds nothing."
+    "The format of each file is recognised from its first lines: "
+    + "; ".join(fmt.title for fmt in FORMATS)
+    + ". Importing the same lines twice adds nothing."
 )
 uploads = st.file_uploader(
     "Upload log files",
-    type=["jsonl", "gz", "csv", "ndjson", "json"],
+    type=["jsonl", "gz", "csv", "ndjson", "json", "log", "txt"],
     accept_multiple_files=True,
     key="upload_files",
 )
@@ -41,7 +44,9 @@ if left.button(
                 paths.append(path_text.strip())
             with st.spinner("Importing…"):
                 summary = ingest(paths, engine, config=ui.get_config())
-        st.session_state["last_import"] = summary.to_text()
+            # Uploads are named as the person named them, not by the temporary folder.
+            text = summary.to_text().replace(str(Path(folder).resolve()) + "/", "upload: ")
+        st.session_state["last_import"] = text
         st.cache_data.clear()
         ui.begin_run()
     except (IngestError, StoreError) as exc:

@@ -11,7 +11,7 @@ unexpected type, text with edge spaces where the Python path strips, numbers whe
 text is expected, values that would be cut to length, bare-event records, the file's
 first line, and every event the Python path would quarantine. JSON that orjson refuses
 but DuckDB reads (NaN, trailing commas, huge exponents) is read alike by both paths
-(see `ingest._lenient_loads`). `tests/test_fastpath.py` checks that both paths store
+(see `formats.jsonline.lenient_loads`). `tests/test_fastpath.py` checks that both paths store
 identical rows and quarantine on logs built to hit each case, and on random logs.
 
 One known difference is documented rather than handled: when a JSON object repeats a
@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dashboard.config import Config, _query_value
+from dashboard.ingest.rows import UNKNOWN_DATASET
 from dashboard.params import (
     _FBC,
     _FBP,
@@ -41,6 +42,7 @@ from dashboard.params import (
     PARAMS,
     PHONE_IN_TEXT,
     REJECTED_COMBINATIONS,
+    SECRET_IN_TEXT,
 )
 
 # Lines whose containers are not objects go back (DuckDB would read them as empty).
@@ -215,16 +217,26 @@ def _plan(config: Config, columns: tuple[str, ...]) -> _Plan:
     event_paths.append(config.stage_field)
     event_spec = _spec(event_paths)
     record_spec = {
-        **_spec(["kind", "sent_at", "dataset_id"]),
+        **_spec(["kind", "sent_at", "dataset_id", "event_name"]),
         "event": event_spec,
         "request": {"data": [event_spec], "test_event_code": "JSON"},
+        # A raw request body (no kind): {"data": [...], "test_event_code": ...}.
+        "data": [event_spec],
+        "test_event_code": "JSON",
         # body.error stays raw JSON: a non-object error must not look like an empty one.
         "response": _spec(["status", "body.events_received", "body.error"]),
     }
     spec_literal = json.dumps(record_spec).replace("'", "''")
 
     kind = "r.kind"
-    kind_text = f"CASE WHEN {_is_text(kind)} THEN {_text(kind)} END"
+    # A record with no kind key and no event_name key but a data list is a raw request
+    # body (`eqm_v1.record_batch`); read here as a capi_request whose request is the
+    # record itself. A present kind or event_name (even null) goes back to Python.
+    kind_text = (
+        f"CASE WHEN {_is_text(kind)} THEN {_text(kind)}"
+        " WHEN r.kind IS NULL AND r.event_name IS NULL AND r.data IS NOT NULL"
+        " THEN 'capi_body' END"
+    )
     sent = "r.sent_at"
     sent_text = _text(sent)
     iso = (
@@ -241,9 +253,10 @@ def _plan(config: Config, columns: tuple[str, ...]) -> _Plan:
     )
     dataset = "r.dataset_id"
     dataset_value = (
-        f"CASE WHEN {_is_text(dataset)} THEN coalesce(nullif({_text(dataset)}, ''), '(unknown)')"
+        f"CASE WHEN {_is_text(dataset)} THEN coalesce(nullif({_text(dataset)}, ''),"
+        " $dataset_default)"
         f" WHEN {_leaf_type(dataset)} IN ('BIGINT', 'UBIGINT') THEN CAST({dataset} AS VARCHAR)"
-        " ELSE '(unknown)' END"
+        " ELSE $dataset_default END"
     )
     dataset_ok = (
         f"(({_is_text(dataset)} AND {_plain_text_ok(dataset, 64)})"
@@ -290,6 +303,7 @@ def _plan(config: Config, columns: tuple[str, ...]) -> _Plan:
             CASE kind_text WHEN 'pixel_event' THEN 'browser' ELSE 'server' END AS channel,
             CASE kind_text
                 WHEN 'capi_request' THEN {nonblank("r.request.test_event_code")}
+                WHEN 'capi_body' THEN {nonblank("r.test_event_code")}
                 ELSE false END AS is_test,
             CASE WHEN kind_text = 'capi_request' THEN
                 CASE WHEN {rejected} THEN 'rejected' WHEN {accepted} THEN 'accepted'
@@ -299,19 +313,23 @@ def _plan(config: Config, columns: tuple[str, ...]) -> _Plan:
             CASE WHEN kind_text = 'capi_request' AND {rejected} THEN {subcode} END
                 AS error_subcode,
             CASE WHEN kind_text = 'capi_request' AND {rejected} AND {_is_text(message)}
-                THEN left(regexp_replace(regexp_replace({_text(message)},
+                THEN left(regexp_replace(regexp_replace(regexp_replace({_text(message)},
+                    '{_sql(SECRET_IN_TEXT)}', '[secret]', 'g'),
                     '{_sql(EMAIL_IN_TEXT)}', '[e-mail]', 'g'), '{_sql(PHONE_IN_TEXT)}',
                     '[phone]', 'g'), 500)
                 END AS error_message,
-            CASE WHEN kind_text = 'capi_request' THEN len(r.request.data) END AS batch_size,
+            CASE kind_text WHEN 'capi_request' THEN len(r.request.data)
+                WHEN 'capi_body' THEN len(r.data) END AS batch_size,
             CASE WHEN kind_text = 'capi_request' AND NOT {rejected} AND {accepted}
                 THEN {received} END AS events_received,
             (dataset_ok AND response_ok AND (sent_missing OR sent_seconds BETWEEN {_MIN_TS}
-                AND {_MAX_TS}) AND kind_text IN ('pixel_event', 'capi_request')
+                AND {_MAX_TS}) AND kind_text IN ('pixel_event', 'capi_request', 'capi_body')
                 AND (kind_text IS DISTINCT FROM 'capi_request' OR len(r.request.data) > 0)
+                AND (kind_text IS DISTINCT FROM 'capi_body' OR len(r.data) > 0)
             ) AS line_ok,
             CASE kind_text WHEN 'pixel_event' THEN [r.event]
-                WHEN 'capi_request' THEN r.request.data END AS evs
+                WHEN 'capi_request' THEN r.request.data
+                WHEN 'capi_body' THEN r.data END AS evs
         FROM rec
     ),
     raw_events AS (
@@ -542,7 +560,7 @@ def _first(param: str) -> str:
 
 
 def _identifier(param: str, *, allow_phone_shape: bool) -> str:
-    """SQL for `ingest._safe_identifier` on the first element of a clean text list."""
+    """SQL for `rows._safe_identifier` on the first element of a clean text list."""
     first = _first(param)
     pii = _EMAIL.format(x=first)
     if not allow_phone_shape:
@@ -581,10 +599,17 @@ def _query_value_batch(urls: pa.Array, names: pa.Array) -> pa.Array:
 class BlockParser:
     """Turns blocks of raw JSONL lines into store rows; one in-memory DuckDB per import."""
 
-    def __init__(self, config: Config, columns: tuple[str, ...], schema: pa.Schema) -> None:
+    def __init__(
+        self,
+        config: Config,
+        columns: tuple[str, ...],
+        schema: pa.Schema,
+        default_dataset: str = UNKNOWN_DATASET,
+    ) -> None:
         self.plan = _plan(config, columns)
         self.schema = schema
         self.config = config
+        self.default_dataset = default_dataset
         self.connection = duckdb.connect()
         self.connection.execute("SET enable_progress_bar = false")
         self.connection.create_function(
@@ -636,6 +661,7 @@ class BlockParser:
                     "source_id": source_id,
                     "campaign_default": self.config.campaign_default[:256],
                     "stage_other": self.config.stage_other[:128],
+                    "dataset_default": self.default_dataset,
                 },
             ).to_arrow_table()
         finally:

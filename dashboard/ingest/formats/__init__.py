@@ -1,0 +1,89 @@
+"""The log formats the importer reads, and how a file's format is recognised.
+
+Owns the registry of adapters (one module each in this folder) and `detect`, which
+decides a file's format from its first non-blank records. Adding a format means one module with a
+`LogFormat` subclass, its entry in `FORMATS`, a fixture and a test, and a README line
+(docs/architecture.md, "Add a log format").
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+
+from dashboard.ingest.formats.base import LogFormat, Reader
+from dashboard.ingest.formats.capi_body import CapiBodyDocument, CapiBodyLines
+from dashboard.ingest.formats.eqm_csv import EqmCsv
+from dashboard.ingest.formats.eqm_v1 import EqmJsonLines
+from dashboard.ingest.formats.node_sdk import NodeSdkLog
+from dashboard.ingest.formats.python_sdk import PythonSdkDebug
+from dashboard.ingest.formats.sgtm import StapeTagLog
+from dashboard.ingest.formats.woocommerce import WooCommerceLog
+
+# Sniffed in this order: the first whose `sniff` accepts a file's head reads it.
+# sGTM before v1: a BigQuery log row has an event_name and no kind, like a bare event.
+FORMATS: tuple[LogFormat, ...] = (
+    StapeTagLog(),
+    EqmJsonLines(),
+    CapiBodyLines(),
+    WooCommerceLog(),
+    NodeSdkLog(),
+    PythonSdkDebug(),
+    EqmCsv(),
+    CapiBodyDocument(),
+)
+BY_NAME: dict[str, LogFormat] = {fmt.name: fmt for fmt in FORMATS}
+UNRECOGNISED = "(unrecognised)"
+# How many non-blank lines from a file's start detection looks at.
+HEAD_LINES = 200
+
+
+@dataclass(frozen=True)
+class Detected:
+    """A file's format (None: unrecognised) and how to read it."""
+
+    format: LogFormat | None
+    reader: Reader
+
+    @property
+    def name(self) -> str:
+        return self.format.name if self.format else UNRECOGNISED
+
+
+def format_names() -> list[str]:
+    return [fmt.name for fmt in FORMATS]
+
+
+def csv_format(header: list[str]) -> LogFormat | None:
+    """The CSV format whose header this is."""
+    for fmt in FORMATS:
+        if "csv" in fmt.readers and fmt.sniff_header(header):
+            return fmt
+    return None
+
+
+def detect(head: list[bytes], whole_document: object = None) -> Detected:
+    """The format of a file from its first non-blank lines (BOM removed): the first line
+    that a format claims decides (so a damaged first line does not hide the rest), the
+    formats asked in the order of FORMATS.
+
+    `whole_document` is the file parsed as one JSON document of request bodies, when it
+    is one (a pretty-printed body, or an array of bodies): it decides unless the first
+    line is a record of its own.
+    """
+    line_formats = [fmt for fmt in FORMATS if {"lines", "entries"} & set(fmt.readers)]
+    if whole_document is not None and not any(fmt.claims(head[0]) for fmt in line_formats):
+        return Detected(BY_NAME["capi-body-json"], "json")
+    for line in head:
+        for fmt in line_formats:
+            if fmt.claims(line):
+                return Detected(fmt, fmt.readers[0])
+    if head and not head[0].lstrip().startswith((b"{", b"[")):
+        try:
+            header = [h.strip() for h in next(csv.reader([head[0].decode("utf-8")]), [])]
+        except (csv.Error, UnicodeDecodeError):
+            header = []
+        fmt = csv_format(header)
+        if fmt is not None:
+            return Detected(fmt, "csv")
+    return Detected(None, "lines")

@@ -1,0 +1,606 @@
+"""The import run: files in, rows and quarantine out, checkpointed so nothing is read twice.
+
+Owns `ingest()` and the state of one run (`Importer`): which source a file is (its
+checkpoint), which format it is read in (`formats.detect`, or `ingest --format`), what
+becomes of each record's outcome (events, an answer to an earlier request, a skipped
+line, a quarantined one), and the crash-safe commit: rows, quarantine, the queue of
+open requests and the file checkpoint are written in one transaction, so a run killed
+at any point and started again leaves no duplicate and no gap. How each kind of file
+is read is in `dashboard.ingest.readers`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import time
+import zlib
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from dashboard import dedup
+from dashboard.config import Config, load_config
+from dashboard.ingest import formats, readers
+from dashboard.ingest.fastpath import BlockParser
+from dashboard.ingest.files import (
+    BOM,
+    MAX_LINE_BYTES,
+    Tail,
+    expand_paths,
+    head_fingerprints,
+    is_csv,
+    is_gzip,
+    open_binary,
+    window_hash,
+)
+from dashboard.ingest.formats.base import (
+    ANSWER_LINE,
+    Answer,
+    Batch,
+    LogFormat,
+    Outcome,
+    Skipped,
+)
+from dashboard.ingest.formats.jsonline import parses
+from dashboard.ingest.pairing import OpenRequests, write_changes
+from dashboard.ingest.readers import Chunk
+from dashboard.ingest.rows import (
+    ANSWER_FIELDS,
+    UNKNOWN_DATASET,
+    Envelope,
+    Rejected,
+    build_row,
+    with_answer,
+    without_nul,
+)
+from dashboard.ingest.summary import ImportSummary, IngestError
+from dashboard.store import (
+    EVENT_INSERT_COLUMNS,
+    create_schema,
+    events,
+    events_arrow_schema,
+    get_meta,
+    imports,
+    insert_arrow,
+    insert_rows,
+    next_id,
+    open_requests,
+    quarantine,
+    set_meta,
+    source_formats,
+    sources,
+    write_transaction,
+)
+
+# A whole-file JSON document (one body, an array of bodies) is parsed in memory.
+MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+ANSWER_WITHOUT_REQUEST = "Meta's answer to a request not in this log"
+
+
+class Importer:
+    """One import run over any number of files."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: Config,
+        import_id: int,
+        summary: ImportSummary,
+        vectorised: bool | None = None,
+        *,
+        forced_format: str | None = None,
+        default_dataset: str = UNKNOWN_DATASET,
+    ):
+        self.engine = engine
+        self.config = config
+        self.import_id = import_id
+        self.summary = summary
+        self.vectorised = vectorised
+        self.forced_format = forced_format
+        self.default_dataset = default_dataset
+        self.open: OpenRequests | None = None  # the current file's open requests
+        self._parser: BlockParser | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
+
+    def close(self) -> None:
+        """Release the parser and the writer thread (after the write in flight ends: a
+        block being committed is finished even when the import failed elsewhere)."""
+        if self._parser is not None:
+            self._parser.close()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+
+    def block_parser(self) -> BlockParser:
+        if self._parser is None:
+            self._parser = BlockParser(
+                self.config, EVENT_INSERT_COLUMNS, events_arrow_schema(), self.default_dataset
+            )
+        return self._parser
+
+    # -- which source, which format ------------------------------------------------
+    def _source(self, path: Path) -> tuple[int, int, int]:
+        """(source_id, lines_done, bytes_done) for a file.
+
+        A file is the same source as an imported one when its first line matches and the
+        bytes just before that source's checkpoint match too (a renamed, gzipped or grown
+        copy). Same first line but different content: a different file, unless it sits at
+        the same path, in which case it was rewritten and is imported again from scratch.
+        """
+        fingerprint, legacy_fingerprint = head_fingerprints(path)
+        with write_transaction(self.engine) as connection:
+            candidates = (
+                connection.execute(
+                    sa.select(sources)
+                    .where(
+                        sources.c.head_fingerprint.in_(sorted({fingerprint, legacy_fingerprint}))
+                    )
+                    .order_by(sources.c.source_id)
+                )
+                .mappings()
+                .all()
+            )
+            for row in candidates:
+                if (
+                    row["bytes_done"] == 0
+                    or window_hash(path, row["bytes_done"]) == row["last_line_hash"]
+                ):
+                    connection.execute(
+                        sa.update(sources)
+                        .where(sources.c.source_id == row["source_id"])
+                        .values(head_fingerprint=fingerprint)
+                    )
+                    # Pseudo-lines (e.g. "truncated gzip") recorded past the checkpoint are redone.
+                    connection.execute(
+                        sa.delete(quarantine).where(
+                            quarantine.c.source_id == row["source_id"],
+                            quarantine.c.line_no > row["lines_done"],
+                        )
+                    )
+                    return row["source_id"], row["lines_done"], row["bytes_done"]
+            rewritten = [row for row in candidates if row["path"] == str(path)]
+            if rewritten:
+                source_id = rewritten[0]["source_id"]
+                self.restart(connection, source_id, path)
+                return source_id, 0, 0
+            source_id = next_id(connection, sources.c.source_id)
+            connection.execute(
+                sa.insert(sources).values(
+                    source_id=source_id,
+                    head_fingerprint=fingerprint,
+                    path=str(path),
+                    lines_done=0,
+                    bytes_done=0,
+                    last_line_hash=None,
+                    updated_at=time.time(),
+                )
+            )
+            return source_id, 0, 0
+
+    def restart(self, connection, source_id: int, path: Path) -> None:
+        """Forget what was imported from a source: it is read again from its start."""
+        connection.execute(sa.delete(events).where(events.c.source_id == source_id))
+        connection.execute(sa.delete(quarantine).where(quarantine.c.source_id == source_id))
+        connection.execute(sa.delete(open_requests).where(open_requests.c.source_id == source_id))
+        dedup.request_full_refresh(connection)
+        connection.execute(
+            sa.update(sources)
+            .where(sources.c.source_id == source_id)
+            .values(lines_done=0, bytes_done=0, last_line_hash=None)
+        )
+        set_meta(connection, "data_version", get_meta(connection, "data_version") + 1)
+        self.summary.reimported_files.append(str(path))
+
+    def _format(
+        self, path: Path, source_id: int, lines_done: int, bytes_done: int
+    ) -> tuple[formats.Detected, int, int]:
+        """The file's format and reader, and the checkpoint to start from (0 when the
+        format changed since the last import: the file is read again in the new one)."""
+        with self.engine.connect() as connection:
+            stored = connection.execute(
+                sa.select(source_formats.c.format, source_formats.c.reader).where(
+                    source_formats.c.source_id == source_id
+                )
+            ).first()
+        if self.forced_format:
+            fmt = formats.BY_NAME[self.forced_format]
+            reader = stored.reader if stored and stored.format == fmt.name else None
+            detected = formats.Detected(fmt, reader or _reader_for(fmt, path))
+        elif stored and stored.format != formats.UNRECOGNISED:
+            detected = formats.Detected(formats.BY_NAME[stored.format], stored.reader)
+        else:
+            detected = sniff(path)
+            if detected is None:
+                # Nothing but blank lines so far: read them, and decide the format once
+                # there is a record to go by.
+                default = formats.BY_NAME["eqm-csv" if is_csv(path) else "eqm-v1"]
+                return formats.Detected(default, default.readers[0]), lines_done, bytes_done
+        if stored and (stored.format, stored.reader) != (detected.name, detected.reader):
+            with write_transaction(self.engine) as connection:
+                if lines_done or bytes_done:
+                    self.restart(connection, source_id, path)
+                connection.execute(
+                    sa.delete(source_formats).where(source_formats.c.source_id == source_id)
+                )
+            lines_done = bytes_done = 0
+            stored = None
+        if stored is None:
+            with write_transaction(self.engine) as connection:
+                connection.execute(
+                    sa.insert(source_formats).values(
+                        source_id=source_id, format=detected.name, reader=detected.reader
+                    )
+                )
+        return detected, lines_done, bytes_done
+
+    # -- one file ---------------------------------------------------------------
+    def import_file(self, path: Path) -> None:
+        source_id, lines_done, bytes_done = self._source(path)
+        self.summary.files += 1
+        detected, lines_done, bytes_done = self._format(path, source_id, lines_done, bytes_done)
+        fmt = detected.format
+        self.summary.formats[str(path)] = f"{fmt.name} ({fmt.title})" if fmt else detected.name
+        if fmt is None:
+            self.summary.unrecognised_tried = tuple(formats.format_names())
+            fmt = Unrecognised()
+        self.summary.lines_already_imported += lines_done
+        with self.engine.connect() as connection:
+            self.open = OpenRequests.load(connection, source_id)
+        file = readers.FileState(path, source_id, lines_done, bytes_done, fmt)
+        if detected.reader == "csv":
+            readers.read_csv(self, file)
+        elif detected.reader == "json":
+            readers.read_document(self, file)
+        elif detected.reader == "entries":
+            readers.read_entries(self, file)
+        else:
+            readers.read_lines(self, file)
+
+    # -- outcomes -------------------------------------------------------------------
+    def handle(
+        self, chunk: Chunk, file: readers.FileState, line_no: int, outcome: Outcome, nul=False
+    ) -> None:
+        """Account for one record's outcome, at `line_no` (its first line)."""
+        if outcome is None:
+            self.summary.blank_lines += 1
+        elif isinstance(outcome, Batch):
+            self._handle_events(chunk, file, line_no, outcome.envelope, outcome.events, nul)
+            if outcome.awaits is not None:
+                self.open.add(outcome.awaits, line_no)
+        elif isinstance(outcome, Answer):
+            request_line = self.open.take(outcome.key, outcome.dataset_id)
+            if request_line is None:
+                self.summary.lines_skipped[ANSWER_WITHOUT_REQUEST] += 1
+            else:
+                self.summary.lines_skipped[ANSWER_LINE] += 1
+                rows = chunk.rows_of_line.get(request_line)
+                if rows is None:
+                    chunk.answers.append((request_line, outcome.delivery))
+                else:
+                    for i in rows:
+                        chunk.rows[i] = with_answer(chunk.rows[i], outcome.delivery)
+        elif isinstance(outcome, Skipped):
+            self.summary.lines_skipped[outcome.reason] += 1
+            if outcome.awaits is not None:
+                self.open.add(outcome.awaits, line_no)
+
+    def handle_record(
+        self, chunk: Chunk, file: readers.FileState, line_no: int, parse, nul=False
+    ) -> None:
+        """Parse one record (`parse()` gives its outcome) and account for it; a record that
+        cannot be read is quarantined whole."""
+        try:
+            outcome = parse()
+        except Rejected as exc:
+            self.quarantine(chunk, file, line_no, -1, exc)
+            if exc.awaits is not None:
+                self.open.add(exc.awaits, line_no)
+            return
+        except RecursionError:
+            self.quarantine(chunk, file, line_no, -1, Rejected("nested too deeply"))
+            return
+        self.handle(chunk, file, line_no, outcome, nul)
+
+    def _handle_events(
+        self, chunk, file, line_no, envelope: Envelope, raw_events, nul: bool = False
+    ) -> None:
+        """`nul`: the line may hold a NUL (only a JSON \\u0000 escape can put one in a
+        parsed JSONL value; CSV lines are decoded without them), so rows are cleaned."""
+        self.summary.lines_with_events += 1
+        first = len(chunk.rows)
+        for idx, raw in enumerate(raw_events):
+            try:
+                row = build_row(raw, envelope, self.config, (file.source_id, line_no, idx))
+                chunk.rows.append(without_nul(row) if nul else row)
+                self.summary.events_imported += 1
+            except Rejected as exc:
+                self.quarantine(chunk, file, line_no, idx, exc)
+        chunk.rows_of_line[line_no] = range(first, len(chunk.rows))
+
+    def quarantine(
+        self, chunk: Chunk, file: readers.FileState, line_no: int, idx: int, exc: Rejected
+    ) -> None:
+        chunk.quarantined.append(
+            {
+                "source_id": file.source_id,
+                "line_no": line_no,
+                "idx": idx,
+                "import_id": self.import_id,
+                "path": str(file.path),
+                "reason": exc.reason[:64].replace("\x00", ""),
+                "detail": exc.detail[:300].replace("\x00", "") or None,
+            }
+        )
+        self.summary.quarantined_by_reason[exc.reason] += 1
+        if idx < 0:
+            self.summary.lines_quarantined += 1
+        else:
+            self.summary.events_quarantined += 1
+
+    # -- commits ----------------------------------------------------------------------
+    def commit(
+        self,
+        chunk: Chunk,
+        file: readers.FileState,
+        lines_done: int,
+        bytes_done: int,
+        tail: Tail | None = None,
+        *,
+        background: bool = False,
+    ) -> None:
+        """Write the chunk with its checkpoint in one transaction, and empty the chunk.
+
+        With `background`, the write runs on the writer thread while the caller parses the
+        next block (DuckDB and the database driver release the GIL); the caller's next
+        commit waits for it first, so blocks still commit one at a time and in file order.
+        """
+        window = None
+        if bytes_done:
+            window = (tail.window_hash(bytes_done) if tail else None) or window_hash(
+                file.path, bytes_done
+            )
+        progress = self.summary.progress()  # a snapshot: the summary moves on meanwhile
+        block = Chunk(chunk.rows, chunk.tables, chunk.quarantined, chunk.answers)
+        chunk.rows, chunk.tables, chunk.quarantined, chunk.answers = [], [], [], []
+        chunk.rows_of_line = {}
+        queue_changes = self.open.drain() if self.open is not None else ([], [])
+        self.wait_for_writes()
+
+        def write() -> None:
+            self._write(block, file, lines_done, bytes_done, window, progress, queue_changes)
+
+        if background:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eqm-writer")
+            self._pending = self._writer.submit(write)
+        else:
+            write()
+
+    def wait_for_writes(self) -> None:
+        """Wait for the write in flight, if any; its error is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _write(
+        self,
+        chunk: Chunk,
+        file: readers.FileState,
+        lines_done: int,
+        bytes_done: int,
+        window: str | None,
+        progress: dict[str, int],
+        queue_changes: tuple[list[dict], list[int]],
+    ) -> None:
+        with write_transaction(self.engine) as connection:
+            insert_rows(connection, events, EVENT_INSERT_COLUMNS, chunk.rows)
+            for table in chunk.tables:
+                insert_arrow(connection, events, table)
+            if chunk.quarantined:
+                connection.execute(sa.insert(quarantine), chunk.quarantined)
+            _apply_answers(connection, file.source_id, chunk.answers)
+            write_changes(connection, file.source_id, *queue_changes)
+            connection.execute(
+                sa.update(sources)
+                .where(sources.c.source_id == file.source_id)
+                .values(
+                    lines_done=lines_done,
+                    bytes_done=bytes_done,
+                    last_line_hash=window,
+                    path=str(file.path),
+                    updated_at=time.time(),
+                )
+            )
+            set_meta(connection, "data_version", get_meta(connection, "data_version") + 1)
+            connection.execute(
+                sa.update(imports).where(imports.c.import_id == self.import_id).values(**progress)
+            )
+
+
+def _apply_answers(connection, source_id: int, answers: list[tuple[int, dict]]) -> None:
+    """Meta's answers to requests committed by an earlier chunk or import: the requests'
+    events take them. Events that became rejected leave dedup (their twins are
+    recomputed by the next refresh)."""
+    if not answers:
+        return
+    connection.execute(
+        sa.update(events)
+        .where(events.c.source_id == source_id, events.c.line_no == sa.bindparam("request_line"))
+        .values({name: sa.bindparam(f"new_{name}") for name in ANSWER_FIELDS}),
+        [
+            {"request_line": line_no, **{f"new_{n}": answer.get(n) for n in ANSWER_FIELDS}}
+            for line_no, answer in answers
+        ],
+    )
+    rejected = [line_no for line_no, answer in answers if answer.get("delivery") == "rejected"]
+    if rejected:
+        dedup.forget(connection, source_id, rejected)
+
+
+def _reader_for(fmt: LogFormat, path: Path) -> str:
+    if "csv" in fmt.readers and (is_csv(path) or fmt.readers == ("csv",)):
+        return "csv"
+    return fmt.readers[0]
+
+
+class Unrecognised(LogFormat):
+    """A file in no known format: every line is quarantined, and says which were tried."""
+
+    name = formats.UNRECOGNISED
+    title = "unrecognised format"
+
+    def parse_line(self, line: bytes, default_dataset: str) -> Outcome:
+        raise Rejected("unrecognised format", "tried: " + ", ".join(formats.format_names()))
+
+    def line_complete(self, line: bytes) -> bool:
+        return False  # nothing tells a whole line from a part: a last line waits for its newline
+
+
+def sniff(path: Path) -> formats.Detected | None:
+    """Detect a file's format from its first non-blank lines (None: nothing to read yet)."""
+    if is_csv(path):
+        try:
+            with open_binary(path) as fh:
+                header = readers.peek_csv_header(fh)
+        except (EOFError, zlib.error, gzip.BadGzipFile, OSError):
+            header = []  # a damaged gzip: the CSV reader quarantines the damage
+        if header is None:
+            return None
+        return formats.Detected(formats.csv_format(header) or formats.BY_NAME["eqm-csv"], "csv")
+    head = _head_lines(path)
+    if not head:
+        return None
+    document = None
+    if head[0].lstrip().startswith((b"{", b"[")):
+        document = _whole_document(path, complete_only=True)
+    return formats.detect(head, document)
+
+
+def _head_lines(path: Path) -> list[bytes]:
+    """The first non-blank complete lines (BOM removed), up to formats.HEAD_LINES."""
+    gzipped = is_gzip(path)
+    head: list[bytes] = []
+    read = 0
+    try:
+        with open_binary(path) as fh:
+            while len(head) < formats.HEAD_LINES and read < (1 << 20):
+                line = fh.readline(MAX_LINE_BYTES)
+                if not line:
+                    break
+                if read == 0 and line.startswith(BOM):
+                    line = line[len(BOM) :]
+                read += len(line)
+                if not line.strip():
+                    continue
+                if not line.endswith(b"\n") and not gzipped and not parses(line):
+                    break  # still being written
+                head.append(line)
+    except (EOFError, zlib.error, gzip.BadGzipFile, OSError):
+        pass  # a damaged gzip: sniff what could be read
+    return head
+
+
+def read_whole(path: Path) -> bytes | None:
+    """The file's bytes when it is small enough to be one JSON document."""
+    try:
+        with open_binary(path) as fh:
+            data = fh.read(MAX_DOCUMENT_BYTES + 1)
+    except (EOFError, zlib.error, gzip.BadGzipFile, OSError):
+        return None
+    return data if len(data) <= MAX_DOCUMENT_BYTES else None
+
+
+def _whole_document(path: Path, *, complete_only: bool) -> Any:
+    """The file as one JSON document of request bodies, or None."""
+    data = read_whole(path)
+    if data is None:
+        return None
+    try:
+        document = orjson.loads(data.removeprefix(BOM))
+    except orjson.JSONDecodeError:
+        return None
+    items = document if isinstance(document, list) else [document]
+    if not items or not all(isinstance(item, dict) and "data" in item for item in items):
+        return None if complete_only else document
+    return document
+
+
+def ingest(
+    paths: Iterable[str | os.PathLike],
+    engine: Engine,
+    *,
+    config: Config | None = None,
+    update_dedup: bool = True,
+    vectorised: bool | None = None,
+    log_format: str | None = None,
+    default_dataset: str | None = None,
+) -> ImportSummary:
+    """Import every log file under `paths` into the store behind `engine`.
+
+    Each file's format is detected from its first records, or forced with `log_format`
+    (a name from `formats.FORMATS`). `default_dataset` names the dataset of records that
+    name none (raw request bodies). JSON Lines blocks of at least FAST_PATH_MIN_LINES
+    lines go through the vectorised parser (`dashboard.ingest.fastpath`);
+    `vectorised=True` sends every block there, `False` none (the per-record Python
+    path, which the vectorised one is tested against).
+    """
+    if log_format is not None and log_format not in formats.BY_NAME:
+        raise IngestError(
+            f"unknown format {log_format!r} (known: {', '.join(formats.format_names())})"
+        )
+    config = config or load_config()
+    files = expand_paths(paths)
+    create_schema(engine)
+    summary = ImportSummary()
+    with write_transaction(engine) as connection:
+        import_id = next_id(connection, imports.c.import_id)
+        connection.execute(
+            sa.insert(imports).values(
+                import_id=import_id,
+                started_at=time.time(),
+                paths="\n".join(map(str, files))[:4000],
+                **summary.progress(),
+                status="running",
+            )
+        )
+    summary.import_id = import_id
+    importer = Importer(
+        engine,
+        config,
+        import_id,
+        summary,
+        vectorised,
+        forced_format=log_format,
+        default_dataset=(default_dataset or "").strip()[:64] or UNKNOWN_DATASET,
+    )
+    status = "failed"
+    try:
+        for path in files:
+            importer.import_file(path)
+        status = "done"
+    finally:
+        importer.close()
+        if update_dedup:
+            # Also after a failure: the chunks that did commit must get their dedup status.
+            try:
+                dedup.refresh_if_stale(engine)
+            except Exception:  # noqa: BLE001 - never mask the original error
+                if status == "done":
+                    raise
+        try:
+            with write_transaction(engine) as connection:
+                connection.execute(
+                    sa.update(imports)
+                    .where(imports.c.import_id == import_id)
+                    .values(finished_at=time.time(), status=status)
+                )
+        except Exception:  # noqa: BLE001 - never mask the original error
+            if status == "done":
+                raise
+    return summary

@@ -1,0 +1,368 @@
+"""One store row per event: field parsing and validation, the envelope of a batch.
+
+Owns `build_row`, the definition of every stored value of an event (validity flags,
+dedup keys, campaign, stage; never plaintext PII), and the pieces every log format
+shares: `Rejected` (a record that cannot be imported, with a reason free of PII), the
+`Envelope` of a batch (channel, dataset, sent time, Meta's answer), timestamps, and
+Meta's answer read from a response (`delivery_from_response`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+
+from dashboard.config import Config, resolve_campaign, resolve_stage
+from dashboard.params import (
+    ABSENT,
+    PARAMS,
+    UNHASHED,
+    VALID,
+    first_valid,
+    looks_like_email,
+    looks_like_phone,
+    redact_pii,
+    rejected_combination_flags,
+    value_status,
+)
+from dashboard.store import EVENT_INSERT_COLUMNS
+
+MIN_TS = 946_684_800  # 2000-01-01
+MAX_TS = 4_102_444_800  # 2100-01-01
+UNKNOWN_DATASET = "(unknown)"
+
+
+class Rejected(Exception):
+    """One record cannot be imported; carries a short reason and a detail without PII."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+        # A request that cannot be read still waits for its answer (a `Pending`), so
+        # the answer is not taken for another request's.
+        self.awaits = None
+
+
+def to_unix_seconds(value: Any, what: str) -> float:
+    """Unix seconds from ISO 8601 or Unix seconds (milliseconds are divided); Rejected
+    outside 2000-2100."""
+    if isinstance(value, bool) or value is None:
+        raise Rejected(f"{what} not a timestamp")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                raise Rejected(f"{what} not ISO 8601 or Unix seconds") from None
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            number = parsed.timestamp()
+    else:
+        raise Rejected(f"{what} not a timestamp")
+    if number != number or number in (float("inf"), float("-inf")):
+        raise Rejected(f"{what} out of range")
+    if number > 1e11:  # milliseconds
+        number /= 1000.0
+    if not MIN_TS <= number <= MAX_TS:
+        raise Rejected(f"{what} out of range")
+    return number
+
+
+def _event_time(value: Any) -> tuple[int, float, bool]:
+    """(raw value, seconds, sent in milliseconds?) for a CAPI event_time."""
+    if isinstance(value, bool) or value is None:
+        raise Rejected("missing event_time" if value is None else "event_time not a number")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise Rejected("event_time not a number") from None
+    if not isinstance(value, int | float):
+        raise Rejected("event_time not a number")
+    if value != value or value in (float("inf"), float("-inf")) or abs(value) > 9e15:
+        raise Rejected("event_time out of range")
+    raw = int(value)
+    in_ms = raw > 1e11
+    seconds = raw / 1000.0 if in_ms else float(raw)
+    if not MIN_TS <= seconds <= MAX_TS:
+        raise Rejected("event_time out of range", f"event_time={raw}")
+    return raw, seconds, in_ms
+
+
+def _opt_text(event: dict, key: str, max_len: int = 256) -> str | None:
+    value = event.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise Rejected(f"{key} not a string")
+    text = str(value).strip()
+    return text[:max_len] if text else None
+
+
+def _safe_identifier(value: Any, *, allow_phone_shape: bool) -> str | None:
+    """An identifier kept as sent, unless it is plaintext PII (then its SHA-256)."""
+    if isinstance(value, list):
+        value = next(
+            (v for v in value if isinstance(v, str | int) and not isinstance(v, bool)), None
+        )
+    if value is None or isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    return _safe_text_identifier(str(value), allow_phone_shape)
+
+
+@lru_cache(maxsize=262_144)
+def _safe_text_identifier(raw: str, allow_phone_shape: bool) -> str | None:
+    # Identifiers repeat (one fbp per visitor): decide once per distinct value.
+    text = raw.strip()
+    if not text:
+        return None
+    pii = looks_like_email(text) or (
+        not allow_phone_shape and looks_like_phone(text) and text.startswith("+")
+    )
+    if pii:
+        # Keep matching possible (same plaintext on both channels) without keeping it.
+        return hashlib.sha256(text.lower().encode()).hexdigest()
+    return text[:256]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value) if value == value and abs(value) < 1e15 else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return number if number == number and abs(number) < 1e15 else None
+    return None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What a record says about the events it carries (channel, batch, Meta's answer)."""
+
+    channel: str
+    dataset_id: str
+    sent_at: float | None
+    is_test: bool
+    delivery: str
+    http_status: int | None = None
+    error_code: int | None = None
+    error_subcode: int | None = None
+    error_message: str | None = None
+    batch_size: int | None = None
+    events_received: int | None = None
+
+
+def int_or_none(value: Any) -> int | None:
+    """A 32-bit integer from a JSON integer or ASCII digits, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if abs(value) < 2**31 else None
+    if isinstance(value, str) and _SMALL_INT.fullmatch(value.strip()):
+        # ASCII digits only: str.isdigit() also accepts "²" and "①", which int() refuses.
+        return int(value.strip())
+    return None
+
+
+_SMALL_INT = re.compile(r"-?[0-9]{1,9}")
+
+
+def delivery_from_response(response: Any) -> dict[str, Any]:
+    """Meta's answer to a batch: accepted (2xx), rejected (error) or unknown (no answer)."""
+    if not isinstance(response, dict):
+        return {"delivery": "unknown"}
+    status = int_or_none(response.get("status"))
+    body = response.get("body")
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) or (status is not None and status >= 400):
+        error = error if isinstance(error, dict) else {}
+        message = error.get("message")
+        # Redacted before the cut to 500 (a cut address would escape the pattern), on a
+        # bounded window so a huge message cannot make the regex slow.
+        message = redact_pii(message[:2000])[:500] if isinstance(message, str) else None
+        return {
+            "delivery": "rejected",
+            "http_status": status,
+            "error_code": int_or_none(error.get("code")),
+            "error_subcode": int_or_none(error.get("error_subcode")),
+            "error_message": message,
+        }
+    if status is not None and 200 <= status < 300:
+        received = body.get("events_received") if isinstance(body, dict) else None
+        return {
+            "delivery": "accepted",
+            "http_status": status,
+            "events_received": int_or_none(received),
+        }
+    return {"delivery": "unknown", "http_status": status}
+
+
+def dataset_or(value: Any, default: str = UNKNOWN_DATASET) -> str:
+    """The dataset id a record names, else `default` (`ingest --dataset`, or "(unknown)")."""
+    if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+        return str(value).strip()[:64]
+    return default
+
+
+def build_row(
+    event: Any, envelope: Envelope, config: Config, position: tuple[int, int, int]
+) -> tuple:
+    """One store row (EVENT_INSERT_COLUMNS order) for a raw event, or raise Rejected."""
+    if not isinstance(event, dict):
+        raise Rejected("event not an object")
+    name = event.get("event_name")
+    if name is None or (isinstance(name, str) and not name.strip()):
+        raise Rejected("missing event_name")
+    if not isinstance(name, str):
+        raise Rejected("event_name not a string")
+    name = name.strip()
+    if len(name) > 128:
+        raise Rejected("event_name too long")
+    raw_time, event_time, in_ms = _event_time(event.get("event_time"))
+    user_data = event.get("user_data")
+    if user_data is None:
+        user_data = {}
+    elif not isinstance(user_data, dict):
+        raise Rejected("user_data not an object")
+    custom_data = event.get("custom_data")
+    if custom_data is None:
+        custom_data = {}
+    elif not isinstance(custom_data, dict):
+        raise Rejected("custom_data not an object")
+    event_id_raw = event.get("event_id")
+    if event_id_raw is not None and (
+        isinstance(event_id_raw, bool) or not isinstance(event_id_raw, str | int)
+    ):
+        raise Rejected("event_id not a string")
+    # Kept as sent unless it is plaintext PII (an e-mail, a +country phone): then its
+    # SHA-256, as for external_id. Checked before the cut to 256 characters.
+    event_id = _safe_text_identifier(str(event_id_raw), False) if event_id_raw is not None else None
+    action_source = _opt_text(event, "action_source", 32)
+    messaging_channel = _opt_text(event, "messaging_channel", 32)
+    if envelope.sent_at is None:
+        sent_at, defaulted = event_time, True
+    else:
+        sent_at, defaulted = envelope.sent_at, False
+
+    # Visit only the keys the event has (typically 5-10 of the 25 parameters).
+    statuses = [ABSENT] * len(PARAMS)
+    valid: set[str] = set()
+    has_pii = False
+    for key, value in user_data.items():
+        slot = _PARAM_POSITION.get(key)
+        if slot is None or value is None:
+            continue
+        status, pii = value_status(key, value)
+        statuses[slot] = status
+        has_pii = has_pii or pii or status == UNHASHED
+        if status == VALID:
+            valid.add(key)
+
+    fbp = _safe_identifier(user_data.get("fbp"), allow_phone_shape=True)
+    external_id = _safe_identifier(user_data.get("external_id"), allow_phone_shape=False)
+    em_hash = first_valid("em", user_data.get("em")) if statuses[_EM_SLOT] == VALID else None
+    person_key = (
+        external_id
+        or em_hash
+        or fbp
+        or first_valid("lead_id", user_data.get("lead_id"))
+        or _safe_identifier(user_data.get("ctwa_clid"), allow_phone_shape=True)
+        or first_valid("page_scoped_user_id", user_data.get("page_scoped_user_id"))
+    )
+    currency = custom_data.get("currency")
+    currency = (
+        currency.strip().upper()[:8] if isinstance(currency, str) and currency.strip() else None
+    )
+    campaign = resolve_campaign(event, config)[:256]
+    stage = resolve_stage(event, config)[:128]
+    source_id, line_no, idx = position
+    return (
+        source_id,
+        line_no,
+        idx,
+        envelope.channel,
+        envelope.dataset_id,
+        name,
+        event_id or None,
+        raw_time,
+        event_time,
+        in_ms,
+        _utc_day(event_time),
+        sent_at,
+        defaulted,
+        action_source,
+        messaging_channel,
+        envelope.is_test,
+        envelope.delivery,
+        envelope.http_status,
+        envelope.error_code,
+        envelope.error_subcode,
+        envelope.error_message,
+        envelope.batch_size,
+        envelope.events_received,
+        campaign,
+        stage,
+        _number(custom_data.get("value")),
+        currency,
+        fbp,
+        external_id,
+        em_hash,
+        person_key,
+        has_pii,
+        len(valid),
+        *statuses,
+        *rejected_combination_flags(valid),
+    )
+
+
+# Meta's answer to a batch, as stored on each of its events.
+ANSWER_FIELDS = (
+    "delivery",
+    "http_status",
+    "error_code",
+    "error_subcode",
+    "error_message",
+    "events_received",
+)
+
+
+def with_answer(row: tuple, answer: dict[str, Any]) -> tuple:
+    """A built row (EVENT_INSERT_COLUMNS order) with Meta's answer read on a later line."""
+    cells = list(row)
+    for name in ANSWER_FIELDS:
+        cells[_ROW_POSITION[name]] = answer.get(name)
+    return tuple(cells)
+
+
+def without_nul(row: tuple) -> tuple:
+    """PostgreSQL text cannot hold NUL (a JSON "\u0000"): drop it wherever text is stored."""
+    return tuple(v.replace("\x00", "") if type(v) is str and "\x00" in v else v for v in row)
+
+
+_ROW_POSITION = {name: i for i, name in enumerate(EVENT_INSERT_COLUMNS)}
+_PARAM_POSITION = {param: i for i, param in enumerate(PARAMS)}
+_EM_SLOT = _PARAM_POSITION["em"]
+_DAY_CACHE: dict[int, date] = {}
+
+
+def _utc_day(seconds: float) -> date:
+    key = int(seconds // 86400)
+    day = _DAY_CACHE.get(key)
+    if day is None:
+        day = datetime.fromtimestamp(key * 86400, tz=UTC).date()
+        _DAY_CACHE[key] = day
+    return day
