@@ -1,4 +1,4 @@
-"""Command line: `python -m dashboard ingest|report|sample`.
+"""Command line: `python -m dashboard ingest|relay|report|check|sample|demo`.
 
 Owns argument parsing, exit codes (0 ok, 1 strict-mode quarantine, 2 usage or store
 error) and one-line error messages without tracebacks. The store URL comes from --db,
@@ -98,6 +98,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=5.0, help="seconds between rounds with --follow"
     )
     _add_store_options(p_ingest)
+
+    p_relay = commands.add_parser(
+        "relay",
+        help="forward Conversions API calls to Meta and log them (and mirrored Pixel events)",
+    )
+    p_relay.add_argument("--listen", default="127.0.0.1:8787", help="HOST:PORT to listen on")
+    p_relay.add_argument(
+        "--upstream", default="https://graph.facebook.com", help="where calls are forwarded"
+    )
+    p_relay.add_argument("--log", default="data/capture", help="folder of the daily log files")
+    p_relay.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        help="a site origin whose pages may mirror Pixel events to /collect (repeatable)",
+    )
+    p_relay.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for Meta")
+    p_relay.add_argument(
+        "--max-body-mb", type=float, default=16.0, help="largest request body forwarded"
+    )
+    p_relay.add_argument("--dataset", help="pixel id for mirrored events when the page names none")
+    p_relay.add_argument("--config", help="config file (default: $EQM_CONFIG or data/config.toml)")
 
     p_report = commands.add_parser("report", help="print the quality report")
     p_report.add_argument(
@@ -274,6 +296,43 @@ def _ingest(args: argparse.Namespace, engine, config) -> int:
     return 1 if args.strict and quarantined else 0
 
 
+def _relay(args: argparse.Namespace, config) -> int:
+    from dashboard.capture.relay import RelaySettings, is_loopback, parse_listen, serve
+
+    try:
+        host, port = parse_listen(args.listen)
+    except ValueError as exc:
+        return _fail(str(exc))
+    settings = RelaySettings(
+        listen_host=host,
+        listen_port=port,
+        upstream=args.upstream,
+        log_dir=Path(args.log),
+        allow_origins=tuple(args.allow_origin),
+        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        timeout_s=args.timeout,
+        mirror_dataset=args.dataset,
+        config=config,
+    )
+    print(f"relay on http://{args.listen} -> {settings.upstream}; log in {settings.log_dir}/")
+    print(f"point your integration's Graph API base URL at http://{args.listen}")
+    if not is_loopback(host):
+        print(
+            f"warning: listening on {host}, not only this machine: anyone who reaches it "
+            "can send events through it to your dataset",
+            file=sys.stderr,
+        )
+    if settings.allow_origins:
+        print("Pixel mirror: /pixel-mirror.js, accepting " + ", ".join(settings.allow_origins))
+    else:
+        print("Pixel mirror off (no --allow-origin)")
+    try:
+        serve(settings)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def _demo(args: argparse.Namespace, engine, config) -> int:
     """Import the bundled sample (a no-op when already imported), then run Streamlit."""
     import os
@@ -320,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.out}: {truth.to_dict().get('records', '?')} records")
             return 0
         config = load_config(args.config)
+        if args.command == "relay":
+            return _relay(args, config)
         # report and check are short-lived: keep one connection for all their queries.
         engine = make_engine(
             args.db or default_db_url(), hold_connection=args.command in ("report", "check")

@@ -20,6 +20,10 @@ VALID = 1
 INVALID = 2
 UNHASHED = 3  # plaintext in a field Meta wants hashed: PII, value never kept
 
+# What the capture relay writes instead of a plaintext value (dashboard.capture.scrub):
+# counted as UNHASHED for any parameter, the plaintext itself never on disk.
+PLAINTEXT_MARKER = "eqm-plaintext:"
+
 # Meta: hashing required.
 HASHED_PARAMS = ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country")
 # Meta: hashing recommended, not required; any stable string is valid.
@@ -156,6 +160,8 @@ def _plain_status(param: str, value: str) -> int:
 
 @lru_cache(maxsize=262_144)
 def _scalar_status(param: str, value: str) -> int:
+    if value.startswith(PLAINTEXT_MARKER):
+        return UNHASHED
     if param in HASHED_PARAMS:
         return _hashed_status(value)
     if param == "external_id":

@@ -41,6 +41,7 @@ from dashboard.params import (
     HASHED_PARAMS,
     PARAMS,
     PHONE_IN_TEXT,
+    PLAINTEXT_MARKER,
     REJECTED_COMBINATIONS,
     SECRET_IN_TEXT,
 )
@@ -80,6 +81,11 @@ def _sql_regex(pattern: str) -> str:
 
 def _element_status(param: str, x: str) -> str:
     """SQL for `params._scalar_status(param, x)` on a clean ASCII text x."""
+    marker = f"starts_with({x}, '{PLAINTEXT_MARKER}')"
+    return f"CASE WHEN {marker} THEN 3 ELSE {_value_status(param, x)} END"
+
+
+def _value_status(param: str, x: str) -> str:
 
     def f(template: str) -> str:
         return template.format(x=x)

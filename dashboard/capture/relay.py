@@ -1,0 +1,467 @@
+"""The logging relay: forwards Conversions API calls to Meta and writes the log they lacked.
+
+Owns `python -m dashboard relay`. An integration that keeps no log points its Graph API
+base URL at the relay; the relay
+- accepts only the events call, `POST /[<version>/]<dataset id>/events` (JSON or form
+  body; the token in the query, the body or an Authorization header), and forwards it to
+  the configured upstream unchanged: method, path, query, headers, body;
+- returns the upstream's answer unchanged (status, body, content type and Meta's other
+  headers), or a Graph-style error when the upstream cannot be reached (502) or does
+  not answer in time (504);
+- then, after the answer is sent, appends one log format v1 `capi_request` record per
+  call (the body as `capture.scrub` keeps it, the dataset from the path, the time it
+  arrived, Meta's answer, or null when there was none) to one JSON Lines file per UTC
+  day in the log folder, and gzips a day's file once the day is over;
+- also serves `/pixel-mirror.js` and `POST /collect`, where the script mirrors the
+  page's fbq calls (CORS for the `--allow-origin` origins only), logged as
+  `pixel_event` records;
+- counts everything on `GET /health`: calls, upstream errors and timeouts, log records
+  and log failures (a full disk or a permission error loses the log line, never the
+  call), upstream latency.
+
+It is no open proxy: nothing else is forwarded, only to the one upstream, bodies have a
+size limit, and it listens on localhost unless told otherwise (and says so then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import ipaddress
+import re
+import shutil
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from dashboard.capture.scrub import scrub_body, scrub_event
+from dashboard.config import Config, load_config
+from dashboard.ingest.formats.graph import form_body
+from dashboard.ingest.rows import Rejected
+
+DEFAULT_LISTEN = "127.0.0.1:8787"
+DEFAULT_UPSTREAM = "https://graph.facebook.com"
+DEFAULT_LOG_DIR = "data/capture"
+MIRROR_SCRIPT = Path(__file__).with_name("pixel-mirror.js")
+_COLLECT_MAX_BYTES = 64 * 1024
+_VERSION = re.compile(r"v\d+(?:\.\d+)?")
+# Not forwarded either way: hop-by-hop headers, and what the client library sets anew.
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+}
+# The upstream body reaches the caller decoded, so its encoding header goes too.
+_NOT_RETURNED = _HOP_BY_HOP | {"content-encoding"}
+
+
+@dataclass
+class RelaySettings:
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8787
+    upstream: str = DEFAULT_UPSTREAM
+    log_dir: Path = Path(DEFAULT_LOG_DIR)
+    allow_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 16 * 1024 * 1024
+    timeout_s: float = 30.0
+    mirror_dataset: str | None = None  # for mirrored events when the page names no pixel
+    config: Config = field(default_factory=load_config)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (or `[v6]:PORT`) as (host, port)."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--listen wants HOST:PORT, not {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Stats:
+    """What /health reports. Counters only grow; latencies are the last 10,000 calls."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # log counters move on the background-task threads
+        self.started_at = time.time()
+        self.calls = 0
+        self.answered = 0
+        self.upstream_errors = 0
+        self.timeouts = 0
+        self.refused = 0  # not the events call, too large: never forwarded
+        self.unreadable_bodies = 0  # forwarded, but no record could be made of it
+        self.log_records = 0
+        self.log_failures = 0
+        self.last_log_error: str | None = None
+        self.mirrored = 0
+        self.upstream_ms: deque[float] = deque(maxlen=10_000)
+
+    def to_dict(self) -> dict[str, Any]:
+        latencies = sorted(self.upstream_ms)
+
+        def pct(q: float) -> float | None:
+            if not latencies:
+                return None
+            return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2)
+
+        return {
+            "status": "ok" if not self.log_failures else "log failing",
+            "started_at": datetime.fromtimestamp(self.started_at, UTC).isoformat(),
+            "calls": self.calls,
+            "answered": self.answered,
+            "upstream_errors": self.upstream_errors,
+            "timeouts": self.timeouts,
+            "refused": self.refused,
+            "unreadable_bodies": self.unreadable_bodies,
+            "log_records": self.log_records,
+            "log_failures": self.log_failures,
+            "last_log_error": self.last_log_error,
+            "mirrored_pixel_events": self.mirrored,
+            "upstream_latency_ms": {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99)},
+        }
+
+
+class DailyLog:
+    """One JSON Lines file per UTC day (`events-YYYY-MM-DD.jsonl`); a finished day's file
+    is gzipped (`.jsonl.gz`: the importer knows it as the same file)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._compressing = threading.Lock()
+        self._day: date | None = None
+        self._handle = None
+
+    def path_for(self, day: date) -> Path:
+        return self.folder / f"events-{day.isoformat()}.jsonl"
+
+    def append(self, records: list[dict], now: datetime) -> None:
+        """Append records (one line each, flushed). Raises OSError when the disk says no."""
+        data = b"".join(orjson.dumps(record) + b"\n" for record in records)
+        with self._lock:
+            day = now.date()
+            if day != self._day or self._handle is None:
+                self._close()
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._handle = self.path_for(day).open("ab")
+                finished = self._day is not None and day != self._day
+                self._day = day
+                if finished:
+                    threading.Thread(
+                        target=self.compress_finished, args=(day,), daemon=True
+                    ).start()
+            self._handle.write(data)
+            self._handle.flush()
+
+    def compress_finished(self, today: date) -> list[Path]:
+        """Gzip every day's file older than `today` (idempotent; the plain file goes once
+        its gzip copy is complete)."""
+        done = []
+        with self._compressing:
+            for path in sorted(self.folder.glob("events-*.jsonl")):
+                try:
+                    day = date.fromisoformat(path.stem.removeprefix("events-"))
+                except ValueError:
+                    continue
+                if day >= today:
+                    continue
+                packed = path.with_suffix(".jsonl.gz")
+                partial = path.with_suffix(".jsonl.gz.part")
+                try:
+                    with path.open("rb") as source, gzip.open(partial, "wb") as target:
+                        shutil.copyfileobj(source, target)
+                    partial.replace(packed)
+                    path.unlink()
+                except FileNotFoundError:
+                    continue  # another relay process packed it first
+                done.append(packed)
+        return done
+
+    def _close(self) -> None:
+        if self._handle is not None:
+            try:
+                self._handle.close()
+            except OSError:
+                pass
+            self._handle = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+
+def _graph_error(status: int, message: str, *, transient: bool = True) -> JSONResponse:
+    """An answer shaped like the Graph API's errors, so the caller's SDK reads it."""
+    return JSONResponse(
+        {
+            "error": {
+                "message": message,
+                "type": "EventQualityMonitorRelay",
+                "code": 2 if transient else 100,
+                "is_transient": transient,
+                "fbtrace_id": None,
+            }
+        },
+        status_code=status,
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _read_request_body(content_type: str, body: bytes) -> dict | None:
+    """The call's body as a CAPI body dict (JSON or form-encoded), or None."""
+    if "application/x-www-form-urlencoded" in content_type or body[:5] == b"data=":
+        try:
+            return form_body(body.decode("utf-8"))
+        except (Rejected, UnicodeDecodeError):
+            return None
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _answer_body(response: httpx.Response) -> Any:
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.text[:2000]
+
+
+def create_app(settings: RelaySettings, *, stats: Stats | None = None) -> Starlette:
+    """The relay as an ASGI app (run by uvicorn; tests run it on a free local port)."""
+    stats = stats or Stats()
+    log = DailyLog(settings.log_dir)
+    upstream = settings.upstream.rstrip("/")
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.timeout_s),
+        limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        follow_redirects=False,
+    )
+
+    def write(records: list[dict], now: datetime) -> None:
+        try:
+            log.append(records, now)
+        except OSError as exc:  # disk full, permission: the call was answered anyway
+            with stats.lock:
+                stats.log_failures += len(records)
+                stats.last_log_error = f"{type(exc).__name__}: {exc.strerror or exc}"[:200]
+        else:
+            with stats.lock:
+                stats.log_records += len(records)
+
+    async def events_call(request: Request) -> Response:
+        version = request.path_params.get("version")
+        if version is not None and not _VERSION.fullmatch(version):
+            return await not_forwarded(request)
+        stats.calls += 1
+        received = datetime.now(UTC)
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
+            stats.refused += 1
+            return _graph_error(413, "Request body too large for the relay", transient=False)
+        body = b""
+        async for piece in request.stream():
+            body += piece
+            if len(body) > settings.max_body_bytes:
+                stats.refused += 1
+                return _graph_error(413, "Request body too large for the relay", transient=False)
+        url = upstream + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        headers = [(key, value) for key, value in request.headers.items() if key not in _HOP_BY_HOP]
+        started = time.perf_counter()
+        answer: dict | None = None
+        try:
+            upstream_response = await client.request(
+                request.method, url, content=body, headers=headers
+            )
+        except httpx.TimeoutException:
+            stats.timeouts += 1
+            response: Response = _graph_error(504, "Meta did not answer in time (relay timeout)")
+        except httpx.HTTPError as exc:
+            stats.upstream_errors += 1
+            response = _graph_error(502, f"Relay could not reach Meta: {type(exc).__name__}")
+        else:
+            stats.answered += 1
+            stats.upstream_ms.append((time.perf_counter() - started) * 1000)
+            response = Response(
+                upstream_response.content,
+                status_code=upstream_response.status_code,
+                headers={
+                    key: value
+                    for key, value in upstream_response.headers.items()
+                    if key.lower() not in _NOT_RETURNED
+                },
+            )
+            answer = {
+                "status": upstream_response.status_code,
+                "body": _answer_body(upstream_response),
+            }
+        parsed = _read_request_body(request.headers.get("content-type", ""), body)
+        if parsed is None:
+            stats.unreadable_bodies += 1
+            return response
+        record = {
+            "kind": "capi_request",
+            "sent_at": _iso(received),
+            "dataset_id": request.path_params["dataset_id"],
+            "request": scrub_body(parsed, settings.config),
+            "response": answer,
+        }
+        # After the answer is on its way: the log never delays or fails a call.
+        response.background = BackgroundTask(write, [record], received)
+        return response
+
+    def _cors(origin: str | None) -> dict[str, str]:
+        if origin and origin in settings.allow_origins:
+            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return {}
+
+    async def collect(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        cors = _cors(origin)
+        if request.method == "OPTIONS":
+            if not cors:
+                return Response(status_code=403)
+            return Response(
+                status_code=204,
+                headers={
+                    **cors,
+                    "Access-Control-Allow-Methods": "POST",
+                    "Access-Control-Allow-Headers": "Content-Type",
+                    "Access-Control-Max-Age": "86400",
+                },
+            )
+        if not cors:
+            stats.refused += 1
+            return Response("origin not allowed (relay --allow-origin)", status_code=403)
+        body = await request.body()
+        if len(body) > _COLLECT_MAX_BYTES:
+            stats.refused += 1
+            return Response(status_code=413, headers=cors)
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return Response(status_code=400, headers=cors)
+        if not isinstance(payload, dict):
+            return Response(status_code=400, headers=cors)
+        received = datetime.now(UTC)
+        event = {
+            "event_name": payload.get("event_name"),
+            "event_time": payload.get("event_time"),
+            "event_id": payload.get("event_id"),
+            "action_source": "website",
+            "event_source_url": payload.get("event_source_url"),
+            "user_data": {
+                key: payload[key]
+                for key in ("fbp", "fbc", "client_user_agent")
+                if isinstance(payload.get(key), str)
+            },
+            "custom_data": payload.get("custom_data"),
+        }
+        pixels = [str(p)[:64] for p in payload.get("pixel_ids") or [] if p]
+        if not pixels:
+            pixels = [settings.mirror_dataset] if settings.mirror_dataset else [None]
+        scrubbed = scrub_event(event, settings.config)
+        records = [
+            {
+                "kind": "pixel_event",
+                "sent_at": _iso(received),
+                "dataset_id": pixel,
+                "event": scrubbed,
+            }
+            for pixel in pixels
+        ]
+        stats.mirrored += len(records)
+        return Response(
+            status_code=204, headers=cors, background=BackgroundTask(write, records, received)
+        )
+
+    async def mirror_script(request: Request) -> Response:
+        return Response(
+            MIRROR_SCRIPT.read_text(encoding="utf-8"),
+            media_type="application/javascript",
+            headers={"Cache-Control": "max-age=300"},
+        )
+
+    async def health(request: Request) -> Response:
+        return JSONResponse(
+            {**stats.to_dict(), "upstream": upstream, "log_dir": str(settings.log_dir)}
+        )
+
+    async def not_forwarded(request: Request) -> Response:
+        stats.refused += 1
+        return _graph_error(
+            404, "Only POST /<version>/<dataset id>/events is relayed", transient=False
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        # Days finished while the relay was down are packed now.
+        await asyncio.to_thread(_compress_quietly, log, datetime.now(UTC).date())
+        yield
+        await client.aclose()
+        log.close()
+
+    routes = [
+        Route("/{version:str}/{dataset_id:str}/events", events_call, methods=["POST"]),
+        Route("/{dataset_id:str}/events", events_call, methods=["POST"]),
+        Route("/collect", collect, methods=["POST", "OPTIONS"]),
+        Route("/pixel-mirror.js", mirror_script, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/{path:path}", not_forwarded, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.stats = stats
+    app.state.log = log
+    return app
+
+
+def _compress_quietly(log: DailyLog, today: date) -> None:
+    try:
+        log.compress_finished(today)
+    except OSError:
+        pass  # tried again at the next day change or start
+
+
+def serve(settings: RelaySettings) -> None:
+    """Run the relay until interrupted (uvicorn, no access log: URLs carry tokens)."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.listen_host,
+        port=settings.listen_port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+    )
