@@ -113,10 +113,14 @@ def fake_graph(received: list[dict]) -> Starlette:
                 {"error": {"message": "The access token could not be decrypted", "code": 190}},
                 status_code=400,
             )
-        data = request.headers.get("content-type", "")
+        kind = request.headers.get("content-type", "")
         count = 0
-        if "json" in data:
+        if "json" in kind:
             count = len(json.loads(body)["data"])
+        elif "form" in kind:
+            from urllib.parse import parse_qs
+
+            count = len(json.loads(parse_qs(body.decode())["data"][0]))
         return Response(
             json.dumps({"events_received": count, "messages": [], "fbtrace_id": "AbC1"}),
             media_type="application/json; charset=UTF-8",
@@ -308,7 +312,7 @@ def test_no_token_or_plaintext_reaches_the_disk(graph, relay, tmp_path):
     engine.dispose()
 
 
-def test_a_full_disk_loses_no_call(graph, relay):
+def test_a_full_disk_loses_no_call(graph, relay, tmp_path, monkeypatch):
     """The day's log file is /dev/full: every write fails with ENOSPC."""
     folder = relay.settings.log_dir
     folder.mkdir(parents=True, exist_ok=True)
@@ -322,6 +326,18 @@ def test_a_full_disk_loses_no_call(graph, relay):
     health = httpx.get(f"{relay.base}/health").json()
     assert (health["log_failures"], health["log_records"]) == (5, 0)
     assert health["status"] == "log failing" and "No space left" in health["last_log_error"]
+    # The dashboard's Data page says so.
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("EQM_RELAY_URL", relay.base)
+    monkeypatch.setenv("EQM_DB_URL", f"duckdb:///{tmp_path / 'store.duckdb'}")
+    at = AppTest.from_file(
+        str(REPO_ROOT / "dashboard" / "app_pages" / "data.py"), default_timeout=60
+    )
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("could not write 5 log records" in e.value for e in at.error)
+    assert {m.label: m.value for m in at.metric}["Calls relayed"] == "5"
 
 
 def test_the_relay_is_not_an_open_proxy(graph, relay):
@@ -495,4 +511,43 @@ def test_the_pixel_mirror_pairs_browser_events_with_server_events(graph, tmp_pat
         for channel in ("browser", "server")
         for event_id in ("lead-77", "order-77", "pv-77")
     )
+    engine.dispose()
+
+
+def test_the_official_python_sdk_sends_through_the_relay(graph, relay, tmp_path):
+    """facebook-business (Meta's Python SDK), pointed at the relay by its GRAPH setting."""
+    from facebook_business.adobjects.serverside.action_source import ActionSource
+    from facebook_business.adobjects.serverside.event import Event
+    from facebook_business.adobjects.serverside.event_request import EventRequest
+    from facebook_business.adobjects.serverside.user_data import UserData
+    from facebook_business.api import FacebookAdsApi
+    from facebook_business.session import FacebookSession
+
+    original = FacebookSession.GRAPH
+    FacebookSession.GRAPH = relay.base  # the one line an integration changes
+    try:
+        FacebookAdsApi.init(access_token=TOKEN, crash_log=False)
+        user = UserData(emails=[EMAIL], fbp="fb.1.1763632800000.42")  # the SDK hashes em
+        event = Event(
+            event_name="Purchase",
+            event_time=T,
+            event_id="sdk-1",
+            user_data=user,
+            action_source=ActionSource.WEBSITE,
+        )
+        answer = EventRequest(events=[event], pixel_id=ACCEPTS).execute()
+    finally:
+        FacebookSession.GRAPH = original
+    assert answer.events_received == 1
+    assert graph.received[0]["path"].endswith(f"/{ACCEPTS}/events")
+    _wait_for_log(relay, 1)
+    (record,) = _log_lines(relay.settings.log_dir)
+    assert record["request"]["data"][0]["user_data"]["em"] == [sha(EMAIL)]
+    assert TOKEN not in json.dumps(record)
+    engine = make_engine(f"duckdb:///{tmp_path / 'sdk.duckdb'}")
+    summary = ingest([relay.settings.log_dir], engine)
+    assert summary.events_imported == 1
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(events.c.delivery, events.c.p_em)).one()
+    assert tuple(row) == ("accepted", 1)
     engine.dispose()

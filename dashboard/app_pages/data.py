@@ -8,6 +8,7 @@ import sqlalchemy as sa
 import streamlit as st
 
 from dashboard import ui
+from dashboard.capture.relay import fetch_health
 from dashboard.ingest import IngestError, ingest
 from dashboard.ingest.formats import FORMATS
 from dashboard.store import StoreError, imports, quarantine
@@ -55,6 +56,34 @@ if right.button("Import the bundled sample", key="btn_sample"):
     ui.import_sample()
 if st.session_state.get("last_import"):
     st.code(st.session_state["last_import"], language=None)
+
+st.subheader("Capture relay")
+health = fetch_health()
+if health is None:
+    st.caption(
+        "No capture relay answers at $EQM_RELAY_URL or 127.0.0.1:8787. Integrations that keep "
+        'no log can send through one: see the README, "No log yet? Capture one".'
+    )
+else:
+    if health["log_failures"]:
+        st.error(
+            f"The relay could not write {health['log_failures']:,} log records "
+            f"({health['last_log_error']}). Every call was still forwarded to Meta and "
+            "answered; the log lacks those calls until the folder is writable again."
+        )
+    cols = st.columns(4)
+    cols[0].metric("Calls relayed", f"{health['calls']:,}")
+    cols[1].metric("Log records written", f"{health['log_records']:,}")
+    cols[2].metric(
+        "Meta errors / timeouts", f"{health['upstream_errors']:,} / {health['timeouts']:,}"
+    )
+    p99 = health["upstream_latency_ms"]["p99"]
+    cols[3].metric("Meta's answer, p99", "–" if p99 is None else f"{p99:,.0f} ms")
+    st.caption(
+        f"Logging to {health['log_dir']} since {health['started_at'][:16].replace('T', ' ')} UTC; "
+        f"{health['mirrored_pixel_events']:,} Pixel events mirrored. Import the folder above "
+        "(or keep `python -m dashboard ingest FOLDER --follow` running)."
+    )
 
 st.subheader("Import history")
 with engine.connect() as connection:

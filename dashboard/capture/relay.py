@@ -446,6 +446,22 @@ def create_app(settings: RelaySettings, *, stats: Stats | None = None) -> Starle
     return app
 
 
+RELAY_URL_ENV = "EQM_RELAY_URL"
+
+
+def fetch_health(base_url: str | None = None, timeout_s: float = 0.5) -> dict | None:
+    """The /health of a running relay ($EQM_RELAY_URL, else the default address), or None
+    when none answers. Asked over HTTP, so it works when the relay's disk is full."""
+    import os
+
+    base = (base_url or os.environ.get(RELAY_URL_ENV) or f"http://{DEFAULT_LISTEN}").rstrip("/")
+    try:
+        answer = httpx.get(f"{base}/health", timeout=timeout_s)
+        return answer.json() if answer.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
 def _compress_quietly(log: DailyLog, today: date) -> None:
     try:
         log.compress_finished(today)

@@ -122,7 +122,7 @@ class EqmJsonLines(LogFormat):
 
 
 def record_kind(line: bytes) -> str | None:
-    """"v1" for a log format v1 record, "body" for a raw request body, else None."""
+    """ "v1" for a log format v1 record, "body" for a raw request body, else None."""
     try:
         record = load_json_line(line)
     except (Rejected, RecursionError):
