@@ -624,3 +624,18 @@ def test_hostile_lines_in_any_format_are_accounted_for(tmp_path_factory, log_for
         engine.dispose()
 
     check()
+
+
+def test_an_array_of_bodies_on_one_long_line_is_one_document(tmp_path):
+    """Larger than the longest line the line readers take (4 MB): still one document."""
+    from dashboard.ingest.files import MAX_LINE_BYTES
+
+    calls = real_calls()
+    many = [call for _ in range(MAX_LINE_BYTES // 2_000 + 1) for call in calls[:4]]
+    path = write_body_array(tmp_path / "bodies.json", many, pretty=False)
+    assert path.stat().st_size > MAX_LINE_BYTES and path.read_bytes().count(b"\n") == 1
+    engine = _store(tmp_path, "a")
+    summary = ingest([path], engine)
+    assert summary.formats[str(path.resolve())].startswith("capi-body-json")
+    assert summary.events_imported == len(many)
+    engine.dispose()

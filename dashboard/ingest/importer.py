@@ -11,43 +11,34 @@ is read is in `dashboard.ingest.readers`.
 
 from __future__ import annotations
 
-import gzip
 import os
 import time
-import zlib
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from dashboard import dedup
 from dashboard.config import Config, load_config
 from dashboard.ingest import formats, readers
+from dashboard.ingest.detect import Unrecognised, reader_for, sniff
 from dashboard.ingest.fastpath import BlockParser
 from dashboard.ingest.files import (
-    BOM,
-    MAX_LINE_BYTES,
     Tail,
     expand_paths,
     head_fingerprints,
     is_csv,
-    is_gzip,
-    open_binary,
     window_hash,
 )
 from dashboard.ingest.formats.base import (
     ANSWER_LINE,
     Answer,
     Batch,
-    LogFormat,
     Outcome,
     Skipped,
 )
-from dashboard.ingest.formats.jsonline import parses
 from dashboard.ingest.pairing import OpenRequests, write_changes
 from dashboard.ingest.readers import Chunk
 from dashboard.ingest.rows import (
@@ -78,8 +69,6 @@ from dashboard.store import (
     write_transaction,
 )
 
-# A whole-file JSON document (one body, an array of bodies) is parsed in memory.
-MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
 ANSWER_WITHOUT_REQUEST = "Meta's answer to a request not in this log"
 
 
@@ -188,6 +177,8 @@ class Importer:
         connection.execute(sa.delete(events).where(events.c.source_id == source_id))
         connection.execute(sa.delete(quarantine).where(quarantine.c.source_id == source_id))
         connection.execute(sa.delete(open_requests).where(open_requests.c.source_id == source_id))
+        # A file rewritten in place may be in another format now: decided again.
+        connection.execute(sa.delete(source_formats).where(source_formats.c.source_id == source_id))
         dedup.request_full_refresh(connection)
         connection.execute(
             sa.update(sources)
@@ -211,7 +202,7 @@ class Importer:
         if self.forced_format:
             fmt = formats.BY_NAME[self.forced_format]
             reader = stored.reader if stored and stored.format == fmt.name else None
-            detected = formats.Detected(fmt, reader or _reader_for(fmt, path))
+            detected = formats.Detected(fmt, reader or reader_for(fmt, path))
         elif stored and stored.format != formats.UNRECOGNISED:
             detected = formats.Detected(formats.BY_NAME[stored.format], stored.reader)
         else:
@@ -225,9 +216,10 @@ class Importer:
             with write_transaction(self.engine) as connection:
                 if lines_done or bytes_done:
                     self.restart(connection, source_id, path)
-                connection.execute(
-                    sa.delete(source_formats).where(source_formats.c.source_id == source_id)
-                )
+                else:
+                    connection.execute(
+                        sa.delete(source_formats).where(source_formats.c.source_id == source_id)
+                    )
             lines_done = bytes_done = 0
             stored = None
         if stored is None:
@@ -441,94 +433,6 @@ def _apply_answers(connection, source_id: int, answers: list[tuple[int, dict]]) 
     rejected = [line_no for line_no, answer in answers if answer.get("delivery") == "rejected"]
     if rejected:
         dedup.forget(connection, source_id, rejected)
-
-
-def _reader_for(fmt: LogFormat, path: Path) -> str:
-    if "csv" in fmt.readers and (is_csv(path) or fmt.readers == ("csv",)):
-        return "csv"
-    return fmt.readers[0]
-
-
-class Unrecognised(LogFormat):
-    """A file in no known format: every line is quarantined, and says which were tried."""
-
-    name = formats.UNRECOGNISED
-    title = "unrecognised format"
-
-    def parse_line(self, line: bytes, default_dataset: str) -> Outcome:
-        raise Rejected("unrecognised format", "tried: " + ", ".join(formats.format_names()))
-
-    def line_complete(self, line: bytes) -> bool:
-        return False  # nothing tells a whole line from a part: a last line waits for its newline
-
-
-def sniff(path: Path) -> formats.Detected | None:
-    """Detect a file's format from its first non-blank lines (None: nothing to read yet)."""
-    if is_csv(path):
-        try:
-            with open_binary(path) as fh:
-                header = readers.peek_csv_header(fh)
-        except (EOFError, zlib.error, gzip.BadGzipFile, OSError):
-            header = []  # a damaged gzip: the CSV reader quarantines the damage
-        if header is None:
-            return None
-        return formats.Detected(formats.csv_format(header) or formats.BY_NAME["eqm-csv"], "csv")
-    head = _head_lines(path)
-    if not head:
-        return None
-    document = None
-    if head[0].lstrip().startswith((b"{", b"[")):
-        document = _whole_document(path, complete_only=True)
-    return formats.detect(head, document)
-
-
-def _head_lines(path: Path) -> list[bytes]:
-    """The first non-blank complete lines (BOM removed), up to formats.HEAD_LINES."""
-    gzipped = is_gzip(path)
-    head: list[bytes] = []
-    read = 0
-    try:
-        with open_binary(path) as fh:
-            while len(head) < formats.HEAD_LINES and read < (1 << 20):
-                line = fh.readline(MAX_LINE_BYTES)
-                if not line:
-                    break
-                if read == 0 and line.startswith(BOM):
-                    line = line[len(BOM) :]
-                read += len(line)
-                if not line.strip():
-                    continue
-                if not line.endswith(b"\n") and not gzipped and not parses(line):
-                    break  # still being written
-                head.append(line)
-    except (EOFError, zlib.error, gzip.BadGzipFile, OSError):
-        pass  # a damaged gzip: sniff what could be read
-    return head
-
-
-def read_whole(path: Path) -> bytes | None:
-    """The file's bytes when it is small enough to be one JSON document."""
-    try:
-        with open_binary(path) as fh:
-            data = fh.read(MAX_DOCUMENT_BYTES + 1)
-    except (EOFError, zlib.error, gzip.BadGzipFile, OSError):
-        return None
-    return data if len(data) <= MAX_DOCUMENT_BYTES else None
-
-
-def _whole_document(path: Path, *, complete_only: bool) -> Any:
-    """The file as one JSON document of request bodies, or None."""
-    data = read_whole(path)
-    if data is None:
-        return None
-    try:
-        document = orjson.loads(data.removeprefix(BOM))
-    except orjson.JSONDecodeError:
-        return None
-    items = document if isinstance(document, list) else [document]
-    if not items or not all(isinstance(item, dict) and "data" in item for item in items):
-        return None if complete_only else document
-    return document
 
 
 def ingest(

@@ -290,12 +290,6 @@ def _skip_line(importer, chunk, file, line_no: int, exc: Rejected) -> None:
 
 
 # -- CSV rows -----------------------------------------------------------------------------
-def peek_csv_header(fh) -> list[str] | None:
-    """A CSV file's header, or None while it has none (for format detection)."""
-    header, _, records = read_csv_header(fh, gzipped=True)
-    return header if records else None
-
-
 def read_csv(importer: Importer, file: FileState) -> None:
     """CSV, one record per row; checkpoints are byte offsets like JSONL's.
 
@@ -392,7 +386,7 @@ def read_document(importer: Importer, file: FileState) -> None:
     """The whole file as one JSON document: a pretty-printed body, or an array of bodies.
     Its "line" numbers are record numbers (the body's place in the array, from 1). A
     document that changed after its import is read again whole."""
-    from dashboard.ingest.importer import read_whole
+    from dashboard.ingest.detect import read_whole
 
     chunk = Chunk()
     data = read_whole(file.path)

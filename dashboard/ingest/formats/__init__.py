@@ -2,8 +2,9 @@
 
 Owns the registry of adapters (one module each in this folder) and `detect`, which
 decides a file's format from its first non-blank records. Adding a format means one module with a
-`LogFormat` subclass, its entry in `FORMATS`, a fixture and a test, and a README line
-(docs/architecture.md, "Add a log format").
+`LogFormat` subclass, its entry in `FORMATS`, a writer in tests/formatkit.py and its
+row in tests/test_formats.py, and a row in the README's format table (README, "Code
+layout"; tests/test_docs.py checks the last two).
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def detect(head: list[bytes], whole_document: object = None) -> Detected:
     line is a record of its own.
     """
     line_formats = [fmt for fmt in FORMATS if {"lines", "entries"} & set(fmt.readers)]
-    if whole_document is not None and not any(fmt.claims(head[0]) for fmt in line_formats):
+    if whole_document is not None and not (
+        head and any(fmt.claims(head[0]) for fmt in line_formats)
+    ):
         return Detected(BY_NAME["capi-body-json"], "json")
     for line in head:
         for fmt in line_formats:
