@@ -15,6 +15,7 @@ calls other than the events call) is skipped.
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from dashboard.ingest.formats.base import NOT_A_META_REQUEST, LogFormat, Outcome, Skipped
@@ -36,16 +37,7 @@ class PythonSdkDebug(LogFormat):
         text = line.decode("utf-8", "replace").strip()
         if not text.startswith("curl "):
             return Skipped(NOT_A_META_REQUEST)
-        try:
-            words = shlex.split(text)
-        except ValueError:
-            raise Rejected("malformed curl command") from None
-        body_text = url = None
-        for i, word in enumerate(words):
-            if word in _DATA_FLAGS and i + 1 < len(words):
-                body_text = words[i + 1]
-            elif word.startswith(("http://", "https://")):
-                url = word
+        body_text, url = _body_and_url(text)
         dataset = events_call_dataset(url)
         if dataset is None:
             return Skipped(NOT_A_META_REQUEST)
@@ -55,3 +47,34 @@ class PythonSdkDebug(LogFormat):
 
     def line_complete(self, line: bytes) -> bool:
         return True  # a command is printed whole
+
+
+# curlify quotes with shlex.quote: a word with special characters becomes '...', a single
+# quote inside it '"'"'. Read that directly (shlex.split walks a 3 KB line a character at
+# a time: 20x slower); anything else falls back to shlex.
+_QUOTED = r"'(?:[^']|'\"'\"')*'"
+_DATA_WORD = re.compile(r"(?:^|\s)(?:-d|--data|--data-raw|--data-binary) (" + _QUOTED + r"|\S+)")
+_URL_WORD = re.compile(r"\s('https?://[^']*'|https?://\S+)\s*$")
+
+
+def _unquote(word: str) -> str:
+    if word.startswith("'") and word.endswith("'"):
+        return word[1:-1].replace("'\"'\"'", "'")
+    return word
+
+
+def _body_and_url(command: str) -> tuple[str | None, str | None]:
+    data, url = _DATA_WORD.search(command), _URL_WORD.search(command)
+    if data and url:
+        return _unquote(data.group(1)), _unquote(url.group(1))
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        raise Rejected("malformed curl command") from None
+    body_text = url_text = None
+    for i, word in enumerate(words):
+        if word in _DATA_FLAGS and i + 1 < len(words):
+            body_text = words[i + 1]
+        elif word.startswith(("http://", "https://")):
+            url_text = word
+    return body_text, url_text
