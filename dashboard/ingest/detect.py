@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,11 @@ def sniff(path: Path) -> formats.Detected | None:
             return None
         return formats.Detected(formats.csv_format(header) or formats.BY_NAME["eqm-csv"], "csv")
     head = _head_lines(path)
-    document = None
     # A JSON document: a pretty-printed body, or an array of bodies (on one long line,
     # perhaps, which the head does not hold).
-    if (head[0] if head else _first_bytes(path)).lstrip()[:1] in (b"{", b"["):
-        document = _whole_document(path, complete_only=True)
-    if not head and document is None:
+    starts_like_json = (head[0] if head else _first_bytes(path)).lstrip()[:1] in (b"{", b"[")
+    document = partial(_whole_document, path, complete_only=True) if starts_like_json else None
+    if not head and (document is None or document() is None):
         return None
     return formats.detect(head, document)
 
@@ -109,6 +109,8 @@ def read_whole(path: Path) -> bytes | None:
 
 def _whole_document(path: Path, *, complete_only: bool) -> Any:
     """The file as one JSON document of request bodies, or None."""
+    if not is_gzip(path) and _last_byte(path) not in (b"}", b"]"):
+        return None  # JSON Lines, or a document still being written: no need to read it
     data = read_whole(path)
     if data is None:
         return None
@@ -128,3 +130,13 @@ def peek_csv_header(fh) -> list[str] | None:
 
     header, _, records = read_csv_header(fh, gzipped=True)
     return header if records else None
+
+
+def _last_byte(path: Path) -> bytes:
+    """The last non-blank byte of a plain file."""
+    with path.open("rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 4096))
+        tail = fh.read().rstrip()
+    return tail[-1:]

@@ -10,6 +10,7 @@ layout"; tests/test_docs.py checks the last two).
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dashboard.ingest.formats.base import LogFormat, Reader
@@ -63,19 +64,18 @@ def csv_format(header: list[str]) -> LogFormat | None:
     return None
 
 
-def detect(head: list[bytes], whole_document: object = None) -> Detected:
+def detect(head: list[bytes], whole_document: Callable[[], object] | None = None) -> Detected:
     """The format of a file from its first non-blank lines (BOM removed): the first line
     that a format claims decides (so a damaged first line does not hide the rest), the
     formats asked in the order of FORMATS.
 
-    `whole_document` is the file parsed as one JSON document of request bodies, when it
-    is one (a pretty-printed body, or an array of bodies): it decides unless the first
-    line is a record of its own.
+    `whole_document()` gives the file parsed as one JSON document of request bodies, or
+    None (a pretty-printed body, or an array of bodies): asked, once, only when the first
+    line is no record of its own, since it reads the whole file.
     """
     line_formats = [fmt for fmt in FORMATS if {"lines", "entries"} & set(fmt.readers)]
-    if whole_document is not None and not (
-        head and any(fmt.claims(head[0]) for fmt in line_formats)
-    ):
+    first_claimed = bool(head) and any(fmt.claims(head[0]) for fmt in line_formats)
+    if whole_document is not None and not first_claimed and whole_document() is not None:
         return Detected(BY_NAME["capi-body-json"], "json")
     for line in head:
         for fmt in line_formats:
