@@ -114,7 +114,7 @@ class Importer:
         return self._parser
 
     # -- which source, which format ------------------------------------------------
-    def _source(self, path: Path) -> tuple[int, int, int]:
+    def _source(self, connection, path: Path) -> tuple[int, int, int]:
         """(source_id, lines_done, bytes_done) for a file.
 
         A file is the same source as an imported one when its first line matches and the
@@ -123,62 +123,62 @@ class Importer:
         the same path, in which case it was rewritten and is imported again from scratch.
         """
         fingerprint, legacy_fingerprint = head_fingerprints(path)
-        with write_transaction(self.engine) as connection:
-            candidates = (
-                connection.execute(
-                    sa.select(sources)
-                    .where(
-                        sources.c.head_fingerprint.in_(sorted({fingerprint, legacy_fingerprint}))
-                    )
-                    .order_by(sources.c.source_id)
-                )
-                .mappings()
-                .all()
-            )
-            for row in candidates:
-                if (
-                    row["bytes_done"] == 0
-                    or window_hash(path, row["bytes_done"]) == row["last_line_hash"]
-                ):
-                    connection.execute(
-                        sa.update(sources)
-                        .where(sources.c.source_id == row["source_id"])
-                        .values(head_fingerprint=fingerprint)
-                    )
-                    # Pseudo-lines (e.g. "truncated gzip") recorded past the checkpoint are redone.
-                    connection.execute(
-                        sa.delete(quarantine).where(
-                            quarantine.c.source_id == row["source_id"],
-                            quarantine.c.line_no > row["lines_done"],
-                        )
-                    )
-                    return row["source_id"], row["lines_done"], row["bytes_done"]
-            rewritten = [row for row in candidates if row["path"] == str(path)]
-            if rewritten:
-                source_id = rewritten[0]["source_id"]
-                self.restart(connection, source_id, path)
-                return source_id, 0, 0
-            source_id = next_id(connection, sources.c.source_id)
+        candidates = (
             connection.execute(
-                sa.insert(sources).values(
-                    source_id=source_id,
-                    head_fingerprint=fingerprint,
-                    path=str(path),
-                    lines_done=0,
-                    bytes_done=0,
-                    last_line_hash=None,
-                    updated_at=time.time(),
-                )
+                sa.select(sources)
+                .where(sources.c.head_fingerprint.in_(sorted({fingerprint, legacy_fingerprint})))
+                .order_by(sources.c.source_id)
             )
+            .mappings()
+            .all()
+        )
+        for row in candidates:
+            if (
+                row["bytes_done"] == 0
+                or window_hash(path, row["bytes_done"]) == row["last_line_hash"]
+            ):
+                connection.execute(
+                    sa.update(sources)
+                    .where(sources.c.source_id == row["source_id"])
+                    .values(head_fingerprint=fingerprint)
+                )
+                # Pseudo-lines (e.g. "truncated gzip") recorded past the checkpoint are redone.
+                connection.execute(
+                    sa.delete(quarantine).where(
+                        quarantine.c.source_id == row["source_id"],
+                        quarantine.c.line_no > row["lines_done"],
+                    )
+                )
+                return row["source_id"], row["lines_done"], row["bytes_done"]
+        rewritten = [row for row in candidates if row["path"] == str(path)]
+        if rewritten:
+            source_id = rewritten[0]["source_id"]
+            self.restart(connection, source_id, path)
             return source_id, 0, 0
+        source_id = next_id(connection, sources.c.source_id)
+        connection.execute(
+            sa.insert(sources).values(
+                source_id=source_id,
+                head_fingerprint=fingerprint,
+                path=str(path),
+                lines_done=0,
+                bytes_done=0,
+                last_line_hash=None,
+                updated_at=time.time(),
+            )
+        )
+        return source_id, 0, 0
 
-    def restart(self, connection, source_id: int, path: Path) -> None:
-        """Forget what was imported from a source: it is read again from its start."""
+    def restart(self, connection, source_id: int, path: Path, *, keep_format=False) -> None:
+        """Forget what was imported from a source: it is read again from its start (in
+        the format just decided with `keep_format`, else in the one detected next)."""
         connection.execute(sa.delete(events).where(events.c.source_id == source_id))
         connection.execute(sa.delete(quarantine).where(quarantine.c.source_id == source_id))
         connection.execute(sa.delete(open_requests).where(open_requests.c.source_id == source_id))
-        # A file rewritten in place may be in another format now: decided again.
-        connection.execute(sa.delete(source_formats).where(source_formats.c.source_id == source_id))
+        if not keep_format:  # a file rewritten in place may be in another format now
+            connection.execute(
+                sa.delete(source_formats).where(source_formats.c.source_id == source_id)
+            )
         dedup.request_full_refresh(connection)
         connection.execute(
             sa.update(sources)
@@ -189,61 +189,64 @@ class Importer:
         self.summary.reimported_files.append(str(path))
 
     def _format(
-        self, path: Path, source_id: int, lines_done: int, bytes_done: int
-    ) -> tuple[formats.Detected, int, int]:
-        """The file's format and reader, and the checkpoint to start from (0 when the
-        format changed since the last import: the file is read again in the new one)."""
-        with self.engine.connect() as connection:
-            stored = connection.execute(
-                sa.select(source_formats.c.format, source_formats.c.reader).where(
-                    source_formats.c.source_id == source_id
-                )
-            ).first()
+        self, connection, path: Path, source_id: int, sniffed: formats.Detected | None
+    ) -> tuple[formats.Detected, bool]:
+        """The file's format and reader, and whether the source must be read again from
+        its start (its format changed since the last import). `sniffed` is what detection
+        found (None: nothing but blank lines yet, or a forced format)."""
+        stored = connection.execute(
+            sa.select(source_formats.c.format, source_formats.c.reader).where(
+                source_formats.c.source_id == source_id
+            )
+        ).first()
         if self.forced_format:
             fmt = formats.BY_NAME[self.forced_format]
             reader = stored.reader if stored and stored.format == fmt.name else None
             detected = formats.Detected(fmt, reader or reader_for(fmt, path))
         elif stored and stored.format != formats.UNRECOGNISED:
             detected = formats.Detected(formats.BY_NAME[stored.format], stored.reader)
+        elif sniffed is None:
+            # Nothing but blank lines so far: read them, and decide the format once
+            # there is a record to go by.
+            default = formats.BY_NAME["eqm-csv" if is_csv(path) else "eqm-v1"]
+            return formats.Detected(default, default.readers[0]), False
         else:
-            detected = sniff(path)
-            if detected is None:
-                # Nothing but blank lines so far: read them, and decide the format once
-                # there is a record to go by.
-                default = formats.BY_NAME["eqm-csv" if is_csv(path) else "eqm-v1"]
-                return formats.Detected(default, default.readers[0]), lines_done, bytes_done
-        if stored and (stored.format, stored.reader) != (detected.name, detected.reader):
-            with write_transaction(self.engine) as connection:
-                if lines_done or bytes_done:
-                    self.restart(connection, source_id, path)
-                else:
-                    connection.execute(
-                        sa.delete(source_formats).where(source_formats.c.source_id == source_id)
-                    )
-            lines_done = bytes_done = 0
-            stored = None
-        if stored is None:
-            with write_transaction(self.engine) as connection:
-                connection.execute(
-                    sa.insert(source_formats).values(
-                        source_id=source_id, format=detected.name, reader=detected.reader
-                    )
+            detected = sniffed
+        changed = stored is not None and (stored.format, stored.reader) != (
+            detected.name,
+            detected.reader,
+        )
+        if changed:
+            connection.execute(
+                sa.delete(source_formats).where(source_formats.c.source_id == source_id)
+            )
+        if stored is None or changed:
+            connection.execute(
+                sa.insert(source_formats).values(
+                    source_id=source_id, format=detected.name, reader=detected.reader
                 )
-        return detected, lines_done, bytes_done
+            )
+        return detected, changed
 
     # -- one file ---------------------------------------------------------------
     def import_file(self, path: Path) -> None:
-        source_id, lines_done, bytes_done = self._source(path)
+        sniffed = None if self.forced_format else sniff(path)
+        # One transaction (one opening of the store) for the source, its format and its
+        # open requests.
+        with write_transaction(self.engine) as connection:
+            source_id, lines_done, bytes_done = self._source(connection, path)
+            detected, changed = self._format(connection, path, source_id, sniffed)
+            if changed and (lines_done or bytes_done):
+                self.restart(connection, source_id, path, keep_format=True)
+                lines_done = bytes_done = 0
+            self.open = OpenRequests.load(connection, source_id)
         self.summary.files += 1
-        detected, lines_done, bytes_done = self._format(path, source_id, lines_done, bytes_done)
         fmt = detected.format
         self.summary.formats[str(path)] = f"{fmt.name} ({fmt.title})" if fmt else detected.name
         if fmt is None:
             self.summary.unrecognised_tried = tuple(formats.format_names())
             fmt = Unrecognised()
         self.summary.lines_already_imported += lines_done
-        with self.engine.connect() as connection:
-            self.open = OpenRequests.load(connection, source_id)
         file = readers.FileState(path, source_id, lines_done, bytes_done, fmt)
         if detected.reader == "csv":
             readers.read_csv(self, file)
