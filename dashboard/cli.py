@@ -67,6 +67,30 @@ def filters_from_args(args: argparse.Namespace) -> Filters:
     )
 
 
+def _add_relay_parser(commands) -> None:
+    p_relay = commands.add_parser(
+        "relay",
+        help="forward Conversions API calls to Meta and log them (and mirrored Pixel events)",
+    )
+    p_relay.add_argument("--listen", default="127.0.0.1:8787", help="HOST:PORT to listen on")
+    p_relay.add_argument(
+        "--upstream", default="https://graph.facebook.com", help="where calls are forwarded"
+    )
+    p_relay.add_argument("--log", default="data/capture", help="folder of the daily log files")
+    p_relay.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        help="a site origin whose pages may mirror Pixel events to /collect (repeatable)",
+    )
+    p_relay.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for Meta")
+    p_relay.add_argument(
+        "--max-body-mb", type=float, default=16.0, help="largest request body forwarded"
+    )
+    p_relay.add_argument("--dataset", help="pixel id for mirrored events when the page names none")
+    p_relay.add_argument("--config", help="config file (default: $EQM_CONFIG or data/config.toml)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m dashboard", description="Event Quality Monitor for Meta Pixel + CAPI logs."
@@ -99,27 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_store_options(p_ingest)
 
-    p_relay = commands.add_parser(
-        "relay",
-        help="forward Conversions API calls to Meta and log them (and mirrored Pixel events)",
-    )
-    p_relay.add_argument("--listen", default="127.0.0.1:8787", help="HOST:PORT to listen on")
-    p_relay.add_argument(
-        "--upstream", default="https://graph.facebook.com", help="where calls are forwarded"
-    )
-    p_relay.add_argument("--log", default="data/capture", help="folder of the daily log files")
-    p_relay.add_argument(
-        "--allow-origin",
-        action="append",
-        default=[],
-        help="a site origin whose pages may mirror Pixel events to /collect (repeatable)",
-    )
-    p_relay.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for Meta")
-    p_relay.add_argument(
-        "--max-body-mb", type=float, default=16.0, help="largest request body forwarded"
-    )
-    p_relay.add_argument("--dataset", help="pixel id for mirrored events when the page names none")
-    p_relay.add_argument("--config", help="config file (default: $EQM_CONFIG or data/config.toml)")
+    _add_relay_parser(commands)
 
     p_report = commands.add_parser("report", help="print the quality report")
     p_report.add_argument(

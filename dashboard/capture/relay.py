@@ -294,64 +294,68 @@ def _answer_body(content: bytes) -> Any:
         return content.decode("utf-8", "replace")[:2000]
 
 
-def create_app(settings: RelaySettings, *, stats: Stats | None = None) -> Starlette:
-    """The relay as an ASGI app (run by uvicorn; tests run it on a free local port)."""
-    stats = stats or Stats()
-    log = DailyLog(settings.log_dir)
-    upstream = settings.upstream.rstrip("/")
-    client = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.timeout_s),
-        limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-        follow_redirects=False,
-    )
+class Relay:
+    """The relay's handlers and the state they share (one per app)."""
 
-    writer = LogWriter(log, stats)
+    def __init__(self, settings: RelaySettings, stats: Stats) -> None:
+        self.settings, self.stats = settings, stats
+        self.log = DailyLog(settings.log_dir)
+        self.writer = LogWriter(self.log, stats)
+        self.upstream = settings.upstream.rstrip("/")
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.timeout_s),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            follow_redirects=False,
+        )
 
-    async def events_call(request: Request) -> Response:
-        version = request.path_params.get("version")
-        if version is not None and not _VERSION.fullmatch(version):
-            return await not_forwarded(request)
-        stats.calls += 1
-        received = datetime.now(UTC)
+    async def _read_limited(self, request: Request) -> bytes | None:
+        """The body, or None when it is over the size limit (then not forwarded)."""
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
-            stats.refused += 1
-            return _graph_error(413, "Request body too large for the relay", transient=False)
+        if declared and declared.isdigit() and int(declared) > self.settings.max_body_bytes:
+            return None
         body = b""
         async for piece in request.stream():
             body += piece
-            if len(body) > settings.max_body_bytes:
-                stats.refused += 1
-                return _graph_error(413, "Request body too large for the relay", transient=False)
-        url = upstream + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        headers = [(key, value) for key, value in request.headers.items() if key not in _HOP_BY_HOP]
+            if len(body) > self.settings.max_body_bytes:
+                return None
+        return body
+
+    async def _forward(self, request: Request, body: bytes) -> tuple[Response, tuple | None]:
+        """Meta's answer as the caller gets it, and (status, body) for the log (None when
+        there was no answer)."""
+        url = self.upstream + request.url.path
+        if request.url.query:
+            url += f"?{request.url.query}"
+        headers = [(k, v) for k, v in request.headers.items() if k not in _HOP_BY_HOP]
         started = time.perf_counter()
-        answer: tuple[int, bytes] | None = None
         try:
-            upstream_response = await client.request(
-                request.method, url, content=body, headers=headers
-            )
+            upstream = await self.client.request(request.method, url, content=body, headers=headers)
         except httpx.TimeoutException:
-            stats.timeouts += 1
-            response: Response = _graph_error(504, "Meta did not answer in time (relay timeout)")
+            self.stats.timeouts += 1
+            return _graph_error(504, "Meta did not answer in time (relay timeout)"), None
         except httpx.HTTPError as exc:
-            stats.upstream_errors += 1
-            response = _graph_error(502, f"Relay could not reach Meta: {type(exc).__name__}")
-        else:
-            stats.answered += 1
-            stats.upstream_ms.append((time.perf_counter() - started) * 1000)
-            response = Response(
-                upstream_response.content,
-                status_code=upstream_response.status_code,
-                headers={
-                    key: value
-                    for key, value in upstream_response.headers.items()
-                    if key.lower() not in _NOT_RETURNED
-                },
-            )
-            answer = (upstream_response.status_code, upstream_response.content)
+            self.stats.upstream_errors += 1
+            return _graph_error(502, f"Relay could not reach Meta: {type(exc).__name__}"), None
+        self.stats.answered += 1
+        self.stats.upstream_ms.append((time.perf_counter() - started) * 1000)
+        returned = {k: v for k, v in upstream.headers.items() if k.lower() not in _NOT_RETURNED}
+        response = Response(upstream.content, status_code=upstream.status_code, headers=returned)
+        return response, (upstream.status_code, upstream.content)
+
+    async def events_call(self, request: Request) -> Response:
+        version = request.path_params.get("version")
+        if version is not None and not _VERSION.fullmatch(version):
+            return await self.not_forwarded(request)
+        self.stats.calls += 1
+        received = datetime.now(UTC)
+        body = await self._read_limited(request)
+        if body is None:
+            self.stats.refused += 1
+            return _graph_error(413, "Request body too large for the relay", transient=False)
+        response, answer = await self._forward(request, body)
         content_type = request.headers.get("content-type", "")
         dataset_id = request.path_params["dataset_id"]
+        settings, stats = self.settings, self.stats
 
         def records() -> list[dict]:
             parsed = _read_request_body(content_type, body)
@@ -372,35 +376,31 @@ def create_app(settings: RelaySettings, *, stats: Stats | None = None) -> Starle
 
         # Reading, scrubbing and writing happen on the log thread: the call is answered
         # at once, and the log never delays or fails it.
-        writer.submit(records, received)
+        self.writer.submit(records, received)
         return response
 
-    def _cors(origin: str | None) -> dict[str, str]:
-        if origin and origin in settings.allow_origins:
+    def _cors(self, origin: str | None) -> dict[str, str]:
+        if origin and origin in self.settings.allow_origins:
             return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
         return {}
 
-    async def collect(request: Request) -> Response:
-        origin = request.headers.get("origin")
-        cors = _cors(origin)
+    async def collect(self, request: Request) -> Response:
+        cors = self._cors(request.headers.get("origin"))
         if request.method == "OPTIONS":
             if not cors:
                 return Response(status_code=403)
-            return Response(
-                status_code=204,
-                headers={
-                    **cors,
-                    "Access-Control-Allow-Methods": "POST",
-                    "Access-Control-Allow-Headers": "Content-Type",
-                    "Access-Control-Max-Age": "86400",
-                },
-            )
+            allow = {
+                "Access-Control-Allow-Methods": "POST",
+                "Access-Control-Allow-Headers": "Content-Type",
+                "Access-Control-Max-Age": "86400",
+            }
+            return Response(status_code=204, headers={**cors, **allow})
         if not cors:
-            stats.refused += 1
+            self.stats.refused += 1
             return Response("origin not allowed (relay --allow-origin)", status_code=403)
         body = await request.body()
         if len(body) > _COLLECT_MAX_BYTES:
-            stats.refused += 1
+            self.stats.refused += 1
             return Response(status_code=413, headers=cors)
         try:
             payload = orjson.loads(body)
@@ -409,26 +409,15 @@ def create_app(settings: RelaySettings, *, stats: Stats | None = None) -> Starle
         if not isinstance(payload, dict):
             return Response(status_code=400, headers=cors)
         received = datetime.now(UTC)
-        event = {
-            "event_name": payload.get("event_name"),
-            "event_time": payload.get("event_time"),
-            "event_id": payload.get("event_id"),
-            "action_source": "website",
-            "event_source_url": payload.get("event_source_url"),
-            "user_data": {
-                key: payload[key]
-                for key in ("fbp", "fbc", "client_user_agent")
-                if isinstance(payload.get(key), str)
-            },
-            "custom_data": payload.get("custom_data"),
-        }
+        event = _mirrored_event(payload)
         pixels = [str(p)[:64] for p in payload.get("pixel_ids") or [] if p]
         if not pixels:
-            pixels = [settings.mirror_dataset] if settings.mirror_dataset else [None]
-        stats.mirrored += len(pixels)
+            pixels = [self.settings.mirror_dataset] if self.settings.mirror_dataset else [None]
+        self.stats.mirrored += len(pixels)
+        config = self.settings.config
 
         def records() -> list[dict]:
-            scrubbed = scrub_event(event, settings.config)
+            scrubbed = scrub_event(event, config)
             return [
                 {
                     "kind": "pixel_event",
@@ -439,47 +428,73 @@ def create_app(settings: RelaySettings, *, stats: Stats | None = None) -> Starle
                 for p in pixels
             ]
 
-        writer.submit(records, received)
+        self.writer.submit(records, received)
         return Response(status_code=204, headers=cors)
 
-    async def mirror_script(request: Request) -> Response:
+    async def mirror_script(self, request: Request) -> Response:
         return Response(
             MIRROR_SCRIPT.read_text(encoding="utf-8"),
             media_type="application/javascript",
             headers={"Cache-Control": "max-age=300"},
         )
 
-    async def health(request: Request) -> Response:
+    async def health(self, request: Request) -> Response:
         return JSONResponse(
-            {**stats.to_dict(), "upstream": upstream, "log_dir": str(settings.log_dir)}
+            {
+                **self.stats.to_dict(),
+                "upstream": self.upstream,
+                "log_dir": str(self.settings.log_dir),
+            }
         )
 
-    async def not_forwarded(request: Request) -> Response:
-        stats.refused += 1
+    async def not_forwarded(self, request: Request) -> Response:
+        self.stats.refused += 1
         return _graph_error(
             404, "Only POST /<version>/<dataset id>/events is relayed", transient=False
         )
 
     @contextlib.asynccontextmanager
-    async def lifespan(app):
+    async def lifespan(self, app):
         # Days finished while the relay was down are packed now.
-        await asyncio.to_thread(_compress_quietly, log, datetime.now(UTC).date())
+        await asyncio.to_thread(_compress_quietly, self.log, datetime.now(UTC).date())
         yield
-        await client.aclose()
-        await asyncio.to_thread(writer.close)
-        log.close()
+        await self.client.aclose()
+        await asyncio.to_thread(self.writer.close)
+        self.log.close()
 
+
+def _mirrored_event(payload: dict) -> dict:
+    """A /collect payload as a CAPI-shaped browser event."""
+    return {
+        "event_name": payload.get("event_name"),
+        "event_time": payload.get("event_time"),
+        "event_id": payload.get("event_id"),
+        "action_source": "website",
+        "event_source_url": payload.get("event_source_url"),
+        "user_data": {
+            key: payload[key]
+            for key in ("fbp", "fbc", "client_user_agent")
+            if isinstance(payload.get(key), str)
+        },
+        "custom_data": payload.get("custom_data"),
+    }
+
+
+def create_app(settings: RelaySettings, *, stats: Stats | None = None) -> Starlette:
+    """The relay as an ASGI app (run by uvicorn; tests run it on a free local port)."""
+    relay = Relay(settings, stats or Stats())
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     routes = [
-        Route("/{version:str}/{dataset_id:str}/events", events_call, methods=["POST"]),
-        Route("/{dataset_id:str}/events", events_call, methods=["POST"]),
-        Route("/collect", collect, methods=["POST", "OPTIONS"]),
-        Route("/pixel-mirror.js", mirror_script, methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/{path:path}", not_forwarded, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+        Route("/{version:str}/{dataset_id:str}/events", relay.events_call, methods=["POST"]),
+        Route("/{dataset_id:str}/events", relay.events_call, methods=["POST"]),
+        Route("/collect", relay.collect, methods=["POST", "OPTIONS"]),
+        Route("/pixel-mirror.js", relay.mirror_script, methods=["GET"]),
+        Route("/health", relay.health, methods=["GET"]),
+        Route("/{path:path}", relay.not_forwarded, methods=methods),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.stats = stats
-    app.state.log = log
+    app = Starlette(routes=routes, lifespan=relay.lifespan)
+    app.state.stats = relay.stats
+    app.state.log = relay.log
     return app
 
 
