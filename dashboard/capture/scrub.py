@@ -21,12 +21,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dashboard.config import Config
+from dashboard.ingest.rows import safe_text_identifier
 from dashboard.params import (
     PARAMS,
     PLAINTEXT_MARKER,
     UNHASHED,
-    looks_like_email,
-    looks_like_phone,
     redact_pii,
     value_status,
 )
@@ -60,11 +59,6 @@ def plaintext_marker(value: str) -> str:
     """The stand-in for a plaintext value: its SHA-256 (normalised as Meta hashes)."""
     digest = hashlib.sha256(value.strip().lower().encode("utf-8", "replace")).hexdigest()
     return PLAINTEXT_MARKER + digest
-
-
-def _pii_text(text: str) -> bool:
-    stripped = text.strip()
-    return looks_like_email(stripped) or (stripped.startswith("+") and looks_like_phone(stripped))
 
 
 def _scrub_value(param: str, value: Any) -> Any:
@@ -113,9 +107,9 @@ def scrub_event(event: Any, config: Config) -> Any:
     if not isinstance(event, dict):
         return event if not isinstance(event, str) else redact_pii(event)
     out: dict[str, Any] = {key: event[key] for key in _EVENT_KEYS if key in event}
-    if isinstance(out.get("event_id"), str) and _pii_text(out["event_id"]):
-        text = out["event_id"].strip()
-        out["event_id"] = hashlib.sha256(text.lower().encode()).hexdigest()
+    if isinstance(out.get("event_id"), str):
+        # The importer's own rule: an e-mail or +phone is kept as its SHA-256 only.
+        out["event_id"] = safe_text_identifier(out["event_id"], False)
     if "event_name" in out and isinstance(out["event_name"], str):
         out["event_name"] = redact_pii(out["event_name"])
     if "event_source_url" in event:

@@ -117,11 +117,13 @@ def _safe_identifier(value: Any, *, allow_phone_shape: bool) -> str | None:
         )
     if value is None or isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
-    return _safe_text_identifier(str(value), allow_phone_shape)
+    return safe_text_identifier(str(value), allow_phone_shape)
 
 
 @lru_cache(maxsize=262_144)
-def _safe_text_identifier(raw: str, allow_phone_shape: bool) -> str | None:
+def safe_text_identifier(raw: str, allow_phone_shape: bool) -> str | None:
+    """An identifier as stored: as sent (cut to 256), or the SHA-256 of an e-mail (or,
+    unless `allow_phone_shape`, of a +country phone), so it still matches itself."""
     # Identifiers repeat (one fbp per visitor): decide once per distinct value.
     text = raw.strip()
     if not text:
@@ -250,7 +252,7 @@ def build_row(
         raise Rejected("event_id not a string")
     # Kept as sent unless it is plaintext PII (an e-mail, a +country phone): then its
     # SHA-256, as for external_id. Checked before the cut to 256 characters.
-    event_id = _safe_text_identifier(str(event_id_raw), False) if event_id_raw is not None else None
+    event_id = safe_text_identifier(str(event_id_raw), False) if event_id_raw is not None else None
     action_source = _opt_text(event, "action_source", 32)
     messaging_channel = _opt_text(event, "messaging_channel", 32)
     if envelope.sent_at is None:

@@ -22,7 +22,8 @@ from dashboard.ingest.formats.python_sdk import PythonSdkDebug
 from dashboard.ingest.formats.sgtm import StapeTagLog
 from dashboard.ingest.formats.woocommerce import WooCommerceLog
 
-# Sniffed in this order: the first whose `sniff` accepts a file's head reads it.
+# Asked in this order: for the first line any format claims, the first that claims it
+# reads the file.
 # sGTM before v1: a BigQuery log row has an event_name and no kind, like a bare event.
 FORMATS: tuple[LogFormat, ...] = (
     StapeTagLog(),

@@ -75,7 +75,7 @@ ENTRY_CONTINUATION = "part of a multi-line log entry"
 
 class LogFormat:
     """One source's log format. Subclasses set the class attributes and implement
-    `sniff` and the parse method of their reader."""
+    `claims` and the parse method of their reader."""
 
     name: ClassVar[str]  # the --format value, e.g. "sgtm"
     title: ClassVar[str]  # what a person calls it, e.g. "server-side GTM tag log (Stape)"
