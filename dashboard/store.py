@@ -146,6 +146,11 @@ _EVENT_COLUMNS: list[sa.Column] = [
     sa.Column("external_id", sa.Text),
     sa.Column("em_hash", sa.String(64)),
     sa.Column("person_key", sa.Text),
+    # Fingerprints (first 16 hex chars of SHA-256) of the first valid client_ip_address
+    # (stripped, lower case) and client_user_agent (stripped), never the values: enough
+    # to tell whether a browser event and its server twin carried the same one.
+    sa.Column("ip_fp", sa.String(16)),
+    sa.Column("ua_fp", sa.String(16)),
     sa.Column("has_unhashed_pii", sa.Boolean, nullable=False),
     sa.Column("n_valid_params", sa.Integer, nullable=False),
     *[sa.Column(f"p_{param}", sa.SmallInteger, nullable=False) for param in PARAMS],
@@ -361,11 +366,46 @@ def release_connections(engine: Engine) -> None:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the tables and indexes that do not exist yet."""
+    """Create the tables and indexes that do not exist yet, and add the nullable columns
+    a store made by an older version lacks."""
     try:
         metadata.create_all(engine)
+        _add_missing_columns(engine, events)
     except sa.exc.SQLAlchemyError as exc:
         raise StoreError(f"cannot create the store schema: {_short(exc)}") from exc
+
+
+def _table_columns(connection: Connection, table: sa.Table) -> set[str]:
+    # Not sa.inspect: its PostgreSQL catalog query fails on DuckDB. A zero-row SELECT *
+    # names the columns on every backend.
+    result = connection.execute(sa.select(sa.text("*")).select_from(table).limit(0))
+    names = {name.lower() for name in result.keys()}
+    result.close()
+    return names
+
+
+def _add_missing_columns(engine: Engine, table: sa.Table) -> None:
+    """ALTER TABLE ... ADD COLUMN for each nullable column of `table` the stored table
+    lacks (create_all never changes an existing table). Idempotent; another process
+    adding the same column at the same time is no error. Rows already stored read NULL."""
+    with engine.connect() as connection:
+        present = _table_columns(connection, table)
+    # A missing NOT NULL column cannot be added to a table with rows: left as before.
+    missing = [c for c in table.columns if c.name not in present and c.nullable]
+    preparer = engine.dialect.identifier_preparer
+    for column in missing:
+        kind = column.type.compile(dialect=engine.dialect)
+        statement = (
+            f"ALTER TABLE {preparer.format_table(table)}"
+            f" ADD COLUMN {preparer.format_column(column)} {kind}"
+        )
+        try:
+            with engine.begin() as connection:
+                connection.execute(sa.text(statement))
+        except sa.exc.SQLAlchemyError:
+            with engine.connect() as connection:
+                if column.name not in _table_columns(connection, table):
+                    raise
 
 
 def _short(exc: BaseException) -> str:

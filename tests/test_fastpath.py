@@ -130,6 +130,11 @@ def _edge_lines():
         px(ev("Contact", T0 + 13, "b5", lead_id="123", client_user_agent="Mozilla/5.0 x")),
         px(ev("Contact", T0 + 14, "b6", fn=EM, ln=EM, ge=EM, client_user_agent="ua")),
         px(ev("Contact", T0 + 15, "b7", db=EM, client_user_agent="Mozilla")),
+        # IP and user-agent fingerprints: case-folded IPv6, the first valid list element.
+        px(ev("Contact", T0 + 15, "b7a", client_ip_address="2001:DB8::1", client_user_agent="UA")),
+        px(ev("Contact", T0 + 15, "b7b", client_ip_address=["x", "1.2.3.4"], client_user_agent=[])),
+        px(ev("Contact", T0 + 15, "b7c", client_ip_address=[], client_user_agent=["null", "u"])),
+        px(ev("Contact", T0 + 15, "b7d", client_user_agent=EM, client_ip_address="null")),
         px(ev("Contact", T0 + 16, "me@example.com", em=EM)),  # e-mail as event_id
         px(ev("Contact", T0 + 17, "", em=EM)),  # empty event_id
         px(ev("Purchase", (T0 + 18) * 1000, "b8", em=EM)),  # milliseconds
@@ -215,6 +220,11 @@ def _edge_lines():
         px(ev("Lead", T0 + 48, "f4", em=" " + EM)),  # edge space
         px(ev("Lead", T0 + 49, "f5", fn="José")),  # non-ASCII
         px(ev("Lead", T0 + 50, "f6", client_user_agent='say "hi"')),  # escapes
+        px(ev("Lead", T0 + 50, "f6a", client_user_agent="Mozilla é")),  # non-ASCII
+        px(ev("Lead", T0 + 50, "f6b", client_ip_address=" 1.2.3.4")),  # edge space
+        '{"kind": "pixel_event", "event": {"event_name": "Lead", "event_time": '
+        + str(T0 + 50)
+        + ', "user_data": {"client_user_agent": "a\\ud800b"}}}',  # a lone surrogate
         px(ev(" Lead", T0 + 51, "f7")),
         px(ev("", T0 + 52, "f8")),
         px(ev("Lead", T0 + 53.5, "f9")),
@@ -285,7 +295,8 @@ def test_crlf_gzip_and_a_pending_last_line(tmp_path):
 
 _TEXT = st.sampled_from(
     [EM, EM.upper(), "a@example.com", "+15550100123", "5550100", "null", "", " x", "x ",
-     "fb.1.1763632800000.123", FBC, "1.2.3.4", "::1", "1234567890123456", "12", "Jose",
+     "fb.1.1763632800000.123", FBC, "1.2.3.4", "::1", "2001:DB8::1", "1234567890123456",
+     "12", "Jose",
      "José", 'q"q', "a\\b", "\t", "é", "0", "-"]
 )  # fmt: skip
 _VALUE = st.one_of(

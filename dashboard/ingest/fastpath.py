@@ -464,6 +464,8 @@ def _plan(config: Config, columns: tuple[str, ...]) -> _Plan:
             {_identifier("external_id", allow_phone_shape=False)} AS external_id,
             {_identifier("ctwa_clid", allow_phone_shape=True)} AS ctwa_key,
             {_first_valid("em")} AS em_hash,
+            {_fingerprint(_first_valid("client_ip_address"), lower=True)} AS ip_fp,
+            {_fingerprint(_first_valid("client_user_agent"), lower=False)} AS ua_fp,
             {_first_valid("lead_id")} AS lead_key,
             {_first_valid("page_scoped_user_id")} AS psid_key,
             coalesce(line_ok AND e IS NOT NULL AND {name_ok} AND t_raw IS NOT NULL
@@ -521,6 +523,8 @@ def _plan(config: Config, columns: tuple[str, ...]) -> _Plan:
         "external_id": "external_id",
         "em_hash": "em_hash",
         "person_key": "coalesce(external_id, em_hash, fbp, lead_key, ctwa_key, psid_key)",
+        "ip_fp": "ip_fp",
+        "ua_fp": "ua_fp",
         "has_unhashed_pii": "has_unhashed_pii",
         "n_valid_params": f"({n_valid})",
         **{f"p_{p}": f"CAST(p_{p} AS SMALLINT)" for p in PARAMS},
@@ -559,6 +563,12 @@ def _first_valid(param: str) -> str:
         f"CASE k_{param} WHEN 'VARCHAR' THEN CASE WHEN sc_{param} = 1 THEN s_{param} END"
         f" WHEN 'ARRAY' THEN a_{param}[list_position(st_{param}, 1)] END"
     )
+
+
+def _fingerprint(text: str, *, lower: bool) -> str:
+    """SQL for `rows.fingerprint` on a clean ASCII text (no edge spaces to strip)."""
+    value = f"lower({text})" if lower else text
+    return f"left(sha256({value}), 16)"
 
 
 def _first(param: str) -> str:

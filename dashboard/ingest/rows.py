@@ -1,10 +1,10 @@
 """One store row per event: field parsing and validation, the envelope of a batch.
 
 Owns `build_row`, the definition of every stored value of an event (validity flags,
-dedup keys, campaign, stage; never plaintext PII), and the pieces every log format
-shares: `Rejected` (a record that cannot be imported, with a reason free of PII), the
-`Envelope` of a batch (channel, dataset, sent time, Meta's answer), timestamps, and
-Meta's answer read from a response (`delivery_from_response`).
+dedup keys, IP and user-agent fingerprints, campaign, stage; never plaintext PII), and
+the pieces every log format shares: `Rejected` (a record that cannot be imported, with
+a reason free of PII), the `Envelope` of a batch (channel, dataset, sent time, Meta's
+answer), timestamps, and Meta's answer read from a response (`delivery_from_response`).
 """
 
 from __future__ import annotations
@@ -135,6 +135,25 @@ def safe_text_identifier(raw: str, allow_phone_shape: bool) -> str | None:
         # Keep matching possible (same plaintext on both channels) without keeping it.
         return hashlib.sha256(text.lower().encode()).hexdigest()
     return text[:256]
+
+
+@lru_cache(maxsize=262_144)
+def fingerprint(text: str, lower: bool) -> str:
+    """First 16 hex characters of the SHA-256 of a stripped (and, with `lower`,
+    lower-cased) value: tells two values apart without keeping either. The vectorised
+    path computes the same in SQL (`fastpath._fingerprint`)."""
+    text = text.strip()
+    if lower:
+        text = text.lower()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _value_fingerprint(param: str, value: Any, *, lower: bool) -> str | None:
+    """Fingerprint of the first valid element of a user_data value (None without one)."""
+    if value is None:
+        return None
+    text = first_valid(param, value)
+    return fingerprint(text, lower) if text else None
 
 
 def _number(value: Any) -> float | None:
@@ -285,6 +304,9 @@ def build_row(
         or _safe_identifier(user_data.get("ctwa_clid"), allow_phone_shape=True)
         or first_valid("page_scoped_user_id", user_data.get("page_scoped_user_id"))
     )
+    # The visitor's IP (case folded: IPv6 hex digits) and user agent, as fingerprints.
+    ip_fp = _value_fingerprint("client_ip_address", user_data.get("client_ip_address"), lower=True)
+    ua_fp = _value_fingerprint("client_user_agent", user_data.get("client_user_agent"), lower=False)
     currency = custom_data.get("currency")
     currency = (
         currency.strip().upper()[:8] if isinstance(currency, str) and currency.strip() else None
@@ -324,6 +346,8 @@ def build_row(
         external_id,
         em_hash,
         person_key,
+        ip_fp,
+        ua_fp,
         has_pii,
         len(valid),
         *statuses,
