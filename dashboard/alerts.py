@@ -1,14 +1,16 @@
 """Alerts: `python -m dashboard check`, a quality check a scheduler can run.
 
 Owns the thresholds (data with defaults, overridable per option), comparing the latest
-window (default: the last 24 h) with the 7 days before it, the breach list, and posting
-a Slack-compatible message to a webhook. Exit codes live in cli.py: 0 all hold, 1 any
+window (default: the last 24 h) with the 7 days before it, the pipeline checks (an empty
+window, a silent server integration), the breach list, and posting a Slack-compatible
+message to a webhook. Exit codes live in cli.py: 0 all hold, 1 any
 breached, 2 usage or store error.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import urllib.request
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -18,7 +20,14 @@ from sqlalchemy.engine import Engine
 
 from dashboard import dedup
 from dashboard.config import Config
-from dashboard.indicators import Filters, block_dict, block_frames, delivery_summary, overall_block
+from dashboard.indicators import (
+    Filters,
+    block_dict,
+    block_frames,
+    delivery_summary,
+    overall_block,
+    pipeline_health,
+)
 
 DAY_S = 86_400
 TIER_ORDER = ("Poor", "OK", "Good", "Great")
@@ -36,6 +45,7 @@ class Thresholds:
     max_stale: int = 0  # events older than 7 days when sent
     max_volume_drop: float = 0.5  # fall of server events vs the baseline's daily average
     min_events: int = 20
+    max_silence_hours: float = 6.0  # age of the newest accepted server event, by sent_at
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,7 @@ class Breach:
 
     check: str
     subject: str
-    value: float
+    value: float | None  # None: nothing to measure (e.g. no server event ever)
     threshold: float
     message: str
 
@@ -106,7 +116,8 @@ def run_check(
     for _, row in by_event.iterrows():
         if row["server_sent"] >= thresholds.min_events:
             checks += 1
-            if row["emq_estimate"] < cut:
+            # As displayed (one decimal), like the tier labels: 3.96 shows as 4.0, OK.
+            if round(float(row["emq_estimate"]), 1) < cut:
                 breaches.append(
                     Breach(
                         "emq_estimate",
@@ -191,7 +202,88 @@ def run_check(
                     f"server events fell {drop:.0%} ({now['server_events']} vs {expected:.0f} expected)",
                 )
             )
-    return CheckResult(start, window_end, baseline_start, checks, breaches)
+    # Pipeline breaches first: when nothing arrives, the quality numbers above say little.
+    pipeline_checks, pipeline = _pipeline_breaches(engine, base, thresholds, now, start, window_end)
+    return CheckResult(
+        start, window_end, baseline_start, checks + pipeline_checks, pipeline + breaches
+    )
+
+
+def _pipeline_breaches(
+    engine: Engine,
+    base: Filters,
+    thresholds: Thresholds,
+    window_block: dict[str, Any],
+    start: float,
+    window_end: float,
+) -> tuple[int, list[Breach]]:
+    """Checks that the integration still sends: the window holds no event at all (`no_events`), and
+    the newest accepted server event, by sent_at, at or before the window's end, is older
+    than `max_silence_hours` or missing (`server_silence`). Without them a store whose
+    last event is weeks old passes every other check: an empty window and an empty
+    baseline breach no rate and no volume drop. Returns (checks run, breaches)."""
+    breaches: list[Breach] = []
+    checks = 1
+    if window_block["browser_events"] + window_block["server_sent"] == 0:
+        breaches.append(
+            Breach(
+                "no_events",
+                "all",
+                0,
+                1,
+                f"no events were sent in the {(window_end - start) / 3600:g} h "
+                f"before {_utc_minute(window_end)}",
+            )
+        )
+    if base.channels and "server" not in base.channels:
+        return checks, breaches  # a browser-only slice has no server integration to fall silent
+    checks += 1
+    # Not only the window: the last server event may be weeks old. sent_end_ts is
+    # exclusive; its next float up makes it "at or before" the window's end.
+    upto = replace(
+        base,
+        channels=("server",),
+        sent_start_ts=None,
+        sent_end_ts=math.nextafter(window_end, math.inf),
+    )
+    last = float(pipeline_health(engine, upto)["last_sent_at"].max())
+    limit = thresholds.max_silence_hours
+    if math.isnan(last):
+        breaches.append(
+            Breach(
+                "server_silence",
+                "all",
+                None,
+                limit,
+                f"no accepted server event sent up to {_utc_minute(window_end)}; limit {limit:g} h",
+            )
+        )
+    elif window_end - last > limit * 3600:
+        silent = window_end - last
+        breaches.append(
+            Breach(
+                "server_silence",
+                "all",
+                round(silent / 3600, 1),
+                limit,
+                f"last server event sent {_how_long(silent)} ago, at {_utc_minute(last)}; "
+                f"limit {limit:g} h",
+            )
+        )
+    return checks, breaches
+
+
+def _utc_minute(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _how_long(seconds: float) -> str:
+    """45 min, 19.2 h, 27.0 days: in words someone reading a cron alert takes in at once."""
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * DAY_S:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / DAY_S:.1f} days"
 
 
 def _tier_cut(name: str, config: Config) -> float:

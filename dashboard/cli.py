@@ -31,6 +31,44 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
 
 
+def _share(text: str) -> float:
+    """A 0-1 share: 75 for 75% would otherwise be reported as "below 7500%"."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a share from 0 to 1 (0.75 for 75%), not {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+    if not value > 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
+def _days(text: str) -> int:
+    value = _count(text)
+    if value == 0:  # the baseline's daily average divides by it
+        raise argparse.ArgumentTypeError("must be 1 or more, not 0")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="store URL (default: $EQM_DB_URL or data/events.duckdb)")
     parser.add_argument("--config", help="config file (default: $EQM_CONFIG or data/config.toml)")
@@ -127,7 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_report = commands.add_parser("report", help="print the quality report")
     p_report.add_argument(
-        "--format", choices=["json", "html", "pdf", "xlsx", "csv"], default="json"
+        "--format",
+        choices=["json", "text", "html", "pdf", "xlsx", "csv"],
+        help="text: a one-screen summary; json: the report contract (default: text at a "
+        "terminal, json when piped, scripted or with --out)",
     )
     p_report.add_argument(
         "--out", help="write to this file (required for pdf and xlsx; else stdout)"
@@ -144,26 +185,93 @@ def build_parser() -> argparse.ArgumentParser:
     p_check.add_argument(
         "--at",
         default="now",
-        help="end of the window: now (default), latest (last event in the store) or ISO time",
+        metavar="WHEN",
+        help="end of the window: now (default), latest (the newest send time in the store) "
+        "or an ISO time (UTC unless it has an offset)",
     )
-    p_check.add_argument("--window-hours", type=float, default=24.0)
-    p_check.add_argument("--baseline-days", type=int, default=7)
     p_check.add_argument(
-        "--min-emq-tier", default=defaults.min_emq_tier, choices=["Poor", "OK", "Good", "Great"]
+        "--window-hours",
+        type=_positive,
+        metavar="HOURS",
+        default=24.0,
+        help="length of the window checked, in hours of send time (default %(default)g)",
     )
-    p_check.add_argument("--min-coverage", type=float, default=defaults.min_coverage)
-    p_check.add_argument("--max-likely-double", type=int, default=defaults.max_likely_double)
-    p_check.add_argument("--max-error-rate", type=float, default=defaults.max_error_rate)
-    p_check.add_argument("--max-token-errors", type=int, default=defaults.max_token_errors)
-    p_check.add_argument("--max-stale", type=int, default=defaults.max_stale)
-    p_check.add_argument("--max-volume-drop", type=float, default=defaults.max_volume_drop)
+    p_check.add_argument(
+        "--baseline-days",
+        type=_days,
+        metavar="DAYS",
+        default=7,
+        help="days before the window that server volume is compared with (default %(default)s)",
+    )
+    p_check.add_argument(
+        "--min-emq-tier",
+        default=defaults.min_emq_tier,
+        choices=["Poor", "OK", "Good", "Great"],
+        help="lowest EMQ estimate tier per event name (default %(default)s)",
+    )
+    p_check.add_argument(
+        "--min-coverage",
+        type=_share,
+        metavar="SHARE",
+        default=defaults.min_coverage,
+        help="smallest event coverage per event name, a 0-1 share (default %(default)s)",
+    )
+    p_check.add_argument(
+        "--max-likely-double",
+        type=_count,
+        metavar="N",
+        default=defaults.max_likely_double,
+        help="most server events likely counted twice, a count (default %(default)s)",
+    )
+    p_check.add_argument(
+        "--max-error-rate",
+        type=_share,
+        metavar="SHARE",
+        default=defaults.max_error_rate,
+        help="largest share of sent server events Meta rejected, 0-1 (default %(default)s)",
+    )
+    p_check.add_argument(
+        "--max-token-errors",
+        type=_count,
+        metavar="N",
+        default=defaults.max_token_errors,
+        help="most events rejected for the token or permissions (codes 190/200), a count "
+        "(default %(default)s)",
+    )
+    p_check.add_argument(
+        "--max-stale",
+        type=_count,
+        metavar="N",
+        default=defaults.max_stale,
+        help="most events sent more than 7 days after they happened, a count (default %(default)s)",
+    )
+    p_check.add_argument(
+        "--max-volume-drop",
+        type=_share,
+        metavar="SHARE",
+        default=defaults.max_volume_drop,
+        help="largest fall of server events vs the baseline's daily average, a 0-1 share "
+        "(default %(default)s)",
+    )
+    p_check.add_argument(
+        "--max-silence-hours",
+        type=_positive,
+        metavar="HOURS",
+        default=None,
+        help="largest age of the newest accepted server event, in hours of send time "
+        f"before the window's end (default {defaults.max_silence_hours:g}, or "
+        "max_silence_hours under [health] in the config file)",
+    )
     p_check.add_argument(
         "--min-events",
-        type=int,
+        type=_count,
+        metavar="N",
         default=defaults.min_events,
-        help="smallest event group judged on EMQ and coverage",
+        help="smallest event group judged on EMQ and coverage, in events (default %(default)s)",
     )
-    p_check.add_argument("--format", choices=["text", "json"], default="text")
+    p_check.add_argument(
+        "--format", choices=["text", "json"], default="text", help="output (default text)"
+    )
     p_check.add_argument(
         "--webhook", help="POST a Slack-compatible message here when a check breaches"
     )
@@ -193,6 +301,18 @@ def _report(args: argparse.Namespace, engine, config) -> int:
 
     create_schema(engine)
     filters = filters_from_args(args)
+    if args.format is None:
+        # A person at a terminal gets the summary; a pipe, a script or --out gets the contract.
+        args.format = "text" if not args.out and _stdout_is_terminal() else "json"
+    if args.format == "text":
+        from dashboard.text_report import render_text
+
+        text = render_text(build_report(engine, filters, config), config)
+        if args.out:
+            Path(args.out).write_text(text + "\n", encoding="utf-8")
+        else:
+            print(text)
+        return 0
     if args.format == "json":
         text = json.dumps(build_report(engine, filters, config), indent=2, ensure_ascii=False)
         if args.out:
@@ -216,15 +336,21 @@ def _report(args: argparse.Namespace, engine, config) -> int:
     return 0
 
 
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
 def _window_end(text: str, engine) -> float:
     from datetime import UTC, datetime
 
-    from dashboard.indicators import latest_event_time
+    from dashboard.indicators import latest_sent_at
 
     if text == "now":
         return datetime.now(tz=UTC).timestamp()
     if text == "latest":
-        latest = latest_event_time(engine)
+        # The window is on sent_at: ending it at the newest event_time would leave out a
+        # batch uploaded after its events, and the silence check would see a gap.
+        latest = latest_sent_at(engine)
         if latest is None:
             raise IngestError("the store is empty: nothing to check")
         return latest + 1  # the window's end is exclusive
@@ -249,6 +375,11 @@ def _check(args: argparse.Namespace, engine, config) -> int:
         max_stale=args.max_stale,
         max_volume_drop=args.max_volume_drop,
         min_events=args.min_events,
+        max_silence_hours=(
+            args.max_silence_hours
+            if args.max_silence_hours is not None
+            else getattr(config, "max_silence_hours", Thresholds.max_silence_hours)
+        ),
     )
     result = run_check(
         engine,
@@ -364,6 +495,7 @@ def _demo(args: argparse.Namespace, engine, config) -> int:
         "--server.address=localhost",  # no login configured: local only
         "--browser.gatherUsageStats=false",
         "--server.showEmailPrompt=false",
+        "--client.toolbarMode=viewer",  # no Deploy button: as .streamlit/config.toml
     ]
     if args.no_browser:
         command.append("--server.headless=true")

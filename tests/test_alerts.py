@@ -13,6 +13,8 @@ from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
 from dashboard.alerts import Thresholds, run_check
+from dashboard.cli import build_parser, main
+from dashboard.indicators import Filters
 from dashboard.ingest import ingest
 
 DAY = 86_400
@@ -40,7 +42,9 @@ def healthy_log(breach: str | None = None) -> list:
     for day in range(8):
         for k in range(30):
             i = day * 100 + k
-            t = T0 + day * DAY + k * 600
+            # Every 48 min around the clock: a healthy integration is never silent for
+            # long (the last server event of the window is sent 48 min before END).
+            t = T0 + day * DAY + k * 2880
             ev = good_event("Purchase", t, i)
             records.append(pixel(ev, sent_at=t))
             in_window = day == 7
@@ -84,8 +88,9 @@ def test_healthy_store_breaches_nothing(engine, tmp_path, config):
     load(engine, tmp_path, config, None)
     result = run_check(engine, config, Thresholds(), END)
     assert result.ok, result.lines()
-    assert result.checks_run == 7  # EMQ and coverage for Purchase, five overall checks
-    assert result.lines() == ["OK: all 7 checks hold"]
+    # EMQ and coverage for Purchase, five overall checks, no_events and server_silence.
+    assert result.checks_run == 9
+    assert result.lines() == ["OK: all 9 checks hold"]
 
 
 @pytest.mark.parametrize("breach", sorted(BREACHES))
@@ -170,3 +175,148 @@ def test_cli_exit_codes_json_and_webhook(tmp_path, config):
         "0.5",
     )
     assert relaxed.returncode == 0, relaxed.stdout
+
+
+# ---------------------------------------------------------------------------
+# Pipeline checks: no_events and server_silence
+# The healthy log's newest server event: day 7, k = 29, sent 5 s after its event_time
+# T0 + 7 d + 29 * 2880 s = 2025-11-27 10:00 + 23 h 12 min = 2025-11-28 09:12:05 UTC.
+LAST_SERVER_SENT = T0 + 7 * DAY + 29 * 2880 + 5
+
+
+def test_dead_integration_breaches_no_events_and_server_silence(engine, tmp_path, config):
+    # Issue #14: a store whose newest event is 27 days old used to pass every check
+    # (an empty window breaches no rate, an empty baseline no volume drop).
+    load(engine, tmp_path, config, None)
+    result = run_check(engine, config, Thresholds(), LAST_SERVER_SENT + 27 * DAY)
+    assert [b.check for b in result.breaches] == ["no_events", "server_silence"]
+    silence = result.breaches[1]
+    assert silence.value == 648.0  # 27 d * 24 h
+    assert silence.threshold == 6.0
+    assert silence.message == (
+        "last server event sent 27.0 days ago, at 2025-11-28 09:12 UTC; limit 6 h"
+    )
+    assert result.breaches[0].message == (
+        "no events were sent in the 24 h before 2025-12-25 09:12 UTC"
+    )
+    assert result.checks_run == 7  # no event group to judge: five overall + the two pipeline checks
+    assert json.loads(json.dumps(result.to_dict()))["breaches"][1]["value"] == 648.0
+
+
+def silence_breaches(engine, config, window_end, **thresholds):
+    result = run_check(engine, config, Thresholds(**thresholds), window_end)
+    return [b for b in result.breaches if b.check == "server_silence"]
+
+
+def test_server_silence_counts_accepted_events_sent_up_to_the_window_end(
+    duck_engine, tmp_path, config
+):
+    s = T0 + 1000
+    records = [
+        capi([good_event("Purchase", s - 5, 1)], sent_at=s),  # the last accepted one
+        # Rejected: it proves the integration runs, not that Meta gets anything.
+        capi(
+            [good_event("Purchase", s + 3 * 3600 - 5, 2)],
+            sent_at=s + 3 * 3600,
+            status=400,
+            error={"code": 100, "message": "Invalid parameter"},
+        ),
+        pixel(good_event("Purchase", s + 5 * 3600, 3)),  # the window is not empty
+        capi([good_event("Purchase", s + 6 * 3600, 4)], sent_at=s + 6 * 3600 + 60),
+    ]
+    ingest([write_jsonl(tmp_path / "silence.jsonl", records)], duck_engine, config=config)
+    # Exactly 6 h after s: not older than the limit.
+    assert silence_breaches(duck_engine, config, s + 6 * 3600) == []
+    # 36 s (0.01 h) later it is; the rejected batch 3 h before does not count, and the
+    # event sent 24 s after this window's end is not seen yet.
+    late = silence_breaches(duck_engine, config, s + 6 * 3600 + 36)
+    assert [(b.value, b.threshold) for b in late] == [(6.0, 6.0)]
+    assert late[0].message.startswith("last server event sent 6.0 h ago, at 2025-11-20 10:16 UTC")
+    assert silence_breaches(duck_engine, config, s + 6 * 3600 + 36, max_silence_hours=7) == []
+    # An event sent exactly at the window's end counts ("at or before").
+    assert silence_breaches(duck_engine, config, s + 6 * 3600 + 60) == []
+
+
+def test_server_silence_without_any_server_event(duck_engine, tmp_path, config):
+    records = [pixel(good_event("Purchase", T0 + k * 600, k)) for k in range(3)]
+    ingest([write_jsonl(tmp_path / "browser.jsonl", records)], duck_engine, config=config)
+    end = T0 + 3600
+    result = run_check(duck_engine, config, Thresholds(), end)
+    assert [(b.check, b.value) for b in result.breaches] == [("server_silence", None)]
+    assert result.breaches[0].message == (
+        "no accepted server event sent up to 2025-11-20 11:00 UTC; limit 6 h"
+    )
+    # A browser-only slice has no server integration to watch: the check is not run.
+    browser = run_check(
+        duck_engine, config, Thresholds(), end, filters=Filters(channels=("browser",))
+    )
+    assert browser.ok and browser.checks_run == 6  # five overall checks and no_events
+
+
+def test_check_at_latest_ends_at_the_newest_send_time(tmp_path, config, capsys):
+    # Daily uploads: each day's server events go in one batch an hour after the day ends,
+    # up to 25 h after they happened. Ending the window at the newest event_time would
+    # leave the last batch out and see 22.2 h of server silence; at the newest send time
+    # everything holds: 30 server events vs 30 a day before, 28 of day 7's Pixel events
+    # sent in the window (k >= 2), all with their twin.
+    records = []
+    for day in range(8):
+        batch = []
+        for k in range(30):
+            ev = good_event("Purchase", T0 + day * DAY + k * 2880, day * 100 + k)
+            records.append(pixel(ev))
+            batch.append(ev)
+        records.append(capi(batch, sent_at=T0 + (day + 1) * DAY + 3600))
+    log = write_jsonl(tmp_path / "daily.jsonl", records)
+    db = f"duckdb:///{tmp_path / 'daily.duckdb'}"
+    assert main(["ingest", str(log), "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["check", "--db", db, "--at", "latest"]) == 0
+    assert capsys.readouterr().out == "OK: all 9 checks hold\n"
+    # The issue's case: checked weeks after the last upload (27 d after it), it breaches.
+    at = "2025-12-25T11:00:01Z"  # T0 + 8 d + 1 h (the last batch) + 27 d, + 1 s
+    assert main(["check", "--db", db, "--at", at]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "BREACH no_events [all]: no events were sent in the 24 h before 2025-12-25 11:00 UTC",
+        "BREACH server_silence [all]: last server event sent 27.0 days ago, "
+        "at 2025-11-28 11:00 UTC; limit 6 h",
+    ]
+    assert main(["check", "--db", db, "--at", at, "--max-silence-hours", "1000"]) == 1
+    assert "server_silence" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--min-coverage", "75"),
+        ("--max-error-rate", "1.5"),
+        ("--max-volume-drop", "-0.1"),
+        ("--max-silence-hours", "0"),
+        ("--max-stale", "-1"),
+    ],
+)
+def test_check_rejects_thresholds_out_of_range(option, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", option, value])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert f"argument {option}:" in error and f"not {value}" in error, error
+
+
+def test_check_help_gives_meaning_unit_and_default():
+    parser = build_parser()
+    check = parser._subparsers._group_actions[0].choices["check"]  # noqa: SLF001
+    text = " ".join(check.format_help().split())
+    for phrase in (
+        "--min-coverage SHARE smallest event coverage per event name, a 0-1 share (default 0.75)",
+        "--max-error-rate SHARE largest share of sent server events Meta rejected, 0-1 (default 0.02)",
+        "--max-volume-drop SHARE largest fall of server events vs the baseline's daily average, "
+        "a 0-1 share (default 0.5)",
+        "--max-silence-hours HOURS largest age of the newest accepted server event, in hours",
+        "(default 6, or max_silence_hours under [health] in the config file)",
+        "--min-emq-tier {Poor,OK,Good,Great} lowest EMQ estimate tier per event name (default OK)",
+        "--max-token-errors N most events rejected for the token or permissions (codes 190/200), "
+        "a count (default 0)",
+        "--window-hours HOURS length of the window checked, in hours of send time (default 24)",
+    ):
+        assert phrase in text, phrase
