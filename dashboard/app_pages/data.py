@@ -1,17 +1,17 @@
-"""Data: import a log (upload or path), import history, quarantined lines with reasons."""
+"""Data: import a log (upload or path), import history, quarantined lines with reasons.
 
-import tempfile
-from pathlib import Path
+Uploads are imported under the names they were uploaded with (dashboard.ingest.uploads);
+the history and the quarantine are read through ui.import_log (dashboard.import_log).
+"""
 
-import pandas as pd
-import sqlalchemy as sa
 import streamlit as st
 
 from dashboard import ui
 from dashboard.capture.relay import fetch_health
-from dashboard.ingest import IngestError, ingest
+from dashboard.ingest import IngestError
 from dashboard.ingest.formats import FORMATS
-from dashboard.store import StoreError, imports, quarantine
+from dashboard.ingest.uploads import ingest_uploads
+from dashboard.store import StoreError
 
 st.title("Data")
 engine = ui.get_engine(ui.store_url())
@@ -35,19 +35,14 @@ if left.button(
     "Import", type="primary", key="btn_import", disabled=not (uploads or path_text.strip())
 ):
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            paths = []
-            for upload in uploads or []:
-                target = Path(folder) / Path(upload.name).name
-                target.write_bytes(upload.getvalue())
-                paths.append(str(target))
-            if path_text.strip():
-                paths.append(path_text.strip())
-            with st.spinner("Importing…"):
-                summary = ingest(paths, engine, config=ui.get_config())
-            # Uploads are named as the person named them, not by the temporary folder.
-            text = summary.to_text().replace(str(Path(folder).resolve()) + "/", "upload: ")
-        st.session_state["last_import"] = text
+        with st.spinner("Importing…"):
+            summary = ingest_uploads(
+                [(upload.name, upload.getvalue()) for upload in uploads or []],
+                engine,
+                paths=[path_text.strip()] if path_text.strip() else [],
+                config=ui.get_config(),
+            )
+        st.session_state["last_import"] = summary.to_text()
         st.cache_data.clear()
         ui.begin_run()
     except (IngestError, StoreError) as exc:
@@ -86,48 +81,20 @@ else:
     )
 
 st.subheader("Import history")
-with engine.connect() as connection:
-    history = pd.DataFrame(
-        connection.execute(sa.select(imports).order_by(imports.c.import_id.desc()).limit(200))
-        .mappings()
-        .all()
-    )
-if not history.empty:
-    for column in ("started_at", "finished_at"):
-        history[column] = pd.to_datetime(history[column], unit="s", utc=True)
-ui.table(history, "imports", "import_history.csv")
+ui.table(ui.import_log("import_history"), "imports", "import_history.csv", empty="No imports yet.")
 
 st.subheader("Quarantined lines")
 st.caption(
-    "Lines (idx -1) or single events that could not be imported, with the reason. The raw line is not kept: it may hold personal data."
+    "Lines, or single events of a line, that could not be imported, with the reason. "
+    "“Event in line” is empty when the whole line was refused. The raw line is not kept: "
+    "it may hold personal data."
 )
-with engine.connect() as connection:
-    reasons = pd.DataFrame(
-        connection.execute(
-            sa.select(quarantine.c.reason, sa.func.count().label("count"))
-            .group_by(quarantine.c.reason)
-            .order_by(sa.func.count().desc())
-        )
-        .mappings()
-        .all()
-    )
-    lines = pd.DataFrame(
-        connection.execute(
-            sa.select(
-                quarantine.c.path,
-                quarantine.c.line_no,
-                quarantine.c.idx,
-                quarantine.c.reason,
-                quarantine.c.detail,
-            )
-            .order_by(quarantine.c.path, quarantine.c.line_no, quarantine.c.idx)
-            .limit(5000)
-        )
-        .mappings()
-        .all()
-    )
-left, right = st.columns([1, 2])
-with left:
-    ui.table(reasons, "quarantine_reasons", "quarantine_reasons.csv")
-with right:
-    ui.table(lines, "quarantine_lines", "quarantine.csv")
+reasons = ui.import_log("quarantine_reasons")
+if reasons.empty:
+    st.info("Nothing quarantined: every line read was imported.")
+else:
+    left, right = st.columns([1, 2])
+    with left:
+        ui.table(reasons, "quarantine_reasons", "quarantine_reasons.csv")
+    with right:
+        ui.table(ui.import_log("quarantined_lines"), "quarantine_lines", "quarantine.csv")

@@ -1,8 +1,9 @@
-"""Freshness & delivery: lag per stage, upload frequency, stale/future events, errors over time."""
+"""Freshness & delivery: lag per stage, upload frequency, stale/future events, and Meta's
+errors over time with what each code means and how to fix it (dashboard.meta_errors)."""
 
 import streamlit as st
 
-from dashboard import charts, ui
+from dashboard import charts, meta_errors, ui
 from dashboard import formatting as fmt
 
 st.title("Freshness & delivery")
@@ -14,7 +15,11 @@ st.caption(ui.describe(filters))
 overall = ui.query("overall", filters)
 delivery = ui.query("delivery_summary", filters)
 if overall["server_sent"] == 0:
-    st.info("No events in this selection.")
+    # This page is about what the server sent to Meta: browser events have no send lag.
+    st.info(
+        "No events in this selection were sent from the server (Conversions API): "
+        "lags and Meta's answers exist only for server events."
+    )
     st.stop()
 fresh = overall["freshness"]
 cols = st.columns(4)
@@ -29,19 +34,30 @@ cols[2].metric("Token / permission errors", fmt.compact(delivery["token_error_ba
 cols[3].metric("Unanswered batches", fmt.compact(delivery["unanswered_batches"]))
 
 st.subheader("Lag per stage")
-stats = ui.query("lag_stats", filters, "funnel_stage")
-st.plotly_chart(charts.lag_box(ui.query("lag_sample", filters)), key="chart_lag_box")
-ui.table(
-    stats,
-    "lag_stats",
-    "lag_per_stage.csv",
-    column_config={
-        c: st.column_config.NumberColumn(c, format="%.0f")
-        for c in ("p50_lag_s", "p90_lag_s", "p99_lag_s", "max_lag_s")
-    },
+st.caption(
+    "Lag: from when an event happened (event_time) to when the server sent it. Meta wants "
+    "events within an hour, and refuses a whole batch holding one older than 7 days."
 )
+stats = ui.query("lag_stats", filters, "funnel_stage")
+if stats.empty:
+    st.info("No server events with a known send time in this selection.")
+else:
+    st.plotly_chart(charts.lag_box(ui.query("lag_sample", filters)), key="chart_lag_box")
+    ui.table(stats, "lag_stats", "lag_per_stage.csv")
 
 st.subheader("Errors over time")
 errors = ui.query("delivery_errors", filters)
-st.plotly_chart(charts.errors_over_time(errors), key="chart_errors")
-ui.table(errors, "errors", "delivery_errors.csv")
+if errors.empty:
+    st.info("No rejected batches in this selection.")
+else:
+    st.caption(
+        "Token and permission errors (codes 190 and 200) are in red and orange: every batch "
+        "fails until the token is renewed. Other errors are in greys."
+    )
+    st.plotly_chart(charts.errors_over_time(errors), key="chart_errors")
+    ui.table(
+        meta_errors.explained(errors),
+        "errors",
+        "delivery_errors.csv",
+        empty="No rejected batches in this selection.",
+    )

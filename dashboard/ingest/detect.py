@@ -41,7 +41,9 @@ class Unrecognised(LogFormat):
         raise Rejected("unrecognised format", "tried: " + ", ".join(formats.format_names()))
 
     def line_complete(self, line: bytes) -> bool:
-        return False  # nothing tells a whole line from a part: a last line waits for its newline
+        # A last line without its newline is whole when it parses as JSON (as the head
+        # reader judges it); anything else may still be being written: it waits.
+        return parses(line)
 
 
 def sniff(path: Path) -> formats.Detected | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -85,6 +85,7 @@ class Importer:
         *,
         forced_format: str | None = None,
         default_dataset: str = UNKNOWN_DATASET,
+        names: dict[Path, str] | None = None,
     ):
         self.engine = engine
         self.config = config
@@ -93,10 +94,15 @@ class Importer:
         self.vectorised = vectorised
         self.forced_format = forced_format
         self.default_dataset = default_dataset
+        self.names = names or {}
         self.open: OpenRequests | None = None  # the current file's open requests
         self._parser: BlockParser | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._pending: Future | None = None
+
+    def shown(self, path: Path) -> str:
+        """How a file is named to people (summary, import history, quarantine)."""
+        return self.names.get(path, str(path))
 
     def close(self) -> None:
         """Release the parser and the writer thread (after the write in flight ends: a
@@ -186,7 +192,7 @@ class Importer:
             .values(lines_done=0, bytes_done=0, last_line_hash=None)
         )
         set_meta(connection, "data_version", get_meta(connection, "data_version") + 1)
-        self.summary.reimported_files.append(str(path))
+        self.summary.reimported_files.append(self.shown(path))
 
     def _format(
         self, connection, path: Path, source_id: int, sniffed: formats.Detected | None
@@ -242,7 +248,9 @@ class Importer:
             self.open = OpenRequests.load(connection, source_id)
         self.summary.files += 1
         fmt = detected.format
-        self.summary.formats[str(path)] = f"{fmt.name} ({fmt.title})" if fmt else detected.name
+        self.summary.formats[self.shown(path)] = (
+            f"{fmt.name} ({fmt.title})" if fmt else detected.name
+        )
         if fmt is None:
             self.summary.unrecognised_tried = tuple(formats.format_names())
             fmt = Unrecognised()
@@ -327,7 +335,7 @@ class Importer:
                 "line_no": line_no,
                 "idx": idx,
                 "import_id": self.import_id,
-                "path": str(file.path),
+                "path": self.shown(file.path),
                 "reason": exc.reason[:64].replace("\x00", ""),
                 "detail": exc.detail[:300].replace("\x00", "") or None,
             }
@@ -438,6 +446,19 @@ def _apply_answers(connection, source_id: int, answers: list[tuple[int, dict]]) 
         dedup.forget(connection, source_id, rejected)
 
 
+def _names(files: list[Path], names: Mapping[str | os.PathLike, str]) -> dict[Path, str]:
+    """The people's name of each file that `names` names (itself or a folder above it)."""
+    given = {Path(os.fspath(path)).resolve(): name for path, name in names.items()}
+    shown: dict[Path, str] = {}
+    for file in files:
+        for folder in (file, *file.parents):
+            if folder in given:
+                rest = file.relative_to(folder).as_posix()
+                shown[file] = given[folder] if rest == "." else f"{given[folder]}/{rest}"
+                break
+    return shown
+
+
 def ingest(
     paths: Iterable[str | os.PathLike],
     engine: Engine,
@@ -447,6 +468,7 @@ def ingest(
     vectorised: bool | None = None,
     log_format: str | None = None,
     default_dataset: str | None = None,
+    names: Mapping[str | os.PathLike, str] | None = None,
 ) -> ImportSummary:
     """Import every log file under `paths` into the store behind `engine`.
 
@@ -456,6 +478,11 @@ def ingest(
     lines go through the vectorised parser (`dashboard.ingest.fastpath`);
     `vectorised=True` sends every block there, `False` none (the per-record Python
     path, which the vectorised one is tested against).
+
+    `names` names files for people in the summary, the import history and the
+    quarantine: a file given in `paths` by its name, a folder's files by the folder's
+    name and their path in it (an upload's temporary copy by the name it was uploaded
+    under). Which source a file is still goes by its content, never by its name.
     """
     if log_format is not None and log_format not in formats.BY_NAME:
         raise IngestError(
@@ -463,6 +490,7 @@ def ingest(
         )
     config = config or load_config()
     files = expand_paths(paths)
+    shown = _names(files, names or {})
     create_schema(engine)
     summary = ImportSummary()
     with write_transaction(engine) as connection:
@@ -471,7 +499,7 @@ def ingest(
             sa.insert(imports).values(
                 import_id=import_id,
                 started_at=time.time(),
-                paths="\n".join(map(str, files))[:4000],
+                paths="\n".join(shown.get(f, str(f)) for f in files)[:4000],
                 **summary.progress(),
                 status="running",
             )
@@ -485,6 +513,7 @@ def ingest(
         vectorised,
         forced_format=log_format,
         default_dataset=(default_dataset or "").strip()[:64] or UNKNOWN_DATASET,
+        names=shown,
     )
     status = "failed"
     try:
