@@ -40,6 +40,7 @@ try:
     ui.begin_run()
     # Every page obeys the same filters: draw them once, here, before the page runs.
     st.session_state["current_filters"] = ui.sidebar_filters()
+    ui.period_notice()
     st.sidebar.caption(
         "Event Quality Monitor · Meta Pixel + Conversions API. EMQ values are estimates "
         "from the parameters sent, not Meta's score."

@@ -6,9 +6,12 @@ so the dashboard and the HTML report draw the same pictures.
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard import meta_errors
 from dashboard.config import Config
 from dashboard.params import PARAMS
 from dashboard.store import DEDUP_STATUSES
@@ -31,6 +34,10 @@ STATUS_COLORS = {
     "missing_event_id": "#D62728",
 }
 GOAL_COLOR = "#333333"
+# Rejected batches: token/permission errors stop every batch until someone acts, so
+# they stand out in warm colours; other errors stay in greys.
+ERROR_WARNING_COLORS = ["#D62728", "#F58518", "#A4161A", "#FF9F1C"]
+ERROR_NEUTRAL_COLORS = ["#5B6770", "#9AA5B1", "#3E4A56", "#C3CBD3", "#7B8794"]
 LAYOUT = {
     "margin": {"l": 10, "r": 10, "t": 50, "b": 40},
     "height": 400,
@@ -104,36 +111,59 @@ def coverage_bars(
     return fig
 
 
+BY_DESIGN = "server-only by design"
+BY_DESIGN_COLOR = "#CFCFCF"
+
+
 def dedup_stacked(
     frame: pd.DataFrame, by: str, channel: str = "server", title: str | None = None
 ) -> go.Figure:
-    """Stacked bars of dedup statuses per group for one channel."""
+    """Stacked bars of dedup statuses per group for one channel.
+
+    Server events that cannot have a browser twin (CRM, messaging, offline, configured
+    stages) are one neutral grey segment, "server-only by design", not an orange gap.
+    """
     title = title or f"Dedup status of {channel} events"
     columns = [f"dedup__{channel}__{s}" for s in DEDUP_STATUSES]
     if frame.empty or frame[columns].to_numpy().sum() == 0:
         return _empty(title)
-    fig = go.Figure(
-        [
-            go.Bar(
-                name=status,
-                x=frame[by].astype(str),
-                y=frame[f"dedup__{channel}__{status}"],
-                marker_color=STATUS_COLORS[status],
+    x = frame[by].astype(str)
+    by_design = pd.Series(0, index=frame.index)
+    if channel == "server" and f"by_design__{DEDUP_STATUSES[0]}" in frame:
+        by_design = sum(frame[f"by_design__{s}"] for s in DEDUP_STATUSES)
+    bars = []
+    for status in DEDUP_STATUSES:
+        counts = frame[f"dedup__{channel}__{status}"]
+        if channel == "server" and f"by_design__{status}" in frame:
+            counts = counts - frame[f"by_design__{status}"]
+        if counts.sum() > 0:
+            bars.append(
+                go.Bar(
+                    name=status.replace("_", " "),
+                    x=x,
+                    y=counts,
+                    marker_color=STATUS_COLORS[status],
+                )
             )
-            for status in DEDUP_STATUSES
-            if frame[f"dedup__{channel}__{status}"].sum() > 0
-        ]
-    )
+    if by_design.sum() > 0:
+        bars.append(go.Bar(name=BY_DESIGN, x=x, y=by_design, marker_color=BY_DESIGN_COLOR))
+    fig = go.Figure(bars)
     fig.update_layout(title=title, barmode="stack", yaxis_title="events", **LAYOUT)
     return fig
 
 
 def coverage_heatmap(frame: pd.DataFrame, by: str, title: str = "Parameter coverage") -> go.Figure:
-    """Heatmap of valid-parameter share (0-1): groups x parameters seen at least once."""
-    params = [p for p in PARAMS if p in frame.columns and frame[p].fillna(0).sum() > 0]
+    """Heatmap of valid-parameter share (0-1): groups x parameters.
+
+    Every parameter that can apply to some group is a column, at 0% where it was never
+    sent (a filter never hides a missing parameter); a cell whose group cannot carry
+    the parameter is NaN and shows as a grey "n/a", never as a red 0%.
+    """
+    params = [p for p in PARAMS if p in frame.columns and frame[p].notna().any()]
     if frame.empty or not params:
         return _empty(title)
     z = frame[params].to_numpy(dtype=float)
+    text = [["n/a" if v != v else f"{v:.0%}" for v in row] for row in z]
     fig = go.Figure(
         go.Heatmap(
             z=z,
@@ -142,14 +172,21 @@ def coverage_heatmap(frame: pd.DataFrame, by: str, title: str = "Parameter cover
             zmin=0,
             zmax=1,
             colorscale="RdYlGn",
-            text=[[f"{v:.0%}" for v in row] for row in z],
+            text=text,
             texttemplate="%{text}",
-            hovertemplate="%{y} · %{x}: %{z:.1%}<extra></extra>",
+            hovertemplate="%{y} · %{x}: %{text}<extra></extra>",
             colorbar={"tickformat": ".0%"},
+            hoverongaps=False,
         )
     )
-    fig.update_layout(title=title, **{**LAYOUT, "height": max(300, 60 + 32 * len(frame))})
+    layout = {**LAYOUT, "height": max(300, 60 + 32 * len(frame))}
+    fig.update_layout(title=title, plot_bgcolor=NOT_APPLICABLE_COLOR, **layout)
+    fig.update_xaxes(showgrid=False, tickangle=-45)
+    fig.update_yaxes(showgrid=False)
     return fig
+
+
+NOT_APPLICABLE_COLOR = "#E0E0E0"
 
 
 def emq_bars(
@@ -191,30 +228,82 @@ def _tier_lines(fig: go.Figure, config: Config) -> None:
         )
 
 
+def every_day(
+    daily: pd.DataFrame, first: date | None = None, last: date | None = None
+) -> pd.DataFrame:
+    """The daily frame with one row per day from `first` (else its first day) to `last`
+    (else its last day): days without events get 0 counts and no EMQ estimate, so a
+    line never bridges an outage as if it were a gentle decline."""
+    if daily.empty and (first is None or last is None):
+        return daily
+    days = pd.to_datetime(daily["event_day"])
+    start = pd.Timestamp(first) if first else days.min()
+    end = pd.Timestamp(last) if last else days.max()
+    if not daily.empty:
+        start, end = min(start, days.min()), max(end, days.max())
+    index = pd.date_range(start, end, freq="D", name="event_day")
+    filled = daily.assign(event_day=days).set_index("event_day").reindex(index)
+    counts = [c for c in filled.columns if pd.api.types.is_integer_dtype(daily[c])]
+    # One concat, not a column-by-column assignment: block frames have ~200 columns.
+    zeros = filled[counts].fillna(0).astype("int64")
+    filled = pd.concat([filled.drop(columns=counts), zeros], axis=1)[list(filled.columns)]
+    return filled.reset_index()
+
+
+# Date axes show dates, one tick per day at most (never "23:59:59.9996").
+DATE_AXIS = {"type": "date", "tickformat": "%d %b", "dtick": 86_400_000, "tickangle": -45}
+
+
+def _date_axis(frame: pd.DataFrame) -> dict:
+    span = len(frame)
+    # Longer periods: a tick a week, the labels stay legible.
+    return DATE_AXIS if span <= 21 else {**DATE_AXIS, "dtick": 7 * 86_400_000}
+
+
 def emq_trend(
-    daily: pd.DataFrame, config: Config, title: str = "EMQ estimate per day"
+    daily: pd.DataFrame,
+    config: Config,
+    title: str = "EMQ estimate per day",
+    first: date | None = None,
+    last: date | None = None,
 ) -> go.Figure:
-    """Daily EMQ estimate (lines per group if a 'group' column exists)."""
-    data = daily[daily["server_sent"] > 0]
-    if data.empty:
+    """Daily EMQ estimate (lines per group if a 'group' column exists); a day without
+    server events is a gap in the line, not a 0."""
+    if daily[daily["server_sent"] > 0].empty:
         return _empty(title)
     fig = go.Figure()
-    groups = data.groupby("group") if "group" in data.columns else [("all events", data)]
+    groups = daily.groupby("group") if "group" in daily.columns else [("all events", daily)]
     for name, part in groups:
+        part = every_day(part, first, last)
         fig.add_trace(
             go.Scatter(
-                x=part["event_day"], y=part["emq_estimate"], mode="lines+markers", name=str(name)
+                x=part["event_day"],
+                y=part["emq_estimate"].where(part["server_sent"] > 0),
+                mode="lines+markers",
+                name=str(name),
+                connectgaps=False,
             )
         )
     _tier_lines(fig, config)
-    fig.update_layout(title=title, yaxis={"range": [0, 10.2]}, **LAYOUT)
+    fig.update_layout(
+        title=title,
+        yaxis={"range": [0, 10.2]},
+        xaxis=_date_axis(every_day(daily, first, last)),
+        **LAYOUT,
+    )
     return fig
 
 
-def daily_volume(daily: pd.DataFrame, title: str = "Events per day") -> go.Figure:
-    """Browser and server events per day."""
+def daily_volume(
+    daily: pd.DataFrame,
+    title: str = "Events per day",
+    first: date | None = None,
+    last: date | None = None,
+) -> go.Figure:
+    """Browser and server events per day, every day of the period (0 when none)."""
     if daily.empty:
         return _empty(title)
+    daily = every_day(daily, first, last)
     fig = go.Figure(
         [
             go.Scatter(
@@ -238,24 +327,100 @@ def daily_volume(daily: pd.DataFrame, title: str = "Events per day") -> go.Figur
             ),
         ]
     )
-    fig.update_layout(title=title, yaxis_title="events", **LAYOUT)
+    fig.update_layout(title=title, yaxis_title="events", xaxis=_date_axis(daily), **LAYOUT)
     return fig
 
 
-def funnel_chart(stages: pd.DataFrame, order: list[str], title: str) -> go.Figure:
-    """Funnel of distinct people per stage, in the funnel's order."""
-    data = stages.set_index("funnel_stage").reindex(order).dropna(subset=["people"])
-    if data.empty:
+NOT_SENT_COLOR = "#BDBDBD"
+
+
+def funnel_chart(steps: pd.DataFrame, title: str) -> go.Figure:
+    """Funnel of distinct people per stage, from an `indicators.funnel_steps` frame.
+
+    A stage that was not sent keeps its place as a grey "not sent" bar of no width, not
+    a 0 (which would read as everybody dropping out); each stage sent says its conversion
+    from the previous stage sent, and no connector joins bars across a stage not sent.
+    """
+    if steps.empty or steps["people"].isna().all():
         return _empty(title)
+    widest = steps["people"].max()
+    texts, colors, positions = [], [], []
+    for row in steps.itertuples(index=False):
+        if pd.isna(row.people):
+            texts.append("not sent")
+            colors.append(NOT_SENT_COLOR)
+            positions.append("outside")
+            continue
+        text = f"{int(row.people):,}"
+        if not pd.isna(row.conversion):
+            text += f" · {row.conversion:.1%} of {row.from_stage}"
+        texts.append(text)
+        colors.append("#4C78A8")
+        # Outside a wide bar the text runs off the plot; inside a narrow one it is cut.
+        positions.append("inside" if row.people >= widest / 2 else "outside")
     fig = go.Figure(
         go.Funnel(
-            y=list(data.index),
-            x=data["people"],
-            textinfo="value+percent initial",
-            marker={"color": "#4C78A8"},
+            y=list(steps["funnel_stage"]),
+            x=steps["people"].fillna(0).astype(int).tolist(),
+            text=texts,
+            textinfo="text",
+            textposition=positions,
+            marker={"color": colors},
+            connector={"visible": False},
+            hovertemplate="%{y}: %{text}<extra></extra>",
         )
     )
     fig.update_layout(title=title, **LAYOUT)
+    return fig
+
+
+def weekly_purchases_chart(
+    weekly: pd.DataFrame,
+    learning_phase: int,
+    ready_7d: int,
+    title: str = "Counted Purchases per week",
+) -> go.Figure:
+    """Counted Purchases per ISO week (an `indicators.weekly_purchases` frame) against
+    Meta's learning-phase level (dashed) and the 7-day readiness minimum (dotted). Weeks
+    the period only partly holds are paler, and say how many of their days it holds."""
+    if weekly.empty:
+        return _empty(title)
+    whole = weekly["days_in_period"] >= 7
+    fig = go.Figure(
+        go.Bar(
+            x=weekly["week"],
+            y=weekly["purchases"],
+            marker_color="#4C78A8",
+            marker_opacity=[1.0 if w else 0.45 for w in whole],
+            customdata=[
+                "" if w else f" ({d} of 7 days in the period)"
+                for w, d in zip(whole, weekly["days_in_period"], strict=True)
+            ],
+            hovertemplate="%{x}: %{y} Purchases%{customdata}<extra></extra>",
+        )
+    )
+    fig.add_hline(
+        y=learning_phase,
+        line_dash="dash",
+        line_color=GOAL_COLOR,
+        annotation_text=f"learning phase ~{learning_phase}/week",
+        annotation_position="top left",
+    )
+    fig.add_hline(
+        y=ready_7d,
+        line_dash="dot",
+        line_color=TIER_COLORS["OK"],
+        annotation_text=f"ready: ≥ {ready_7d} in 7 days",
+        annotation_position="bottom left",
+    )
+    top = max(float(weekly["purchases"].max()), float(learning_phase)) * 1.15
+    fig.update_layout(
+        title=title,
+        yaxis={"title": "counted Purchases", "range": [0, top]},
+        xaxis={"type": "category"},
+        showlegend=False,
+        **LAYOUT,
+    )
     return fig
 
 
@@ -272,21 +437,26 @@ def lag_box(sample: pd.DataFrame, title: str = "Lag from event to sending, per s
 
 
 def errors_over_time(errors: pd.DataFrame, title: str = "Rejected events by error") -> go.Figure:
-    """Stacked daily bars of rejected events per error code."""
+    """Stacked daily bars of rejected events per error ("190/463 access token expired"):
+    token and permission errors in warning colours at the bottom, the others in greys."""
     if errors.empty:
         return _empty(title)
-    data = errors.assign(
-        error=errors["error_code"].astype("string").fillna("?")
-        + " / "
-        + errors["error_subcode"].astype("string").fillna("-")
-        + " "
-        + errors["error_message"].str.slice(0, 40)
-    )
-    fig = go.Figure(
-        [
-            go.Bar(name=name, x=part["event_day"], y=part["events"])
-            for name, part in data.groupby("error")
-        ]
-    )
+    rows = errors[["error_code", "error_subcode", "error_message"]].itertuples(index=False)
+    keys = [
+        (meta_errors.explain(c, s).is_token_error, meta_errors.legend(c, s, m)) for c, s, m in rows
+    ]
+    data = errors.assign(token=[k[0] for k in keys], error=[k[1] for k in keys])
+    per_day = data.groupby(["token", "error", "event_day"], as_index=False)["events"].sum()
+    totals = per_day.groupby(["token", "error"], as_index=False)["events"].sum()
+    totals = totals.sort_values(["token", "events"], ascending=[False, False], kind="stable")
+    bars, warm, grey = [], 0, 0
+    for is_token, name in zip(totals["token"], totals["error"], strict=True):
+        part = per_day[(per_day["token"] == is_token) & (per_day["error"] == name)]
+        if is_token:
+            colour, warm = ERROR_WARNING_COLORS[warm % len(ERROR_WARNING_COLORS)], warm + 1
+        else:
+            colour, grey = ERROR_NEUTRAL_COLORS[grey % len(ERROR_NEUTRAL_COLORS)], grey + 1
+        bars.append(go.Bar(name=name, x=part["event_day"], y=part["events"], marker_color=colour))
+    fig = go.Figure(bars)
     fig.update_layout(title=title, barmode="stack", yaxis_title="events", **LAYOUT)
     return fig

@@ -48,6 +48,11 @@ class Config:
     freshness: dict[str, float]
     readiness: dict[str, int]
     source_path: str = field(default="")
+    # Server events with another action_source, or at one of these stages, have no
+    # browser twin by design (see [dedup] in data/config.toml).
+    pixel_action_sources: tuple[str, ...] = ("website",)
+    server_only_stages: tuple[str, ...] = ()
+    max_silence_hours: float = 6.0
 
     def stage_order(self) -> list[str]:
         """Every configured stage, funnel by funnel, each once, in funnel order."""
@@ -111,6 +116,9 @@ def load_config(path: str | Path | None = None) -> Config:
             freshness={str(k): float(v) for k, v in raw["freshness"].items()},
             readiness={str(k): int(v) for k, v in raw["readiness"].items()},
             source_path=str(chosen or DEFAULT_CONFIG_PATH),
+            pixel_action_sources=tuple(map(str, raw["dedup"]["pixel_action_sources"])),
+            server_only_stages=tuple(map(str, raw["dedup"]["server_only_stages"])),
+            max_silence_hours=float(raw["health"]["max_silence_hours"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"config {chosen or DEFAULT_CONFIG_PATH}: bad or missing {exc}") from exc

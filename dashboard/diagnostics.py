@@ -6,7 +6,7 @@ total events, how to fix). Every defect the sample generator plants has a rule h
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -68,7 +68,7 @@ def overview(engine: Engine, filters: Filters, config: Config) -> dict[str, Any]
     from dashboard.indicators import block_dict  # local: avoids a cycle in type checkers
 
     overall_frame, by_event, daily = block_frames(
-        engine, filters, config, [(), ("event_name",), ("event_day",)]
+        engine, filters, config, [(), ("event_name",), ("event_day",)], missing_days=True
     )
     overall = block_dict(overall_frame.iloc[0])
     found = diagnose(engine, filters, config, overall, by_event=by_event)
@@ -258,9 +258,19 @@ def diagnose(
         by_event = block_frame(engine, filters, config, "event_name")
     if by_gap is None:
         by_gap = parameter_presence_frame(engine, filters, GAP_PARAMS, GAP_GROUPING)
+    # A campaign or stage filter must not hide a campaign's missing parameter: compare
+    # the slice's campaigns with the same events of every campaign in the period.
+    everywhere = by_gap
+    if filters.campaigns or filters.stages:
+        everywhere = parameter_presence_frame(
+            engine, replace(filters, campaigns=(), stages=()), GAP_PARAMS, GAP_GROUPING
+        )
     found.extend(_coverage_findings(by_event, config))
-    found.extend(_parameter_gap_findings(by_gap))
+    found.extend(_parameter_gap_findings(by_gap, everywhere))
     found.extend(_late_stage_findings(engine, filters, config))
+    from dashboard.integrity import integrity_findings  # local: it imports Diagnostic from here
+
+    found.extend(integrity_findings(engine, filters, config))
     for status, text, fix in (
         (
             "same_channel_repeat",
@@ -314,20 +324,28 @@ def _coverage_findings(frame: pd.DataFrame, config: Config) -> list[Diagnostic]:
     return out
 
 
-def _parameter_gap_findings(frame: pd.DataFrame) -> list[Diagnostic]:
+def _parameter_gap_findings(frame: pd.DataFrame, everywhere: pd.DataFrame) -> list[Diagnostic]:
     """A campaign whose events lack a parameter that the same kind of event elsewhere has.
 
     Compared only within one dataset, event name and action source, so a WhatsApp
-    Purchase is never held against a website Purchase.
+    Purchase is never held against a website Purchase. `frame` holds the slice's
+    campaigns, `everywhere` the same period without the campaign and stage filters: the
+    "elsewhere" a campaign is compared with, so filtering to one campaign keeps its gap.
     """
     keys = GAP_GROUPING[:-1]
     frame = frame[frame["server_sent"] >= MIN_GROUP_EVENTS]
+    everywhere = everywhere[everywhere["server_sent"] >= MIN_GROUP_EVENTS]
+    others_by_key = dict(iter(everywhere.groupby(keys)))
     out = []
-    for (_, _, event_name), group in frame.groupby(keys):
-        if len(group) < 2:
+    for key, group in frame.groupby(keys):
+        event_name = key[2]
+        others = others_by_key.get(key)
+        if others is None:
             continue
         for _, row in group.iterrows():
-            rest = group[group["campaign"] != row["campaign"]]
+            rest = others[others["campaign"] != row["campaign"]]
+            if rest.empty:
+                continue
             missing = []
             for param in GAP_PARAMS:
                 valid = f"valid__{param}"

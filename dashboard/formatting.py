@@ -57,15 +57,47 @@ def duration(seconds: Any) -> str:
     return f"{sign}{value / 86400:.1f} d"
 
 
+NO_CHANGE = "no change"
+
+
+def day(value: Any) -> str:
+    """A date as '4 Nov 2026'."""
+    if _missing(value):
+        return NO_DATA
+    return f"{value.day} {value:%b %Y}"
+
+
+def ago(seconds: Any) -> str:
+    """A time span in the past in words: '27 days ago', '3.5 h ago', 'just now'."""
+    if _missing(seconds):
+        return NO_DATA
+    value = max(0.0, float(seconds))
+    if value < 60:
+        return "just now"
+    if value >= 2 * 86400:
+        return f"{value / 86400:.0f} days ago"
+    return f"{duration(value)} ago"
+
+
 def delta(current: Any, previous: Any, kind: str = "count") -> str | None:
-    """Change vs the previous period, formatted like the value ('+3.1 pp', '-12', '+0.4')."""
+    """Change vs the comparison period, formatted like the value ('+3.1 pp', '-12', '+0.4').
+
+    Computed from the two values as they are displayed (6.6 vs 6.5 is "+0.1", never
+    "+0.2"), and a change that rounds to nothing is "no change", never "-0.0".
+    """
     if _missing(current) or _missing(previous):
         return None
-    change = float(current) - float(previous)
     if kind == "rate":
-        return f"{change * 100:+.1f} pp"
+        change = round(round(float(current) * 100, 1) - round(float(previous) * 100, 1), 1)
+        return NO_CHANGE if change == 0 else f"{change:+.1f} pp"
     if kind == "score":
-        return f"{change:+.1f}"
+        change = round(round(float(current), 1) - round(float(previous), 1), 1)
+        return NO_CHANGE if change == 0 else f"{change:+.1f}"
+    change = float(current) - float(previous)
     if kind == "duration":
-        return ("+" if change >= 0 else "-") + duration(abs(change))
-    return ("+" if change >= 0 else "-") + compact(abs(change))
+        if duration(abs(change)) in ("0 s", "-0 s"):
+            return NO_CHANGE
+        return ("+" if change > 0 else "-") + duration(abs(change))
+    if compact(abs(change)) == "0":
+        return NO_CHANGE
+    return ("+" if change > 0 else "-") + compact(abs(change))

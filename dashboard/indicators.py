@@ -10,7 +10,7 @@ event by dashboard.dedup.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -113,6 +113,62 @@ class Filters:
         return out
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """The period a slice is compared with, and whether the data covers all of it.
+
+    A delta against a period the data only partly covers (the log starts inside it)
+    would read as a change that never happened, so it is shown only when `available`.
+    """
+
+    since: date
+    until: date
+    available: bool
+    data_first_day: date | None
+
+    @property
+    def note(self) -> str:
+        """What a reader sees next to the numbers."""
+        span = f"{_day_text(self.since)} – {_day_text(self.until)}"
+        if self.available:
+            return f"Changes compare with {span}, the {(self.until - self.since).days + 1} days before."
+        if self.data_first_day is None:
+            return f"No comparison: no data in {span}."
+        return (
+            f"No comparison: no data before {_day_text(self.data_first_day)}, so {span} "
+            "is not fully covered."
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "available": self.available,
+            "note": self.note,
+        }
+
+
+def _day_text(day: date) -> str:
+    return f"{day.day} {day:%b %Y}"
+
+
+def comparison(engine: Engine, filters: Filters) -> Comparison | None:
+    """The previous period of `filters` and whether the slice's data covers it all (its
+    first event, with the same campaign/stage/... filters, on or before that period's
+    first day). None when the slice has no since/until."""
+    previous = filters.previous()
+    if previous is None or previous.since is None or previous.until is None:
+        return None
+    undated = replace(filters, since=None, until=None)
+    with engine.connect() as connection:
+        first = connection.execute(
+            sa.select(sa.func.min(events.c.event_time)).where(*undated.conditions())
+        ).scalar()
+    first_day = None if first is None else datetime.fromtimestamp(float(first), tz=UTC).date()
+    available = first_day is not None and first_day <= previous.since
+    return Comparison(previous.since, previous.until, available, first_day)
+
+
 def _epoch(day: date) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
 
@@ -131,6 +187,21 @@ _ACCEPTED = events.c.delivery != "rejected"
 _LAG = events.c.sent_at - events.c.event_time
 # A defaulted sent_at (bare events without one) says nothing about lag: leave those out.
 _LAG_KNOWN = sa.and_(_SERVER, events.c.sent_at_defaulted == sa.false())
+
+
+def server_only_by_design(config: Config, table=events) -> sa.ColumnElement[bool]:
+    """A server event that cannot have a browser (Pixel) twin: its action_source is not
+    one the Pixel sends (CRM, messaging, app, offline), or its stage is configured as
+    server-only. Such an event is never a dedup gap, whatever its dedup status."""
+    conditions = [
+        sa.and_(
+            table.c.action_source.is_not(None),
+            table.c.action_source.not_in(list(config.pixel_action_sources)),
+        )
+    ]
+    if config.server_only_stages:
+        conditions.append(table.c.funnel_stage.in_(list(config.server_only_stages)))
+    return sa.and_(table.c.channel == "server", sa.or_(*conditions))
 
 
 def estimate_emq(valid_params: set[str] | frozenset[str], config: Config) -> float:
@@ -207,9 +278,14 @@ def rejected_combination(table=events) -> sa.ColumnElement[bool]:
 
 
 def tier(score: float | None, config: Config) -> str:
-    """Poor / OK / Good / Great for an EMQ estimate (cut-offs approximate, not Meta's)."""
-    if score is None:
+    """Poor / OK / Good / Great for an EMQ estimate (cut-offs approximate, not Meta's).
+
+    The tier is that of the value as people see it, one decimal: 3.996 shows as "4.0"
+    and is OK when OK starts at 4, so a label never contradicts its number.
+    """
+    if score is None or (isinstance(score, float) and np.isnan(score)):
         return "No data"
+    score = round(float(score), 1)
     if score >= config.emq_tiers["great"]:
         return "Great"
     if score >= config.emq_tiers["good"]:
@@ -280,7 +356,33 @@ def _block_aggregates(config: Config) -> list[sa.ColumnElement]:
                     sa.and_(events.c.channel == channel, events.c.dedup_status == status)
                 ).label(f"dedup__{channel}__{status}")
             )
+    by_design = server_only_by_design(config)
+    for status in DEDUP_STATUSES:
+        aggregates.append(
+            _count_if(sa.and_(by_design, events.c.dedup_status == status)).label(
+                f"by_design__{status}"
+            )
+        )
     return aggregates
+
+
+# Newest times per block (rolled up with max, not sum): accepted events only.
+_LATEST_AGGREGATES = {
+    "last_event_at": (None, events.c.event_time),
+    "last_browser_event_at": ("browser", events.c.event_time),
+    "last_server_event_at": ("server", events.c.event_time),
+    "last_sent_at": (None, events.c.sent_at),
+}
+
+
+def _latest_aggregates() -> list[sa.ColumnElement]:
+    out = []
+    for name, (channel, column) in _LATEST_AGGREGATES.items():
+        condition = (
+            _ACCEPTED if channel is None else sa.and_(_ACCEPTED, events.c.channel == channel)
+        )
+        out.append(sa.func.max(sa.case((condition, column))).label(name))
+    return out
 
 
 def _percentile_aggregates() -> list[sa.ColumnElement]:
@@ -299,7 +401,12 @@ def block_frame(
 
 
 def block_frames(
-    engine: Engine, filters: Filters, config: Config, groupings: Sequence[Sequence[str]]
+    engine: Engine,
+    filters: Filters,
+    config: Config,
+    groupings: Sequence[Sequence[str]],
+    *,
+    missing_days: bool = False,
 ) -> list[pd.DataFrame]:
     """`block_frame` for several groupings from two scans.
 
@@ -311,30 +418,90 @@ def block_frames(
     events) and the block columns are summed from those rows here, then rolled up per
     grouping. `tests/test_indicators.py` checks the result equals `_block_aggregates`
     evaluated directly. The lag percentiles cannot be rolled up and get their own query.
+    The newest event and send times are maxima, rolled up with max.
+
+    With `missing_days`, each row also gets `days_without_events`: the days of the
+    period (see `_period_days`) on which the group has no event at all.
     """
     dims: list[str] = []
     for grouping in groupings:
         dims.extend(d for d in grouping if d not in dims)
     names = [a.name for a in _block_aggregates(config)]
-    signature = _signature_frame(engine, filters, dims)
+    latest = list(_LATEST_AGGREGATES)
+    signature = _signature_frame(engine, filters, dims, config)
     columns = _block_columns(signature, config)
+    summed = columns.drop(columns=latest)
     percentiles = _percentile_frames(engine, filters, groupings)
+    present = _days_present(engine, filters, dims) if missing_days else None
+    period = _period_days(engine, filters) if missing_days else []
     out = []
     for grouping, lags in zip(groupings, percentiles, strict=True):
         grouping = list(grouping)
         if grouping:
             keys = [signature[d] for d in grouping]
-            part = columns.groupby(keys, dropna=False, sort=True).sum().reset_index()
+            part = summed.groupby(keys, dropna=False, sort=True).sum()
+            newest = columns[latest].groupby(keys, dropna=False, sort=True).max()
+            part = part.join(newest).reset_index()
             part = part.merge(lags, on=grouping, how="left") if len(part) else part
             for lag in ("median_lag_s", "p90_lag_s"):
                 if lag not in part:
                     part[lag] = pd.Series(dtype=float)
         else:
-            part = pd.DataFrame([columns.sum().to_dict()], columns=names)
+            part = pd.DataFrame(
+                [summed.sum().to_dict() | columns[latest].max().to_dict()],
+                columns=[*names, *latest],
+            )
             for lag in ("median_lag_s", "p90_lag_s"):
                 part[lag] = lags[lag].iloc[0] if len(lags) else None
-        part = part[[*grouping, *names, "median_lag_s", "p90_lag_s"]]
-        out.append(_finish_block_frame(part.reset_index(drop=True), grouping))
+        part = part[[*grouping, *names, *latest, "median_lag_s", "p90_lag_s"]]
+        frame = _finish_block_frame(part.reset_index(drop=True), grouping)
+        if present is not None:
+            frame["days_without_events"] = _missing_days(frame, grouping, present, period)
+        out.append(frame)
+    return out
+
+
+def today() -> date:
+    """Today's UTC date: one place, so the dashboard's periods and "not yet over" agree
+    (and a test can move the clock)."""
+    return datetime.now(tz=UTC).date()
+
+
+def _period_days(engine: Engine, filters: Filters) -> list[date]:
+    """The whole days a slice's period covers: its since..until, else the store's first
+    to last day; never today or later (today is not over, so not yet missing)."""
+    span = data_range(engine)
+    first = filters.since or (span[0] if span else None)
+    last = filters.until or (span[1] if span else None)
+    if first is None or last is None:
+        return []
+    last = min(last, today() - timedelta(days=1))
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _days_present(engine: Engine, filters: Filters, dims: Sequence[str]) -> pd.DataFrame:
+    """The (dims, event_day) combinations that have at least one event in the slice."""
+    keys = [*[_group_column(d) for d in dims if d != "event_day"], events.c.event_day]
+    query = sa.select(*keys).where(*filters.conditions()).group_by(*keys)
+    with engine.connect() as connection:
+        frame = _read_frame(connection, query)
+    frame["event_day"] = pd.to_datetime(frame["event_day"]).dt.date
+    return frame
+
+
+def _missing_days(
+    frame: pd.DataFrame, grouping: list[str], present: pd.DataFrame, period: list[date]
+) -> list[list[str]]:
+    if "event_day" in grouping:
+        return [[] for _ in range(len(frame))]
+    if not grouping:
+        seen = set(present["event_day"])
+        return [[d.isoformat() for d in period if d not in seen]] * len(frame)
+    days_by_group = present.groupby(grouping, dropna=False)["event_day"].agg(set)
+    out = []
+    for row in frame[grouping].itertuples(index=False, name=None):
+        seen = days_by_group.get(row if len(grouping) > 1 else row[0], set())
+        out.append([d.isoformat() for d in period if d not in seen])
     return out
 
 
@@ -366,7 +533,9 @@ def _read_frame(
     return pd.DataFrame([tuple(row) for row in result], columns=names)
 
 
-def _signature_frame(engine: Engine, filters: Filters, dims: Sequence[str]) -> pd.DataFrame:
+def _signature_frame(
+    engine: Engine, filters: Filters, dims: Sequence[str], config: Config
+) -> pd.DataFrame:
     keys = [
         *[_group_column(d) for d in dims],
         # Underscored: a grouping may use channel itself as a dimension.
@@ -374,23 +543,31 @@ def _signature_frame(engine: Engine, filters: Filters, dims: Sequence[str]) -> p
         _ACCEPTED.label("_accepted"),
         events.c.dedup_status.label("_dedup_status"),
         rejected_combination().label("_rejected_combo"),
+        server_only_by_design(config).label("_by_design"),
         *[events.c[f"p_{p}"] for p in PARAMS],
         # Functions of the statuses above: they add no groups, but what-to-fix needs them.
         *[events.c[f"combo_{k}"] for k in range(len(REJECTED_COMBINATIONS))],
     ]
     query = (
-        sa.select(*keys, *[_count_if(c).label(n) for n, c in _SIGNATURE_SUMS.items()])
+        sa.select(
+            *keys,
+            *[_count_if(c).label(n) for n, c in _SIGNATURE_SUMS.items()],
+            sa.func.max(events.c.event_time).label("_max_event_time"),
+            sa.func.max(events.c.sent_at).label("_max_sent_at"),
+        )
         .where(*filters.conditions())
         .group_by(*keys)
     )
-    names = [*dims, "_channel", "_accepted", "_dedup_status", "_rejected_combo"]
+    names = [*dims, "_channel", "_accepted", "_dedup_status", "_rejected_combo", "_by_design"]
     names += [f"p_{p}" for p in PARAMS]
     names += [f"combo_{k}" for k in range(len(REJECTED_COMBINATIONS))] + list(_SIGNATURE_SUMS)
+    names += ["_max_event_time", "_max_sent_at"]
     with engine.connect() as connection:
         frame = _read_frame(connection, query, names)
     for flag in (
         "_accepted",
         "_rejected_combo",
+        "_by_design",
         *[f"combo_{k}" for k in range(len(REJECTED_COMBINATIONS))],
     ):
         frame[flag] = frame[flag].astype(bool)
@@ -472,6 +649,16 @@ def _block_columns(signature: pd.DataFrame, config: Config) -> pd.DataFrame:
             columns[f"dedup__{channel_name}__{status}"] = where(
                 on_channel & (dedup_status == status)
             )
+    by_design = signature["_by_design"].to_numpy(dtype=bool)
+    for status in DEDUP_STATUSES:
+        columns[f"by_design__{status}"] = where(by_design & (dedup_status == status))
+    # Maxima of accepted events (NaN elsewhere, so max skips them).
+    event_time = signature["_max_event_time"].to_numpy(dtype=float)
+    sent_at = signature["_max_sent_at"].to_numpy(dtype=float)
+    for name, (channel_name, column) in _LATEST_AGGREGATES.items():
+        mask = accepted if channel_name is None else accepted & (channel == channel_name)
+        values = sent_at if column.name == "sent_at" else event_time
+        columns[name] = np.where(mask, values, np.nan)
     return pd.DataFrame(columns, index=signature.index)
 
 
@@ -544,7 +731,11 @@ def parameter_presence_frame(
 
 
 def _finish_block_frame(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
-    floats = [c for c in frame.columns if c not in dims and (c.endswith("lag_s") or c == "emq_sum")]
+    floats = [
+        c
+        for c in frame.columns
+        if c not in dims and (c.endswith("lag_s") or c == "emq_sum" or c in _LATEST_AGGREGATES)
+    ]
     counts = [c for c in frame.columns if c not in dims and c not in floats]
     # Whole-frame conversions: one per kind of column, not one per column.
     as_float = _numeric(frame[floats]).astype(float)
@@ -581,6 +772,28 @@ def _none_if_nan(value: Any) -> Any:
     return value
 
 
+def iso_utc(seconds: Any) -> str | None:
+    """UTC Unix seconds as ISO 8601 ("2026-11-04T18:22:05Z"); None when missing."""
+    seconds = _none_if_nan(seconds)
+    if seconds is None:
+        return None
+    moment = datetime.fromtimestamp(float(seconds), tz=UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def dedup_rate(block: dict[str, Any]) -> float | None:
+    """Share of the accepted server events that can have a browser twin which Meta
+    deduplicates against one (by event_id, or the fbp/external_id fallback). Server-only
+    events by design are left out of both sides: they have no twin to find."""
+    server = block["dedup"]["server"]
+    by_design = block["dedup"].get("server_by_design_statuses") or {}
+    twinnable = sum(server[s] for s in DEDUP_STATUSES) - sum(by_design.values())
+    deduped = sum(
+        server[s] - by_design.get(s, 0) for s in ("deduplicated", "fallback_deduplicated")
+    )
+    return round(deduped / twinnable, 6) if twinnable > 0 else None
+
+
 def block_dict(row: pd.Series | dict) -> dict[str, Any]:
     """The report contract's block B from one row of `block_frame`."""
     get = row.get if isinstance(row, dict) else row.__getitem__
@@ -590,6 +803,15 @@ def block_dict(row: pd.Series | dict) -> dict[str, Any]:
         value = _none_if_nan(value)
         return None if value is None else round(float(value), 6)
 
+    by_design = {s: int(get(f"by_design__{s}")) for s in DEDUP_STATUSES}
+    dedup = {
+        channel: {s: int(get(f"dedup__{channel}__{s}")) for s in DEDUP_STATUSES}
+        for channel in ("browser", "server")
+    }
+    dedup["server"]["by_design"] = sum(by_design.values())
+    dedup["likely_double_counted"] = int(get("likely_double_counted"))
+    dedup["rate"] = dedup_rate({"dedup": dedup | {"server_by_design_statuses": by_design}})
+    missing = get("days_without_events") if "days_without_events" in _keys(row) else None
     return {
         "browser_events": int(get("browser_events")),
         "server_events": int(get("server_events")),
@@ -608,18 +830,23 @@ def block_dict(row: pd.Series | dict) -> dict[str, Any]:
         "unhashed_pii": int(get("unhashed_pii")),
         "rejected_combination": int(get("rejected_combination")),
         "event_time_in_ms": int(get("event_time_in_ms")),
-        "dedup": {
-            channel: {s: int(get(f"dedup__{channel}__{s}")) for s in DEDUP_STATUSES}
-            for channel in ("browser", "server")
-        }
-        | {"likely_double_counted": int(get("likely_double_counted"))},
+        "dedup": dedup,
         "freshness": {
             "median_lag_s": rate(get("median_lag_s")),
             "p90_lag_s": rate(get("p90_lag_s")),
             "stale_over_7d": int(get("stale_over_7d")),
             "future": int(get("future")),
+            "last_event_at": iso_utc(get("last_event_at")),
+            "last_browser_event_at": iso_utc(get("last_browser_event_at")),
+            "last_server_event_at": iso_utc(get("last_server_event_at")),
+            "last_sent_at": iso_utc(get("last_sent_at")),
+            "days_without_events": None if missing is None else list(missing),
         },
     }
+
+
+def _keys(row: pd.Series | dict) -> Any:
+    return row.keys() if isinstance(row, dict) else row.index
 
 
 def overall_block(engine: Engine, filters: Filters, config: Config) -> dict[str, Any]:
@@ -636,12 +863,86 @@ def blocks_by(engine: Engine, filters: Filters, config: Config, by: str) -> dict
 
 # ---------------------------------------------------------------------------
 # Match quality
+def recoverable_counts(engine: Engine, filters: Filters, params: Sequence[str]) -> pd.DataFrame:
+    """Per (event name, action source) of the slice's server events: for each of `params`,
+    how many lack a valid value but belong to a person (same fbp, or same external_id)
+    who had sent a valid value on another event, of any channel, anywhere in the store,
+    at or before this event's time.
+
+    Those values are recoverable: the integration already knew them when it sent the
+    event and only has to pass them along. A value first seen later is not: a page
+    view sent before its visitor filled in the checkout form could not carry the
+    e-mail, and a sent event cannot be amended. One query: a table per person key
+    (the first time each parameter was valid) left-joined to the slice on equality, so
+    it grows linearly with the store. An event lacking the parameter cannot be the one
+    that carried it, so "another event" needs no self-exclusion.
+    """
+
+    def carried_by(key: sa.Column, name: str):
+        return (
+            sa.select(
+                key.label("person"),
+                *[
+                    sa.func.min(sa.case((events.c[f"p_{p}"] == 1, events.c.event_time))).label(
+                        f"first_{p}"
+                    )
+                    for p in params
+                ],
+            )
+            .where(key.is_not(None))
+            .group_by(key)
+            .cte(name)
+        )
+
+    by_fbp = carried_by(events.c.fbp, "carried_by_fbp")
+    by_external_id = carried_by(events.c.external_id, "carried_by_external_id")
+    group_columns = [_group_column("event_name"), _group_column("action_source")]
+    query = (
+        sa.select(
+            *group_columns,
+            *[
+                _count_if(
+                    sa.and_(
+                        events.c[f"p_{p}"] != 1,
+                        # A person without that key, or who never sent the parameter
+                        # valid, compares NULL: counted as false.
+                        sa.or_(
+                            by_fbp.c[f"first_{p}"] <= events.c.event_time,
+                            by_external_id.c[f"first_{p}"] <= events.c.event_time,
+                        ),
+                    )
+                ).label(f"recoverable__{p}")
+                for p in params
+            ],
+        )
+        .select_from(
+            events.outerjoin(by_fbp, events.c.fbp == by_fbp.c.person).outerjoin(
+                by_external_id, events.c.external_id == by_external_id.c.person
+            )
+        )
+        .where(*filters.conditions(), _SERVER)
+        .group_by(*group_columns)
+    )
+    names = ["event_name", "action_source", *[f"recoverable__{p}" for p in params]]
+    with engine.connect() as connection:
+        frame = _read_frame(connection, query, names)
+    for p in params:
+        frame[f"recoverable__{p}"] = frame[f"recoverable__{p}"].astype("int64")
+    return frame
+
+
 def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 50) -> pd.DataFrame:
     """Expected EMQ gain per (event name, action source, parameter) if the parameter were valid
     on every such event. Only parameters that this action source can send are suggested.
 
-    gain_event: rise of that event's mean estimate; gain_slice: rise of the slice's mean
-    (the ranking key, since fixing a frequent event moves the slice most).
+    gain_event: rise of that event's mean estimate; gain_slice: rise of the slice's mean.
+    recoverable_events: events lacking a valid value whose person had already sent one
+    on another event (see `recoverable_counts`); recoverable_share: of those lacking it.
+    recoverable_gain: rise of the slice's mean if only those were fixed, taken as
+    gain_slice * recoverable_events / events lacking, i.e. assuming the recoverable
+    events gain like the average lacking event. Ranked by recoverable_gain, then
+    gain_slice: advice nobody can act on (a value the integration never sees, such as
+    an e-mail on an anonymous page view) sinks, but is still listed.
     """
     candidates = [p for p in PARAMS if config.emq_points.get(p, 0.0) > 0] + [
         "client_ip_address",
@@ -649,7 +950,7 @@ def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 5
     ]
     # From the signature rows (see block_frames): the EMQ of each status combination is
     # scored here once per candidate, not once per event in SQL.
-    signature = _signature_frame(engine, filters, ["event_name", "action_source"])
+    signature = _signature_frame(engine, filters, ["event_name", "action_source"], config)
     signature = signature[signature["_channel"] == "server"]
     n = signature["n"]
     base = _signature_emq(signature, config)
@@ -665,9 +966,14 @@ def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 5
     )
     rows = grouped.to_dict("records")
     total = sum(int(r["server_events"]) for r in rows)
+    recoverable = {
+        (r["event_name"], r["action_source"]): r
+        for r in recoverable_counts(engine, filters, candidates).to_dict("records")
+    }
     records = []
     for row in rows:
         n = int(row["server_events"])
+        known = recoverable.get((row["event_name"], row["action_source"]), {})
         allowed = applicable_params(
             None if row["action_source"] == "(none)" else row["action_source"]
         )
@@ -675,6 +981,9 @@ def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 5
             gain = float(row[f"gain__{param}"] or 0.0)
             if gain <= 1e-9 or param not in allowed:
                 continue
+            # A positive gain means some events lack a valid value.
+            lacking = n - int(row[f"valid__{param}"])
+            recoverable_events = int(known.get(f"recoverable__{param}", 0))
             records.append(
                 {
                     "event_name": row["event_name"],
@@ -682,10 +991,13 @@ def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 5
                     "parameter": param,
                     "server_events": n,
                     "coverage": int(row[f"valid__{param}"]) / n,
+                    "recoverable_events": recoverable_events,
+                    "recoverable_share": recoverable_events / lacking,
                     "emq_now": float(row["score_sum"]) / n,
                     "emq_if_fixed": (float(row["score_sum"]) + gain) / n,
-                    "gain_event": gain / n,
+                    "recoverable_gain": gain / total * recoverable_events / lacking,
                     "gain_slice": gain / total,
+                    "gain_event": gain / n,
                 }
             )
     frame = pd.DataFrame(
@@ -696,14 +1008,17 @@ def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 5
             "parameter",
             "server_events",
             "coverage",
+            "recoverable_events",
+            "recoverable_share",
             "emq_now",
             "emq_if_fixed",
-            "gain_event",
+            "recoverable_gain",
             "gain_slice",
+            "gain_event",
         ],
     )
     return (
-        frame.sort_values(["gain_slice", "gain_event"], ascending=False)
+        frame.sort_values(["recoverable_gain", "gain_slice", "gain_event"], ascending=False)
         .head(limit)
         .reset_index(drop=True)
     )
@@ -716,12 +1031,40 @@ def parameter_coverage(
     return coverage_table(block_frame(engine, filters, config, by), by)
 
 
-def coverage_table(frame: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Parameter coverage (0-1) per group from a `block_frame` already computed."""
+def coverage_table(
+    frame: pd.DataFrame, by: str, applicable: dict[str, set[str]] | None = None
+) -> pd.DataFrame:
+    """Parameter coverage (0-1) per group from a `block_frame` already computed.
+
+    With `applicable` (group -> parameters its action sources can carry, from
+    `applicable_by_group`), a parameter that cannot apply to a group is NaN ("n/a"),
+    while one that can and was never sent stays a real 0: a slice never hides a gap.
+    """
     out = frame[[by, "server_sent"]].copy()
     for param in PARAMS:
         out[param] = frame[f"valid__{param}"] / frame["server_sent"].where(frame["server_sent"] > 0)
+        if applicable is not None:
+            allowed = frame[by].astype(str).map(lambda g, p=param: p in applicable.get(g, PARAMS))
+            out[param] = out[param].where(allowed)
     return out[out["server_sent"] > 0].reset_index(drop=True)
+
+
+def action_sources_by(engine: Engine, filters: Filters, by: str) -> pd.DataFrame:
+    """The action sources of the slice's server events per group (one row per pair)."""
+    group = _group_column(by)
+    source = sa.func.coalesce(events.c.action_source, "(none)").label("action_source")
+    query = sa.select(group, source).where(*filters.conditions(), _SERVER).distinct()
+    with engine.connect() as connection:
+        return _read_frame(connection, query, [by, "action_source"])
+
+
+def applicable_by_group(pairs: pd.DataFrame, by: str) -> dict[str, set[str]]:
+    """Group -> the parameters any of its action sources can carry (params.APPLICABLE_PARAMS)."""
+    out: dict[str, set[str]] = {}
+    for group, source in pairs[[by, "action_source"]].itertuples(index=False, name=None):
+        params = applicable_params(None if source == "(none)" else source)
+        out.setdefault(str(group), set()).update(params)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -758,16 +1101,23 @@ def dedup_key_feedback(engine: Engine, filters: Filters) -> pd.DataFrame:
 GAP_STATUSES = ("browser_only", "server_only", "missing_event_id", "outside_48h")
 
 
+def _DEFAULT_CONFIG() -> Config:  # noqa: N802 - reads like the constant it stands for
+    from dashboard.config import load_config
+
+    return load_config()
+
+
 def gap_events(
     engine: Engine,
     filters: Filters,
     statuses: Sequence[str] = (*GAP_STATUSES, "likely_double_counted"),
     limit: int = 1000,
+    config: Config | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """Event-level dedup gaps for a developer (no PII: hashed fields never shown) and the total.
 
-    server_only counts as a gap only for website events: CRM and messaging stages are
-    sent from the server alone by design.
+    server_only is a gap only for events that can have a browser twin: CRM, messaging
+    and offline events are sent from the server alone by design (`server_only_by_design`).
     """
     wanted = [s for s in statuses if s in DEDUP_STATUSES and s != "server_only"]
     conditions = []
@@ -775,9 +1125,8 @@ def gap_events(
         conditions.append(events.c.dedup_status.in_(wanted))
     if "server_only" in statuses:
         # CRM and messaging events have no Pixel counterpart: server_only is a gap on the web.
-        conditions.append(
-            sa.and_(events.c.dedup_status == "server_only", events.c.action_source == "website")
-        )
+        by_design = server_only_by_design(config or _DEFAULT_CONFIG())
+        conditions.append(sa.and_(events.c.dedup_status == "server_only", sa.not_(by_design)))
     if "likely_double_counted" in statuses:
         conditions.append(events.c.likely_double == sa.true())
     if not conditions:
@@ -1035,45 +1384,115 @@ def funnel_stages(engine: Engine, filters: Filters, config: Config) -> pd.DataFr
     return frame[columns]
 
 
-def funnel_conversion(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
-    """Stage-to-stage conversion of distinct people, per funnel and campaign."""
-    return conversion_from_stages(funnel_stages(engine, filters, config), config)
+NOT_SENT = "not sent"
+STEP_COLUMNS = ["funnel_stage", "people", "from_stage", "conversion", "note"]
+
+
+def enters(sent: Collection[str], order: Sequence[str]) -> bool:
+    """Whether a campaign (or slice) with events at the `sent` stages is in a funnel: it
+    has events at one of the funnel's stages before the last (Purchase, "Closed won",
+    closes both the web and the CRM funnel, so a purchase alone enters neither)."""
+    return any(stage in sent for stage in order[:-1])
+
+
+def funnel_people(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
+    """Per funnel and stage: counted events and distinct people of the whole slice.
+
+    Only campaigns of the slice that enter the funnel count (see `enters`), so the CRM
+    funnel's "Closed won" holds no purchases of web-only campaigns. People are distinct
+    across campaigns (grouped by stage in SQL, not summed per campaign): a person in two
+    campaigns is one. A stage with no row had no events in the slice (not sent); a slice
+    of one campaign gives that campaign's rows of `funnel_stages`.
+    """
+    columns = ["funnel", "funnel_stage", "events", "people"]
+    records = []
+    with engine.connect() as connection:
+        for funnel, order in config.funnels.items():
+            entering = (
+                sa.select(events.c.campaign)
+                .where(*filters.conditions(), events.c.funnel_stage.in_(list(order[:-1])))
+                .distinct()
+            )
+            query = (
+                sa.select(
+                    events.c.funnel_stage,
+                    _count_if(_COUNTED).label("events"),
+                    sa.func.count(sa.distinct(sa.case((_COUNTED, events.c.person_key)))).label(
+                        "people"
+                    ),
+                )
+                .where(
+                    *filters.conditions(),
+                    events.c.funnel_stage.in_(list(order)),
+                    events.c.campaign.in_(entering),
+                )
+                .group_by(events.c.funnel_stage)
+            )
+            rows = {stage: (n, p) for stage, n, p in connection.execute(query).all()}
+            records.extend(
+                (funnel, stage, int(rows[stage][0] or 0), int(rows[stage][1] or 0))
+                for stage in order
+                if stage in rows
+            )
+    frame = pd.DataFrame(records, columns=columns)
+    for column in ("events", "people"):
+        frame[column] = frame[column].astype("int64")
+    return frame
+
+
+def funnel_steps(people: Mapping[str, int], order: Sequence[str]) -> pd.DataFrame:
+    """One funnel's stages in order, for its chart and conversion table (no query).
+
+    `people` maps each stage that was sent (had events) to its distinct people; a stage
+    missing from it was not sent and shows as such (people missing, note "not sent"), not
+    as 0 people, which would read as everybody dropping out. Conversion runs from the
+    previous stage that was sent, across those that were not (Qualified -> Closed won when
+    Demo scheduled was not sent, with a note saying so); the first stage sent has none,
+    and none runs out of a stage with 0 people.
+    """
+    records = []
+    previous: str | None = None  # the last stage sent so far
+    skipped: list[str] = []  # stages not sent since `previous`
+    for stage in order:
+        if stage not in people:
+            records.append((stage, None, None, None, NOT_SENT))
+            if previous is not None:
+                skipped.append(stage)
+            continue
+        count = int(people[stage])
+        conversion = None
+        notes = []
+        if previous is not None:
+            before = int(people[previous])
+            conversion = count / before if before else None
+            if skipped:
+                verb = "was" if len(skipped) == 1 else "were"
+                notes.append(f"{', '.join(skipped)} {verb} not sent: from {previous}")
+            if not before:
+                notes.append(f"no people at {previous}")
+        records.append((stage, count, previous, conversion, "; ".join(notes)))
+        previous, skipped = stage, []
+    frame = pd.DataFrame(records, columns=STEP_COLUMNS)
+    frame["people"] = frame["people"].astype("Int64")
+    frame["conversion"] = frame["conversion"].astype(float)
+    return frame
 
 
 def conversion_from_stages(stages: pd.DataFrame, config: Config) -> pd.DataFrame:
-    """`funnel_conversion` from a `funnel_stages` frame already at hand (no query)."""
-    records = []
+    """Per funnel and campaign (of a `funnel_stages` frame, no query): `funnel_steps`, for
+    every campaign that enters the funnel."""
+    columns = ["funnel", "campaign", *STEP_COLUMNS]
+    parts = []
     for funnel, order in config.funnels.items():
         for campaign, group in stages.groupby("campaign", sort=True):
             people = dict(zip(group["funnel_stage"], group["people"], strict=True))
-            if not any(people.get(stage, 0) for stage in order[:-1]):
-                continue  # the campaign never enters this funnel
-            for previous, stage in zip(order, order[1:], strict=False):
-                before = people.get(previous, 0)
-                after = people.get(stage, 0)
-                records.append(
-                    {
-                        "funnel": funnel,
-                        "campaign": campaign,
-                        "from_stage": previous,
-                        "to_stage": stage,
-                        "people_from": before,
-                        "people_to": after,
-                        "conversion": (after / before) if before else None,
-                    }
-                )
-    return pd.DataFrame(
-        records,
-        columns=[
-            "funnel",
-            "campaign",
-            "from_stage",
-            "to_stage",
-            "people_from",
-            "people_to",
-            "conversion",
-        ],
-    )
+            if not enters(people, order):
+                continue
+            steps = funnel_steps({s: n for s, n in people.items() if s in order}, order)
+            parts.append(steps.assign(funnel=funnel, campaign=campaign)[columns])
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)
 
 
 def stage_order_gaps(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
@@ -1174,9 +1593,39 @@ def stage_order_gaps(engine: Engine, filters: Filters, config: Config) -> pd.Dat
     return frame.reset_index(drop=True)
 
 
+NO_CURRENCY = "(none)"
+_PURCHASE = events.c.event_name == "Purchase"
+
+
 def purchases(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
-    """Per campaign: counted Purchases, value/currency completeness, revenue, readiness."""
-    purchase = events.c.event_name == "Purchase"
+    """Per campaign and currency: counted Purchases and their revenue (sum of value).
+
+    Revenue is never added up across currencies; counted Purchases without a currency
+    are their own row, currency "(none)". Readiness is per campaign: `purchase_readiness`.
+    """
+    currency = sa.func.coalesce(events.c.currency, NO_CURRENCY)
+    query = (
+        sa.select(
+            events.c.campaign,
+            currency.label("currency"),
+            sa.func.count().label("purchases"),
+            sa.func.coalesce(sa.func.sum(events.c.value), 0.0).label("revenue"),
+        )
+        .where(*filters.conditions(), _PURCHASE, _COUNTED)
+        .group_by(events.c.campaign, currency)
+        .order_by(events.c.campaign, currency)
+    )
+    columns = ["campaign", "currency", "purchases", "revenue"]
+    with engine.connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).all(), columns=columns)
+    frame["purchases"] = frame["purchases"].astype("int64")
+    frame["revenue"] = frame["revenue"].astype(float)
+    return frame
+
+
+def purchase_readiness(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
+    """Per campaign: Purchase events sent and counted, value/currency completeness, and
+    purchase-optimization readiness on the counted Purchases of the period's last 7 days."""
     complete = sa.and_(events.c.value.is_not(None), events.c.currency.is_not(None))
     end = _period_end(engine, filters)
     last_7d = sa.and_(events.c.event_time >= end - 7 * 86400, events.c.event_time < end)
@@ -1186,11 +1635,9 @@ def purchases(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
             sa.func.count().label("purchase_events_sent"),
             _count_if(_COUNTED).label("purchases"),
             _count_if(complete).label("with_value_and_currency"),
-            sa.func.sum(sa.case((_COUNTED, events.c.value), else_=0.0)).label("revenue"),
-            sa.func.count(sa.distinct(sa.case((_COUNTED, events.c.currency)))).label("currencies"),
             _count_if(sa.and_(_COUNTED, last_7d)).label("purchases_last_7d"),
         )
-        .where(*filters.conditions(), purchase)
+        .where(*filters.conditions(), _PURCHASE)
         .group_by(events.c.campaign)
         .order_by(events.c.campaign)
     )
@@ -1201,8 +1648,6 @@ def purchases(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
         "purchase_events_sent",
         "purchases",
         "value_completeness",
-        "revenue",
-        "currencies",
         "purchases_last_7d",
         "ready",
         "learning_phase_ok",
@@ -1210,12 +1655,51 @@ def purchases(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=columns)
     frame["value_completeness"] = frame["with_value_and_currency"] / frame["purchase_events_sent"]
-    frame["revenue"] = frame["revenue"].astype(float)
     frame["ready"] = frame["purchases_last_7d"] >= config.readiness["min_purchases_7d"]
     frame["learning_phase_ok"] = (
         frame["purchases_last_7d"] >= config.readiness["learning_phase_per_week"]
     )
     return frame[columns]
+
+
+def weekly_purchases(engine: Engine, filters: Filters) -> pd.DataFrame:
+    """Counted Purchases of the slice per ISO week (UTC, Monday to Sunday), 0 in a week
+    without any.
+
+    The weeks cover the period (`since` to `until`; without them the slice's first and
+    last event days). `days_in_period` says how many of a week's 7 days the period
+    holds, so a partial first or last week is not read against a weekly level.
+    """
+    columns = ["week", "week_start", "days_in_period", "purchases"]
+    # Per UTC day in SQL (the event_day column: portable), weeks in pandas: date
+    # arithmetic differs between DuckDB, SQLite and PostgreSQL, and a period has few days.
+    query = (
+        sa.select(events.c.event_day, _count_if(sa.and_(_PURCHASE, _COUNTED)).label("purchases"))
+        .where(*filters.conditions())
+        .group_by(events.c.event_day)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    per_day = {pd.Timestamp(day).date(): int(n or 0) for day, n in rows}
+    first = filters.since or min(per_day)
+    last = filters.until or max(per_day)
+    records = []
+    monday = first - timedelta(days=first.weekday())
+    while monday <= last:
+        sunday = monday + timedelta(days=6)
+        iso = monday.isocalendar()
+        records.append(
+            (
+                f"{iso.year}-W{iso.week:02d}",
+                monday,
+                (min(sunday, last) - max(monday, first)).days + 1,
+                sum(per_day.get(monday + timedelta(days=k), 0) for k in range(7)),
+            )
+        )
+        monday += timedelta(days=7)
+    return pd.DataFrame(records, columns=columns)
 
 
 def _period_end(engine: Engine, filters: Filters) -> float:
@@ -1253,6 +1737,63 @@ def latest_event_time(engine: Engine) -> float | None:
     with engine.connect() as connection:
         value = connection.execute(sa.select(sa.func.max(events.c.event_time))).scalar()
     return None if value is None else float(value)
+
+
+def latest_sent_at(engine: Engine) -> float | None:
+    """The latest sent_at in the store, rejected batches included (UTC Unix seconds),
+    None when empty. `check --at latest` ends its sent_at window here: ending it at the
+    newest event_time would leave out a batch uploaded hours after its events."""
+    with engine.connect() as connection:
+        value = connection.execute(sa.select(sa.func.max(events.c.sent_at))).scalar()
+    return None if value is None else float(value)
+
+
+PIPELINE_HEALTH_COLUMNS = (
+    "dataset_id",
+    "last_event_at",
+    "last_browser_event_at",
+    "last_server_event_at",
+    "last_sent_at",
+    "browser_events",
+    "server_events",
+)
+
+
+def pipeline_health(engine: Engine, filters: Filters) -> pd.DataFrame:
+    """Per dataset of the slice: newest event_time of accepted events (all, browser,
+    server), newest sent_at of accepted events (UTC Unix seconds, NaN when none) and the
+    accepted browser and server event counts. "Is data still arriving?" per dataset: a
+    rejected batch proves the integration runs, not that Meta receives anything, so only
+    accepted events count. A dataset whose events were all rejected has a row of NaN."""
+
+    def newest(column: sa.Column, channel: str | None) -> sa.ColumnElement:
+        condition = (
+            _ACCEPTED if channel is None else sa.and_(_ACCEPTED, events.c.channel == channel)
+        )
+        return sa.func.max(sa.case((condition, column)))
+
+    query = (
+        sa.select(
+            events.c.dataset_id,
+            newest(events.c.event_time, None),
+            newest(events.c.event_time, "browser"),
+            newest(events.c.event_time, "server"),
+            newest(events.c.sent_at, None),
+            _count_if(sa.and_(_ACCEPTED, _BROWSER)),
+            _count_if(sa.and_(_ACCEPTED, _SERVER)),
+        )
+        .where(*filters.conditions())
+        .group_by(events.c.dataset_id)
+        .order_by(events.c.dataset_id)
+    )
+    with engine.connect() as connection:
+        frame = _read_frame(connection, query, PIPELINE_HEALTH_COLUMNS)
+    for column in PIPELINE_HEALTH_COLUMNS[1:5]:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    for column in PIPELINE_HEALTH_COLUMNS[5:]:
+        frame[column] = frame[column].astype("int64")
+    frame["dataset_id"] = frame["dataset_id"].astype(str)
+    return frame
 
 
 def distinct_values(engine: Engine, column: str) -> list[str]:

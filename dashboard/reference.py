@@ -43,7 +43,7 @@ so previous_overall is null in both and the period bounds are null.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -355,7 +355,26 @@ def per_event(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
     for channel, mask in (("browser", browser), ("server", server)):
         for i, s in enumerate(DEDUP_STATUSES):
             cols[f"dedup__{channel}__{s}"] = mask & (status == i)
+    # Server events that cannot have a Pixel twin: another action_source, or a stage
+    # configured as server-only (events without an action_source are website events).
+    source = frame["action_source"]
+    by_design = server & (
+        (source.notna() & ~source.isin(config.pixel_action_sources)).to_numpy()
+        | frame["funnel_stage"].isin(config.server_only_stages).to_numpy()
+    )
+    for i, s in enumerate(DEDUP_STATUSES):
+        cols[f"by_design__{s}"] = by_design & (status == i)
+    # Newest times of accepted events (NaN elsewhere): maxima, not sums.
+    event_time = frame["event_time"].to_numpy(dtype=float)
+    cols["latest__event"] = np.where(accepted, event_time, np.nan)
+    cols["latest__browser"] = np.where(accepted & browser, event_time, np.nan)
+    cols["latest__server"] = np.where(accepted & server, event_time, np.nan)
+    cols["latest__sent"] = np.where(accepted, frame["sent_at"].to_numpy(dtype=float), np.nan)
+    cols["day"] = pd.to_datetime(frame["event_time"], unit="s", utc=True).dt.date.array
     return pd.DataFrame(cols, index=frame.index)
+
+
+_LATEST = ("latest__event", "latest__browser", "latest__server", "latest__sent")
 
 
 _GROUP_KEYS = ("event_name", "campaign", "funnel_stage")
@@ -363,13 +382,16 @@ _GROUP_KEYS = ("event_name", "campaign", "funnel_stage")
 
 def _block_table(values: pd.DataFrame, by: str | None) -> pd.DataFrame:
     """Sums and lag quantiles, one row per group (one row, index None, overall)."""
-    counted = values.drop(columns=[*_GROUP_KEYS, "lag"])
+    counted = values.drop(columns=[*_GROUP_KEYS, "lag", "day", *_LATEST])
     if by is None:
         sums = counted.sum().to_frame().T
         sums.index = [None]
         lag = values["lag"].dropna()
         sums["median_lag_s"] = lag.quantile(0.5) if len(lag) else np.nan
         sums["p90_lag_s"] = lag.quantile(0.9) if len(lag) else np.nan
+        for column in _LATEST:
+            sums[column] = values[column].max()
+        sums["days"] = [set(values["day"])]
         return sums
     # Group on the category codes (much faster than on the categorical itself), then
     # label the rows with the values.
@@ -382,6 +404,9 @@ def _block_table(values: pd.DataFrame, by: str | None) -> pd.DataFrame:
     lags = values["lag"].groupby(codes)
     sums["median_lag_s"] = lags.quantile(0.5)
     sums["p90_lag_s"] = lags.quantile(0.9)
+    for column in _LATEST:
+        sums[column] = values[column].groupby(codes).max()
+    sums["days"] = values["day"].groupby(codes).agg(set)
     sums.index = keys.categories[sums.index]
     return sums
 
@@ -397,8 +422,9 @@ def _number(value: Any) -> float | None:
 def tier(score: float | None, config: Config) -> str:
     if score is None:
         return "No data"
+    shown = round(score, 1)  # the tier of the value as displayed, one decimal
     for name, label in (("great", "Great"), ("good", "Good"), ("ok", "OK")):
-        if score >= config.emq_tiers[name]:
+        if shown >= config.emq_tiers[name]:
             return label
     return "Poor"
 
@@ -416,9 +442,23 @@ def upload_frequency(median: float | None, config: Config) -> str:
     return "weekly"
 
 
-def _block(row: pd.Series, config: Config) -> dict[str, Any]:
+def _iso(seconds: Any) -> str | None:
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return None
+    moment = datetime.fromtimestamp(float(seconds), tz=UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _block(row: pd.Series, config: Config, period: list | None = None) -> dict[str, Any]:
     def n(name: str) -> int:
         return int(row[name])
+
+    by_design = {s: n(f"by_design__{s}") for s in DEDUP_STATUSES}
+    twinnable = sum(n(f"dedup__server__{s}") - by_design[s] for s in DEDUP_STATUSES)
+    deduped = sum(
+        n(f"dedup__server__{s}") - by_design[s] for s in ("deduplicated", "fallback_deduplicated")
+    )
+    seen = row["days"] if isinstance(row["days"], set) else set()
 
     sent, browser = n("server_sent"), n("browser_events")
     median = _number(float(row["median_lag_s"]))
@@ -441,15 +481,22 @@ def _block(row: pd.Series, config: Config) -> dict[str, Any]:
         "rejected_combination": n("rejected_combination"),
         "event_time_in_ms": n("event_time_in_ms"),
         "dedup": {
-            channel: {s: n(f"dedup__{channel}__{s}") for s in DEDUP_STATUSES}
-            for channel in ("browser", "server")
-        }
-        | {"likely_double_counted": n("likely_double_counted")},
+            "browser": {s: n(f"dedup__browser__{s}") for s in DEDUP_STATUSES},
+            "server": {s: n(f"dedup__server__{s}") for s in DEDUP_STATUSES}
+            | {"by_design": sum(by_design.values())},
+            "likely_double_counted": n("likely_double_counted"),
+            "rate": _rate(deduped, twinnable),
+        },
         "freshness": {
             "median_lag_s": None if median is None else round(median, 6),
             "p90_lag_s": None if p90 is None else round(p90, 6),
             "stale_over_7d": n("stale_over_7d"),
             "future": n("future"),
+            "last_event_at": _iso(row["latest__event"]),
+            "last_browser_event_at": _iso(row["latest__browser"]),
+            "last_server_event_at": _iso(row["latest__server"]),
+            "last_sent_at": _iso(row["latest__sent"]),
+            "days_without_events": [d.isoformat() for d in period or [] if d not in seen],
         },
         "emq_tier": tier(emq, config),
         "upload_frequency": upload_frequency(median, config),
@@ -622,16 +669,21 @@ def compute_report(frame: pd.DataFrame, rejected_records: int, config: Config) -
     """The report (Filters(): everything) from the loaded events, in pandas."""
     frame = frame.reset_index(drop=True)  # row labels are positions from here on
     values = per_event(frame, config)
-    overall_row = _block_table(values, None).iloc[0]
-    overall = _block(overall_row, config)
-    tables = {by: _block_table(values, by) for by in _GROUP_KEYS}
     if len(frame):
-        days = [
-            datetime.fromtimestamp(float(t), tz=UTC).date().isoformat()
+        first, last = (
+            datetime.fromtimestamp(float(t), tz=UTC).date()
             for t in (frame["event_time"].min(), frame["event_time"].max())
-        ]
+        )
+        days = [first.isoformat(), last.isoformat()]
+        # Whole days of the period, never today or later (today is not over yet).
+        last = min(last, datetime.now(tz=UTC).date() - timedelta(days=1))
+        period = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     else:
         days = [None, None]
+        period = []
+    overall_row = _block_table(values, None).iloc[0]
+    overall = _block(overall_row, config, period)
+    tables = {by: _block_table(values, by) for by in _GROUP_KEYS}
     return {
         "period": {
             "since": None,
@@ -640,16 +692,19 @@ def compute_report(frame: pd.DataFrame, rejected_records: int, config: Config) -
             "data_last_day": days[1],
             "previous_since": None,
             "previous_until": None,
+            "comparison": None,
             "filters": {},
         },
         "overall": overall,
         "previous_overall": None,
         "by_event_name": {
-            str(k): _block(row, config) for k, row in tables["event_name"].iterrows()
+            str(k): _block(row, config, period) for k, row in tables["event_name"].iterrows()
         },
-        "by_campaign": {str(k): _block(row, config) for k, row in tables["campaign"].iterrows()},
+        "by_campaign": {
+            str(k): _block(row, config, period) for k, row in tables["campaign"].iterrows()
+        },
         "by_funnel_stage": {
-            str(k): _block(row, config) for k, row in tables["funnel_stage"].iterrows()
+            str(k): _block(row, config, period) for k, row in tables["funnel_stage"].iterrows()
         },
         "diagnostics": _diagnostics(frame, values, overall, tables["event_name"], config),
         "rejected_records": int(rejected_records),

@@ -21,6 +21,7 @@ from dashboard.indicators import (
     block_dict,
     block_frame,
     block_frames,
+    comparison,
     data_range,
     tier,
     upload_frequency,
@@ -59,12 +60,15 @@ def build_report_and_frames(
     """The report, and the block frames by event name and campaign it was built from."""
     dedup.refresh_if_stale(engine)  # e.g. after an import that was killed half-way
     overall_frame, by_event, by_campaign, by_stage = block_frames(
-        engine, filters, config, REPORT_GROUPINGS
+        engine, filters, config, REPORT_GROUPINGS, missing_days=True
     )
     overall = _decorate(block_dict(overall_frame.iloc[0]), config)
     previous_filters = filters.previous()
+    compared = comparison(engine, filters)
     previous = None
-    if previous_filters is not None:
+    # No previous block when the data does not cover the whole previous period: its
+    # numbers would read as a change that never happened.
+    if previous_filters is not None and compared is not None and compared.available:
         previous = _decorate(
             block_dict(block_frame(engine, previous_filters, config).iloc[0]), config
         )
@@ -83,6 +87,7 @@ def build_report_and_frames(
             "data_last_day": span[1].isoformat() if span else None,
             "previous_since": previous_filters.since.isoformat() if previous_filters else None,
             "previous_until": previous_filters.until.isoformat() if previous_filters else None,
+            "comparison": compared.as_dict() if compared else None,
             "filters": filters.as_dict(),
         },
         "config": {

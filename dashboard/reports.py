@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from dashboard import charts
+from dashboard import charts, labels
 from dashboard import formatting as fmt
 from dashboard.config import Config
 from dashboard.exports import safe_frame
@@ -143,7 +143,7 @@ def collect(engine: Engine, filters: Filters, config: Config) -> ReportData:
             columns=["severity", "name", "affected", "total", "share", "how_to_fix"],
         )[["severity", "name", "affected", "total", "share", "how_to_fix"]],
     }
-    gaps, total = gap_events(engine, filters, limit=GAP_LIST_CAP)
+    gaps, total = gap_events(engine, filters, limit=GAP_LIST_CAP, config=config)
     if not gaps.empty:
         for column in ("event_time", "sent_at"):
             gaps[column] = gaps[column].dt.strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -195,7 +195,7 @@ def html_table(frame: pd.DataFrame) -> str:
     """An escaped HTML table."""
     if frame.empty:
         return '<p class="muted">No events in this selection.</p>'
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    head = "".join(f"<th>{html.escape(labels.label(c))}</th>" for c in frame.columns)
     body = "".join(
         "<tr>" + "".join(_cell(v, c) for c, v in zip(frame.columns, row, strict=True)) + "</tr>"
         for row in frame.itertuples(index=False, name=None)
@@ -220,6 +220,13 @@ def _summary_html(frame: pd.DataFrame) -> str:
             _format_summary_value(m, v) for m, v in zip(out["metric"], out[column], strict=True)
         ]
     return html_table(out)
+
+
+def _comparison_note(report: dict[str, Any]) -> str:
+    compared = report["period"].get("comparison")
+    if compared is None:
+        return "No comparison: the report covers all data (choose --since and --until to compare)."
+    return compared["note"]
 
 
 def render_html(data: ReportData) -> str:
@@ -293,6 +300,7 @@ def render_html(data: ReportData) -> str:
         "not Meta's score; tier cut-offs are approximate.</p>",
         f'<div class="cards">{card_html}</div>',
         "<h2>Summary and change vs the previous period</h2>"
+        + f'<p class="muted">{html.escape(_comparison_note(report))}</p>'
         + _summary_html(data.tables["Summary"]),
         "<h2>Top diagnostics</h2>" + html_table(data.tables["Diagnostics"].head(15)),
         "<h2>Charts</h2>" + chart_html,
@@ -368,7 +376,7 @@ def render_xlsx(data: ReportData) -> bytes:
             safe.to_excel(writer, sheet_name=name[:31], index=False)
             sheet = writer.sheets[name[:31]]
             for col, column in enumerate(safe.columns):
-                sheet.write(0, col, column, header)
+                sheet.write(0, col, labels.label(column), header)
                 width = min(60, max(10, len(str(column)) + 2))
                 if column in RATE_COLUMNS:
                     sheet.set_column(col, col, width, percent)
@@ -389,11 +397,8 @@ def render_csv(data: ReportData) -> bytes:
         parts.append(frame)
     overall = pd.DataFrame([_block_row("(all)", data.report["overall"])])
     overall.insert(0, "section", "Overall")
-    return (
-        safe_frame(pd.concat([overall, *parts], ignore_index=True))
-        .to_csv(index=False)
-        .encode("utf-8-sig")
-    )
+    table = pd.concat([overall, *parts], ignore_index=True)
+    return safe_frame(table.rename(columns=labels.label)).to_csv(index=False).encode("utf-8-sig")
 
 
 def render(data: ReportData, form: str) -> bytes:

@@ -20,7 +20,9 @@ import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
 
+from dashboard import formatting as fmt
 from dashboard import indicators as ind
+from dashboard import labels
 from dashboard.config import DB_URL_ENV, Config, default_db_url, load_config
 from dashboard.diagnostics import overview
 from dashboard.exports import to_csv_bytes
@@ -218,15 +220,21 @@ QUERIES: dict[str, Callable[..., Any]] = {
     "blocks": lambda e, f, c, groupings: ind.block_frames(e, f, c, [list(g) for g in groupings]),
     "what_to_fix": lambda e, f, c, limit=50: ind.what_to_fix(e, f, c, limit),
     "dedup_key_feedback": lambda e, f, c: ind.dedup_key_feedback(e, f),
-    "gap_events": lambda e, f, c, statuses, limit=1000: ind.gap_events(e, f, statuses, limit),
+    "gap_events": lambda e, f, c, statuses, limit=1000: ind.gap_events(e, f, statuses, limit, c),
     "lag_stats": lambda e, f, c, by="funnel_stage": ind.lag_stats(e, f, c, by),
     "lag_sample": lambda e, f, c: ind.lag_sample(e, f),
     "delivery_errors": lambda e, f, c: ind.delivery_errors(e, f),
     "delivery_summary": lambda e, f, c: ind.delivery_summary(e, f),
     "funnel_stages": lambda e, f, c: ind.funnel_stages(e, f, c),
+    "funnel_people": lambda e, f, c: ind.funnel_people(e, f, c),
     "stage_order_gaps": lambda e, f, c: ind.stage_order_gaps(e, f, c),
     "purchases": lambda e, f, c: ind.purchases(e, f, c),
+    "purchase_readiness": lambda e, f, c: ind.purchase_readiness(e, f, c),
+    "weekly_purchases": lambda e, f, c: ind.weekly_purchases(e, f),
     "overview": lambda e, f, c: overview(e, f, c),
+    "comparison": lambda e, f, c: ind.comparison(e, f),
+    "action_sources_by": lambda e, f, c, by: ind.action_sources_by(e, f, by),
+    "pipeline_health": lambda e, f, c: ind.pipeline_health(e, f),
 }
 
 
@@ -257,6 +265,14 @@ def data_range() -> tuple[date, date] | None:
     return _range(store_url(), version())
 
 
+def import_log(name: str) -> pd.DataFrame:
+    """The import history or the quarantine (dashboard.import_log.READS), read each run
+    and not cached: small tables, and an import that adds nothing bumps no version."""
+    from dashboard.import_log import READS
+
+    return _with_retry(lambda: READS[name](get_engine(store_url())))
+
+
 # ---------------------------------------------------------------------------
 # Sidebar filters, mirrored in the URL so a view can be shared.
 def _init_from_url(span: tuple[date, date]) -> None:
@@ -280,17 +296,38 @@ def _init_from_url(span: tuple[date, date]) -> None:
     st.session_state["_filters_initialised"] = True
 
 
-def _period_dates(span: tuple[date, date]) -> tuple[date | None, date | None]:
+def today() -> date:
+    """Today's UTC date (indicators.today: the one clock of the periods)."""
+    return ind.today()
+
+
+def _period_dates(span: tuple[date, date]) -> tuple[date | None, date | None, str | None]:
+    """The selected period's first and last day, and a notice when it had to move.
+
+    "Last N days" ends today (UTC). When those days hold no event at all, the latest
+    N days that do are shown instead, and the notice says so plainly: a dashboard
+    that goes blank, or quietly shows old data as current, would hide a dead pipeline.
+    """
     choice = st.session_state.get("f_period", DEFAULT_PERIOD)
     days = PERIODS.get(choice)
     if days is None:
-        return None, None
+        return None, None, None
     if days == -1:
         picked = st.session_state.get("f_dates") or span
         if isinstance(picked, tuple | list) and len(picked) == 2:
-            return picked[0], picked[1]
-        return picked[0], picked[0]
-    return span[1] - timedelta(days=days - 1), span[1]
+            return picked[0], picked[1], None
+        return picked[0], picked[0], None
+    until = today()
+    since = until - timedelta(days=days - 1)
+    if span[1] >= since:
+        return since, until, None
+    ago = (until - span[1]).days
+    notice = (
+        f"Showing data through {fmt.day(span[1])}, {ago} day{'s' if ago != 1 else ''} ago: "
+        f"nothing received since. The {choice.lower()} up to today hold no events, so "
+        f"this is the latest {days} days that do."
+    )
+    return span[1] - timedelta(days=days - 1), span[1], notice
 
 
 def sidebar_filters() -> Filters:
@@ -310,7 +347,8 @@ def sidebar_filters() -> Filters:
             # Values from a shared URL that this store does not have are dropped.
             st.session_state[key] = [v for v in st.session_state.get(key, []) if v in options]
             st.multiselect(label, options, key=key, placeholder="All")
-    since, until = _period_dates(span)
+    since, until, notice = _period_dates(span)
+    st.session_state["period_notice"] = notice
     filters = Filters(
         since=since,
         until=until,
@@ -343,9 +381,20 @@ def _write_url(filters: Filters) -> None:
         st.query_params.from_dict(wanted)
 
 
+def period_notice() -> None:
+    """Say so when the selected period had to move to the latest days with data."""
+    notice = st.session_state.get("period_notice")
+    if notice:
+        st.warning(notice, icon=":material/history:")
+
+
 def describe(filters: Filters) -> str:
     """One line saying what the page shows."""
-    span = f"{filters.since} to {filters.until}" if filters.since else "all data"
+    span = (
+        f"{fmt.day(filters.since)} – {fmt.day(filters.until)}"
+        if filters.since and filters.until
+        else "all data"
+    )
     parts = [span]
     for field, _, _, label in FILTER_FIELDS.values():
         values = getattr(filters, field)
@@ -356,23 +405,49 @@ def describe(filters: Filters) -> str:
 
 # ---------------------------------------------------------------------------
 def table(
-    frame: pd.DataFrame, key: str, file_name: str, column_config: dict | None = None, **kwargs
+    frame: pd.DataFrame,
+    key: str,
+    file_name: str,
+    column_config: dict | None = None,
+    *,
+    empty: str = "No events in this selection.",
+    **kwargs,
 ) -> None:
-    """A dataframe with a formula-safe CSV download button under it."""
+    """A dataframe for people (human headers, shares in % with one decimal, durations,
+    "–" for missing values: see dashboard.labels) with a formula-safe CSV download of
+    the same table under it. `column_config` is keyed by the frame's own column names;
+    `empty` says what is empty when there are no rows."""
     if frame is None or frame.empty:
-        st.info("No events in this selection.")
+        st.info(empty)
         return
+    shown = labels.for_people(frame)
+    config: dict[str, Any] = {}
+    for column in frame.columns:
+        header = labels.label(column)
+        given = (column_config or {}).get(column)
+        if given is None:
+            if column in labels.SHARE_COLUMNS:
+                config[header] = st.column_config.NumberColumn(header, format="%.1f")
+            continue
+        # One name per column everywhere (labels.py), and shares already in % with one
+        # decimal: a page's own label or "percent" format would contradict both.
+        cell = dict(given, label=header)
+        kind = dict(cell.get("type_config") or {})
+        if column in labels.SHARE_COLUMNS and kind.get("type") == "number":
+            kind["format"] = "%.1f"
+        cell["type_config"] = kind
+        config[header] = cell
     st.dataframe(
-        frame,
+        shown,
         hide_index=True,
         width="stretch",
-        column_config=column_config,
+        column_config=config,
         key=f"df_{key}",
         **kwargs,
     )
     st.download_button(
         "Download CSV",
-        data=to_csv_bytes(frame),
+        data=to_csv_bytes(shown),
         file_name=file_name,
         mime="text/csv",
         key=f"dl_{key}",

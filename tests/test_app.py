@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
-from datetime import timedelta
+import base64
+from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
+import plotly.io
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -30,6 +33,23 @@ def sample_store(tmp_path_factory):
     ingest([SAMPLE_LOG_PATH], engine)
     engine.dispose()
     return url
+
+
+def last_day(url: str):
+    engine = make_engine(url)
+    span = data_range(engine)
+    engine.dispose()
+    return span[1]
+
+
+@pytest.fixture(autouse=True)
+def clock_after_the_sample(sample_store, monkeypatch):
+    """Today is 60 days after the sample's last day whatever the machine's date, so
+    "Last 28 days" falls back to the sample's latest 28 days, as it will for anyone
+    opening the demo long after the sample was made."""
+    today = last_day(sample_store) + timedelta(days=60)
+    monkeypatch.setattr("dashboard.indicators.today", lambda: today)
+    return today
 
 
 @pytest.fixture
@@ -152,3 +172,103 @@ def test_empty_store_offers_the_sample(tmp_path, monkeypatch):
     at.button(key="btn_import_sample").click().run()
     assert not at.exception
     assert "EMQ estimate" in metrics(at)
+
+
+def test_match_quality_what_to_fix_shows_recoverable(app, sample_store):
+    from dashboard.indicators import what_to_fix
+    from dashboard.labels import COLUMN_LABELS
+
+    app.selectbox(key="f_period").select("All data").run()
+    app.switch_page("app_pages/match_quality.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert any("Recoverable events lack a valid value" in c.value for c in app.caption)
+    shown = app.dataframe[0].value  # "What to fix next" is the page's first table
+    columns = [
+        "event_name",
+        "action_source",
+        "parameter",
+        "server_events",
+        "coverage",
+        "recoverable_events",
+        "recoverable_share",
+        "emq_now",
+        "emq_if_fixed",
+        "recoverable_gain",
+        "gain_slice",
+    ]
+    # Snake_case with column_config labels, or already in human headers.
+    assert list(shown.columns) in (columns, [COLUMN_LABELS[c] for c in columns])
+    engine = make_engine(sample_store)
+    expected = what_to_fix(engine, Filters(), load_config(), 15)
+    engine.dispose()
+    top = shown.iloc[0].tolist()
+    assert top[:3] == expected.loc[0, ["event_name", "action_source", "parameter"]].tolist()
+    assert int(str(top[5]).replace(",", "")) == expected.loc[0, "recoverable_events"]
+
+
+def test_last_28_days_falls_back_with_a_plain_banner(app, sample_store, clock_after_the_sample):
+    # Today is 60 days after the sample's last day: "Last 28 days" up to today hold nothing.
+    last = last_day(sample_store)
+    banner = " ".join(w.value for w in app.warning)
+    assert f"Showing data through {fmt.day(last)}, 60 days ago: nothing received since" in banner
+    assert fmt.day(last - timedelta(days=27)) in app.caption[0].value
+    # The pipeline itself is silent: the Overview says so before any scorecard.
+    assert any("no server event for" in e.value for e in app.error)
+    # The comparison period (the 28 days before) starts before the sample's first day:
+    # no delta anywhere, and the caption says why.
+    assert all(not m.delta for m in app.metric)
+    assert any("No comparison: no data before 1 Oct 2026" in c.value for c in app.caption)
+
+
+def _values(encoded) -> list:
+    """A plotly array from a figure's JSON: a list, or a typed array (dtype + base64)."""
+    if isinstance(encoded, dict):
+        return np.frombuffer(base64.b64decode(encoded["bdata"]), dtype=encoded["dtype"]).tolist()
+    return list(encoded)
+
+
+def test_a_period_ending_today_shows_its_empty_days(sample_store, monkeypatch):
+    # Three days after the sample ends: the period reaches today, the two whole days
+    # since the sample's end hold no events (today is not over, so not counted).
+    last = last_day(sample_store)
+    monkeypatch.setattr("dashboard.indicators.today", lambda: last + timedelta(days=3))
+    monkeypatch.setenv("EQM_DB_URL", sample_store)
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    assert not any("Showing data through" in w.value for w in at.warning)
+    assert any(
+        "No events at all on 2 days of this period in the store" in w.value for w in at.warning
+    )
+    chart = next(c for c in at.get("plotly_chart") if "Events per day" in c.proto.spec)
+    figure = plotly.io.from_json(chart.proto.spec)
+    assert figure.layout.xaxis.tickformat == "%d %b"  # dates, not "23:59:59.9996"
+    browser = figure.data[0]
+    # The line runs to today, the days after the sample at 0 (no bridged outage).
+    assert str(browser.x[-1]).startswith((last + timedelta(days=3)).isoformat())
+    assert list(_values(browser.y)[-3:]) == [0, 0, 0]
+
+
+def test_tiers_and_deltas_read_as_shown(app):
+    app.selectbox(key="f_period").select("Custom").run()
+    app.date_input(key="f_dates").set_value((date(2026, 10, 22), date(2026, 11, 4))).run()
+    assert not app.exception
+    # 22 Oct - 4 Nov against 8 - 21 Oct: both inside the sample, so deltas are shown and
+    # named, and none reads "-0.0".
+    assert any("Changes compare with 8 Oct 2026 – 21 Oct 2026" in c.value for c in app.caption)
+    deltas = [m.delta for m in app.metric if m.delta]
+    assert deltas and not any("-0.0" in d or "+0.0" in d for d in deltas)
+
+
+@pytest.mark.parametrize("page", PAGE_FILES)
+def test_every_table_reads_for_people(app, page):
+    """Human headers, and no "None" or empty cell where a value is missing ("–")."""
+    app.selectbox(key="f_period").select("All data").run()
+    app.switch_page(page).run()
+    assert not app.exception
+    for table in app.dataframe:
+        frame = table.value
+        for header in frame.columns:
+            # event_id, external_id and fbp are Meta's own field names, kept as such.
+            assert "_" not in header or header in ("event_id", "external_id"), (page, header)
+        assert not frame.isna().any().any(), (page, list(frame.columns))
+        assert not frame.astype(str).isin(["None", "nan", "NaN", "<NA>"]).any().any(), page

@@ -186,15 +186,16 @@ def test_drill_down_export_downloads_a_csv(server, browser):
     assert download.suggested_filename == "dedup_gaps.csv"
     text = Path(download.path()).read_text(encoding="utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
+    # The download has the page's human headers.
     assert rows and {
-        "gap",
-        "event_name",
+        "Gap",
+        "Event",
         "event_id",
-        "campaign",
-        "funnel_stage",
-        "event_time",
+        "Campaign",
+        "Funnel stage",
+        "Event time (UTC)",
     } <= set(rows[0])
-    assert {row["gap"] for row in rows} <= {
+    assert {row["Gap"] for row in rows} <= {
         "browser_only",
         "server_only",
         "missing_event_id",
@@ -214,5 +215,40 @@ def test_full_report_downloads_as_html(server, browser):
     text = Path(download.path()).read_text(encoding="utf-8")
     assert "Event quality report" in text and "spring_leads_form" in text
     assert text.count('class="plotly-graph-div"') == 3
+    assert not errors
+    page.close()
+
+
+def _download_csv(page, key: str) -> list[dict[str, str]]:
+    with page.expect_download() as download_info:
+        page.locator(f".st-key-dl_{key} button").click()
+    text = Path(download_info.value.path()).read_text(encoding="utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_a_filtered_view_still_shows_the_missing_parameter(server, browser):
+    """spring_leads_form sends Lead without em, while other campaigns' Leads carry it.
+    Filtered to that campaign and its Qualified stage, em must stay visible at 0% and
+    the diagnostics must still name it (a filter never hides a fault)."""
+    view = f"{server}/?period=All+data&campaign=spring_leads_form&stage=Qualified"
+    page, errors = _open(browser, view)
+    findings = [row["Finding"] for row in _download_csv(page, "diagnostics")]
+    assert any("spring_leads_form lack em" in f for f in findings), findings
+    page.screenshot(path=str(SCREENSHOTS / "filtered_overview.png"), full_page=True)
+    _go_to(page, "Match quality")
+    validity = {row["Parameter"]: row for row in _download_csv(page, "invalid_params")}
+    assert float(validity["em"]["Valid (%)"]) == 0.0
+    # The heatmap keeps an em column, its cell reading 0%, and has no column for the
+    # messaging-only parameters a website Lead cannot carry.
+    heatmap = page.locator(".st-key-chart_heat_event_name")
+    ticks = heatmap.locator(".xtick text").evaluate_all("els => els.map(e => e.textContent)")
+    assert "em" in ticks and "ctwa_clid" not in ticks
+    # What the drawn heatmap holds: its columns and the Lead row's cell texts.
+    drawn = heatmap.locator(".js-plotly-plot").first.evaluate(
+        "el => ({x: el.data[0].x, y: el.data[0].y, text: el.data[0].text})"
+    )
+    lead = drawn["text"][list(drawn["y"]).index("Lead")]
+    assert lead[list(drawn["x"]).index("em")] == "0%"
+    page.screenshot(path=str(SCREENSHOTS / "filtered_match_quality.png"), full_page=True)
     assert not errors
     page.close()

@@ -24,6 +24,7 @@ from dashboard.indicators import (
     gap_events,
     lag_stats,
     overall_block,
+    purchase_readiness,
     purchases,
     stage_order_gaps,
     tier,
@@ -197,8 +198,11 @@ def test_every_event_has_exactly_one_status_and_counts_match(engine, tmp_path, c
         ).all()
     per_channel = dict(accepted)
     assert sum(block["dedup"]["browser"].values()) == per_channel["browser"]
-    assert sum(block["dedup"]["server"].values()) == per_channel["server"]
-    assert set(block["dedup"]["server"]) == set(DEDUP_STATUSES)
+    statuses = {k: v for k, v in block["dedup"]["server"].items() if k != "by_design"}
+    assert sum(statuses.values()) == per_channel["server"]
+    assert set(statuses) == set(DEDUP_STATUSES)
+    # Website events only here: none is server-only by design.
+    assert block["dedup"]["server"]["by_design"] == 0
 
 
 LIKELY_DOUBLE = [
@@ -565,12 +569,13 @@ def test_funnel_people_gaps_and_purchases(engine, tmp_path, config):
     assert gaps.loc[("crm", "Demo scheduled"), "people_without_earlier_stage"] == 1  # u3
     assert ("web", "Closed won") not in gaps.index  # u4 viewed content first
     assert ("crm", "Closed won") not in gaps.index  # u1, u2 both had earlier stages
-    bought = purchases(engine, Filters(), config).set_index("campaign")
+    bought = purchase_readiness(engine, Filters(), config).set_index("campaign")
     assert bought.loc["crm", "purchases"] == 2
     assert bought.loc["crm", "value_completeness"] == 0.5
-    assert bought.loc["crm", "revenue"] == 100.0
     assert bought.loc["web", "purchase_events_sent"] == 2 and bought.loc["web", "purchases"] == 1
     assert not bought.loc["crm", "ready"]  # 2 < 10 in the last 7 days
+    revenue = purchases(engine, Filters(), config).set_index(["campaign", "currency"])
+    assert revenue.loc[("crm", "EUR"), "revenue"] == 100.0
 
 
 def test_readiness_counts_last_seven_days(engine, tmp_path, config):
@@ -591,13 +596,17 @@ def test_readiness_counts_last_seven_days(engine, tmp_path, config):
     ]  # one a day for 12 days
     load(engine, tmp_path, config, records)
     until = date(2025, 11, 20)
-    bought = purchases(engine, Filters(until=until), config).set_index("campaign")
+    bought = purchase_readiness(engine, Filters(until=until), config).set_index("campaign")
     # window: event_time > end of 2025-11-20 minus 7 days -> days 0..6 = 7 purchases
     assert bought.loc["c", "purchases_last_7d"] == 7 and not bought.loc["c", "ready"]
     config10 = config.__class__(
         **{**config.__dict__, "readiness": {"min_purchases_7d": 7, "learning_phase_per_week": 50}}
     )
-    assert purchases(engine, Filters(until=until), config10).set_index("campaign").loc["c", "ready"]
+    assert (
+        purchase_readiness(engine, Filters(until=until), config10)
+        .set_index("campaign")
+        .loc["c", "ready"]
+    )
 
 
 def test_filters_slice_and_group(engine, tmp_path, config):
@@ -675,8 +684,15 @@ def test_report_contract(engine, tmp_path, config):
     ]:
         assert block_keys <= set(block)
         assert set(block["freshness"]) >= {"median_lag_s", "p90_lag_s", "stale_over_7d", "future"}
-        for channel in ("browser", "server"):
-            assert set(block["dedup"][channel]) == set(DEDUP_STATUSES)
+        assert set(block["dedup"]["browser"]) == set(DEDUP_STATUSES)
+        assert set(block["dedup"]["server"]) == {*DEDUP_STATUSES, "by_design"}
+        assert set(block["freshness"]) >= {
+            "last_event_at",
+            "last_browser_event_at",
+            "last_server_event_at",
+            "last_sent_at",
+            "days_without_events",
+        }
     assert set(report["by_campaign"]) == {"crm", "web"}
     assert (
         sum(b["server_events"] for b in report["by_campaign"].values())
@@ -709,10 +725,12 @@ def test_readiness_window_includes_its_first_second(engine, tmp_path, config):
         ),
     ]
     load(engine, tmp_path, config, records)
-    ending_20th = purchases(engine, Filters(until=date(2025, 11, 20)), config).set_index("campaign")
+    ending_20th = purchase_readiness(engine, Filters(until=date(2025, 11, 20)), config).set_index(
+        "campaign"
+    )
     assert ending_20th.loc["c", "purchases_last_7d"] == 1
     # Without --until the 7 days end with the latest event's day (11-14): both count.
-    latest = purchases(engine, Filters(), config).set_index("campaign")
+    latest = purchase_readiness(engine, Filters(), config).set_index("campaign")
     assert latest.loc["c", "purchases_last_7d"] == 2
 
 
@@ -722,6 +740,7 @@ def test_signature_rollup_equals_the_sql_definition(engine, tmp_path, config):
         _block_aggregates,
         _finish_block_frame,
         _group_column,
+        _latest_aggregates,
         _percentile_aggregates,
         block_frames,
     )
@@ -738,7 +757,12 @@ def test_signature_rollup_equals_the_sql_definition(engine, tmp_path, config):
         fast = block_frames(engine, filters, config, groupings)
         for grouping, frame in zip(groupings, fast, strict=True):
             columns = [_group_column(d) for d in grouping]
-            query = sa.select(*columns, *_block_aggregates(config), *_percentile_aggregates())
+            query = sa.select(
+                *columns,
+                *_block_aggregates(config),
+                *_latest_aggregates(),
+                *_percentile_aggregates(),
+            )
             query = query.where(*filters.conditions())
             if columns:
                 query = query.group_by(*columns).order_by(*columns)

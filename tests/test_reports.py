@@ -97,23 +97,23 @@ def test_xlsx_sheets_values_formats_and_no_formulas(nasty_store):
     rows = [
         dict(zip(header, [c.value for c in row], strict=True)) for row in sheet.iter_rows(min_row=2)
     ]
-    groups = {r["group"] for r in rows}
+    groups = {r["Group"] for r in rows}  # human headers in every download
     assert '\'=HYPERLINK("http://evil.test","x")' in groups
     # (the tab is stripped at import, like any surrounding whitespace)
     assert {"'+1+2", "'-3", "'@SUM(A1)", "Tab", "<script>alert(1)</script>", "leads"} <= groups
     for row in sheet.iter_rows():
         for cell in row:
             assert cell.data_type != "f"
-    coverage_col = header.index("event_coverage") + 1
+    coverage_col = header.index("Event coverage (%)") + 1
     assert sheet.cell(row=2, column=coverage_col).number_format == "0.0%"
-    purchase = next(r for r in rows if r["group"] == "<script>alert(1)</script>")
-    assert purchase["event_coverage"] == 1.0 and purchase["browser_events"] == 1
+    purchase = next(r for r in rows if r["Group"] == "<script>alert(1)</script>")
+    assert purchase["Event coverage (%)"] == 1.0 and purchase["Browser events"] == 1
 
 
 def test_csv_report_is_neutralised(nasty_store):
     text = reports.render_csv(nasty_store).decode("utf-8-sig")
     assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
-    assert text.splitlines()[0].startswith("section,group,")
+    assert text.splitlines()[0].startswith("Section,Group,Browser events,")
 
 
 def test_pdf_has_pages_and_text(nasty_store):

@@ -20,13 +20,27 @@ dimension = st.session_state.get("cov_dimension") or "event_name"
 overall_frame, frame = ui.query("blocks", filters, ((), (dimension,)))
 overall = block_dict(overall_frame.iloc[0])
 if overall["browser_events"] + overall["server_sent"] == 0:
-    st.info("No events in this selection.")
+    st.info(f"No events in this selection ({ui.describe(filters)}).")
     st.stop()
-cols = st.columns(4)
+cols = st.columns(3)
 cols[0].metric("Event coverage (event_id)", fmt.percent(overall["event_coverage"]))
 cols[1].metric("Coverage with any dedup key", fmt.percent(overall["event_coverage_any_key"]))
-cols[2].metric("Likely double counts", fmt.compact(overall["dedup"]["likely_double_counted"]))
-cols[3].metric("Server events without event_id", fmt.compact(overall["server_without_event_id"]))
+rate = overall["dedup"]["rate"]
+cols[2].metric(
+    "Dedup rate",
+    "n/a" if rate is None else fmt.percent(rate),
+    help="Share of the server events that can have a Pixel twin which Meta deduplicates.",
+)
+cols = st.columns(3)
+cols[0].metric("Likely double counts", fmt.compact(overall["dedup"]["likely_double_counted"]))
+cols[1].metric("Server events without event_id", fmt.compact(overall["server_without_event_id"]))
+cols[2].metric(
+    "Server-only by design",
+    fmt.compact(overall["dedup"]["server"]["by_design"]),
+    help="Server events with no browser counterpart by design: CRM, messaging and offline "
+    "action sources, and stages configured as server-only ([dedup] in the config). "
+    "Neutral: not a gap, and left out of the dedup rate.",
+)
 
 st.segmented_control(
     "Break down by",
@@ -55,12 +69,8 @@ ui.table(
     "dedup_keys",
     "dedup_key_feedback.csv",
     column_config={
-        "browser_events_with_key": st.column_config.NumberColumn(
-            "Browser events with key", format="percent"
-        ),
-        "server_events_with_key": st.column_config.NumberColumn(
-            "Server events with key", format="percent"
-        ),
+        "browser_events_with_key": st.column_config.NumberColumn(format="%.1f"),
+        "server_events_with_key": st.column_config.NumberColumn(format="%.1f"),
     },
 )
 
@@ -73,4 +83,4 @@ choices = [*GAP_STATUSES, "likely_double_counted"]
 picked = st.multiselect("Gap types", choices, default=choices, key="gap_statuses")
 gaps, total = ui.query("gap_events", filters, tuple(picked), 1000)
 st.write(f"{fmt.compact(total)} events; showing the latest {min(total, 1000):,}.")
-ui.table(gaps, "gaps", "dedup_gaps.csv")
+ui.table(gaps, "gaps", "dedup_gaps.csv", empty="No dedup gaps of these types in this selection.")

@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard import charts, ui
 from dashboard import formatting as fmt
-from dashboard.indicators import block_dict, coverage_table
+from dashboard.indicators import applicable_by_group, block_dict, coverage_table
 from dashboard.params import PARAMS
 
 st.title("Match quality")
@@ -26,20 +26,41 @@ if overall["server_sent"] == 0:
 
 st.subheader("What to fix next")
 st.caption(
-    "Expected rise of the EMQ estimate if the parameter were valid on every event of that name; "
-    "ranked by the rise for the whole selection."
+    "Recoverable events lack a valid value of the parameter, but the same person (same fbp "
+    "or external_id) had already sent one on another event, in the Pixel or the server: "
+    "your integration knew the value and can pass it on. Ranked by the rise of the EMQ "
+    "estimate for the whole selection if those were fixed (Recoverable gain); Gain if all "
+    "fixed assumes the value on every event, even where nobody has it (an anonymous visit "
+    "has no e-mail)."
 )
 fixes = ui.query("what_to_fix", filters, 15)
 ui.table(
-    fixes,
+    # The per-event gain stays in the API; the page ranks for the selection.
+    fixes[
+        [
+            "event_name",
+            "action_source",
+            "parameter",
+            "server_events",
+            "coverage",
+            "recoverable_events",
+            "recoverable_share",
+            "emq_now",
+            "emq_if_fixed",
+            "recoverable_gain",
+            "gain_slice",
+        ]
+    ],
     "what_to_fix",
     "what_to_fix.csv",
     column_config={
         "coverage": st.column_config.NumberColumn("Coverage now", format="percent"),
+        "recoverable_events": st.column_config.NumberColumn("Recoverable events"),
+        "recoverable_share": st.column_config.NumberColumn("Recoverable (%)", format="percent"),
         "emq_now": st.column_config.NumberColumn("EMQ now", format="%.1f"),
         "emq_if_fixed": st.column_config.NumberColumn("EMQ if fixed", format="%.1f"),
-        "gain_event": st.column_config.NumberColumn("Gain (event)", format="+%.2f"),
-        "gain_slice": st.column_config.NumberColumn("Gain (selection)", format="+%.2f"),
+        "recoverable_gain": st.column_config.NumberColumn("Recoverable gain", format="+%.2f"),
+        "gain_slice": st.column_config.NumberColumn("Gain if all fixed", format="+%.2f"),
     },
 )
 
@@ -60,19 +81,28 @@ st.subheader("Parameter coverage")
 st.caption(
     "Share of server events carrying a valid value (hashed fields: SHA-256; fbc/fbp: Meta's format)."
 )
+st.caption(
+    "Every parameter an event's action source can carry is shown, at 0% when it was never "
+    "sent; grey n/a: the parameter cannot apply (e.g. a WhatsApp click id on a website event)."
+)
 tab_event, tab_campaign = st.tabs(["By event", "By campaign"])
-with tab_event:
-    st.plotly_chart(
-        charts.coverage_heatmap(coverage_table(by_event, "event_name"), "event_name"),
-        key="chart_heat_event",
-    )
-with tab_campaign:
-    st.plotly_chart(
-        charts.coverage_heatmap(coverage_table(by_campaign, "campaign"), "campaign"),
-        key="chart_heat_campaign",
-    )
+for tab, frame, by in (
+    (tab_event, by_event, "event_name"),
+    (tab_campaign, by_campaign, "campaign"),
+):
+    applicable = applicable_by_group(ui.query("action_sources_by", filters, by), by)
+    with tab:
+        st.plotly_chart(
+            charts.coverage_heatmap(coverage_table(frame, by, applicable), by),
+            key=f"chart_heat_{by}",
+        )
 
 st.subheader("Invalid and unhashed values")
+slice_applicable = set().union(
+    *applicable_by_group(
+        ui.query("action_sources_by", filters, "dataset_id"), "dataset_id"
+    ).values()
+)
 rows = [
     {
         "parameter": p,
@@ -81,7 +111,9 @@ rows = [
         "unhashed_plaintext": overall["unhashed_parameters"][p],
     }
     for p in PARAMS
-    if overall["invalid_parameters"][p] or overall["parameter_coverage"][p]
+    # Every parameter the slice's action sources can carry, at 0% too: a filter must not
+    # hide a parameter that is missing everywhere in it.
+    if p in slice_applicable or overall["invalid_parameters"][p] or overall["parameter_coverage"][p]
 ]
 ui.table(
     pd.DataFrame(rows),

@@ -1,10 +1,14 @@
-"""Overview: scorecards against their goals and tiers, and the ranked diagnostics."""
+"""Overview: is data arriving, scorecards against their goals and tiers (with an honest
+comparison), and the ranked diagnostics."""
+
+import time
+from datetime import UTC, datetime
 
 import streamlit as st
 
 from dashboard import charts, ui
 from dashboard import formatting as fmt
-from dashboard.indicators import tier
+from dashboard.indicators import Filters, tier
 
 st.title("Event quality overview")
 if ui.empty_store_notice():
@@ -13,14 +17,63 @@ filters = ui.current_filters()
 config = ui.get_config()
 st.caption(ui.describe(filters))
 
+
+# ---------------------------------------------------------------------------
+# Pipeline health first: whatever the period shows, is data still arriving?
+def _moment(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%-d %b %Y %H:%M UTC")
+
+
+health = ui.query("pipeline_health", Filters(datasets=filters.datasets))
+now_s = time.time()
+limit_s = config.max_silence_hours * 3600
+for row in health.itertuples(index=False):
+    dataset = row.dataset_id
+    if row.last_sent_at != row.last_sent_at:  # NaN: every batch of this dataset rejected
+        st.error(f"Dataset {dataset}: Meta accepted no event at all. See Freshness & delivery.")
+        continue
+    received = (
+        f"last event received {fmt.ago(now_s - row.last_sent_at)} ({_moment(row.last_sent_at)})"
+    )
+    server = row.last_server_event_at
+    if server != server:
+        st.warning(f"Dataset {dataset}: {received}; no server (Conversions API) event at all.")
+    elif now_s - server > limit_s:
+        st.error(
+            f"Dataset {dataset}: no server event for {fmt.ago(now_s - server).removesuffix(' ago')} "
+            f"(last at {_moment(server)}), longer than the {config.max_silence_hours:g} h limit. "
+            "Check the server integration; `python -m dashboard check` fails until events arrive."
+        )
+    else:
+        st.caption(f"Dataset {dataset}: {received}.")
+
 # The slice's block, its daily blocks and its diagnostics come from one shared scan.
 page = ui.query("overview", filters)
 now = page["overall"]
-previous_filters = filters.previous()
-before = ui.query("overall", previous_filters) if previous_filters else None
+if now["browser_events"] + now["server_sent"] == 0:
+    st.info(f"No events in this selection ({ui.describe(filters)}).")
+    st.stop()
+missing = now["freshness"]["days_without_events"] or []
+if missing:
+    shown = ", ".join(fmt.day(datetime.fromisoformat(d).date()) for d in missing[:8])
+    more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+    where = (
+        "this selection"
+        if filters != Filters(since=filters.since, until=filters.until)
+        else "the store"
+    )
+    st.warning(
+        f"No events at all on {len(missing)} day{'s' if len(missing) != 1 else ''} of this "
+        f"period in {where}: {shown}{more}. The daily chart below shows them as 0."
+    )
+
+# Deltas only against a period the data fully covers.
+compared = ui.query("comparison", filters)
+before = ui.query("overall", filters.previous()) if compared and compared.available else None
+vs = f"vs {fmt.day(compared.since)} – {fmt.day(compared.until)}" if before else None
 
 
-def prev(*path):
+def previous(*path):
     if before is None:
         return None
     value = before
@@ -29,78 +82,120 @@ def prev(*path):
     return value
 
 
-def dedup_rate(block):
-    server = block["server_events"]
-    deduped = (
-        block["dedup"]["server"]["deduplicated"] + block["dedup"]["server"]["fallback_deduplicated"]
+def card(col, label, shown, current, earlier, kind, *, lower_is_better=False, help=None):
+    """A scorecard whose change is computed from the values as shown; none is neutral."""
+    change = fmt.delta(current, earlier, kind) if before is not None else None
+    if change == fmt.NO_CHANGE:
+        col.metric(
+            label,
+            shown,
+            change,
+            delta_color="off",
+            delta_arrow="off",
+            delta_description=vs,
+            help=help,
+        )
+        return
+    col.metric(
+        label,
+        shown,
+        change,
+        delta_color="inverse" if lower_is_better else "normal",
+        delta_description=vs if change else None,
+        help=help,
     )
-    return deduped / server if server else None
 
-
-if now["browser_events"] + now["server_sent"] == 0:
-    st.info("No events in this selection.")
-    st.stop()
 
 emq = now["emq_estimate"]
 cols = st.columns(4)
-cols[0].metric(
+card(
+    cols[0],
     "EMQ estimate",
     f"{fmt.score(emq)} · {tier(emq, config)}",
-    fmt.delta(emq, prev("emq_estimate"), "score"),
+    emq,
+    previous("emq_estimate"),
+    "score",
     help="Estimated from the customer parameters sent (0-10); not Meta's score. Tiers "
     f"Poor < {config.emq_tiers['ok']:g} ≤ OK < {config.emq_tiers['good']:g} ≤ Good < "
     f"{config.emq_tiers['great']:g} ≤ Great are approximate, not Meta-published.",
 )
 coverage = now["event_coverage"]
-cols[1].metric(
+card(
+    cols[1],
     "Event coverage",
     fmt.percent(coverage),
-    fmt.delta(coverage, prev("event_coverage"), "rate"),
-    help=f"Share of Pixel events with a Conversions API twin (same event_name and event_id within 48 h). "
-    f"Meta's goal: {config.coverage_goal:.0%}.",
+    coverage,
+    previous("event_coverage"),
+    "rate",
+    help="Share of Pixel events with a Conversions API twin (same event_name and event_id "
+    f"within 48 h). Meta's goal: {config.coverage_goal:.0%}.",
 )
-rate = dedup_rate(now)
-cols[2].metric(
+rate = now["dedup"]["rate"]
+by_design = now["dedup"]["server"]["by_design"]
+card(
+    cols[2],
     "Dedup rate",
-    fmt.percent(rate),
-    fmt.delta(rate, dedup_rate(before) if before else None, "rate"),
-    help="Share of accepted server events Meta deduplicates against a Pixel event (by event_id, or by the fbp/external_id fallback).",
+    fmt.percent(rate) if rate is not None else "n/a",
+    rate,
+    previous("dedup", "rate"),
+    "rate",
+    help="Share of accepted server events that can have a Pixel twin which Meta deduplicates "
+    "against one (by event_id, or the fbp/external_id fallback). "
+    f"{fmt.compact(by_design)} server-only events by design (CRM, messaging, offline) are "
+    "left out: they have no browser counterpart.",
 )
-cols[3].metric(
+card(
+    cols[3],
     "Likely double counts",
     fmt.compact(now["dedup"]["likely_double_counted"]),
-    fmt.delta(now["dedup"]["likely_double_counted"], prev("dedup", "likely_double_counted")),
-    delta_color="inverse",
-    help="Server events that escape dedup although the same person's browser event of the same name happened within 5 minutes.",
+    now["dedup"]["likely_double_counted"],
+    previous("dedup", "likely_double_counted"),
+    "count",
+    lower_is_better=True,
+    help="Server events that escape dedup although the same person's browser event of the "
+    "same name happened within 5 minutes.",
 )
 cols = st.columns(4)
 lag = now["freshness"]["median_lag_s"]
-cols[0].metric(
+card(
+    cols[0],
     "Median lag",
     fmt.duration(lag),
-    fmt.delta(lag, prev("freshness", "median_lag_s"), "duration"),
-    delta_color="inverse",
-    help="Median time from event_time to sending, server events. Meta: send in real time, at most within an hour.",
+    lag,
+    previous("freshness", "median_lag_s"),
+    "duration",
+    lower_is_better=True,
+    help="Median time from event_time to sending, server events. Meta: send in real time, "
+    "at most within an hour.",
 )
-cols[1].metric(
+card(
+    cols[1],
     "Rejected events",
     fmt.compact(now["server_rejected_by_meta"]),
-    fmt.delta(now["server_rejected_by_meta"], prev("server_rejected_by_meta")),
-    delta_color="inverse",
+    now["server_rejected_by_meta"],
+    previous("server_rejected_by_meta"),
+    "count",
+    lower_is_better=True,
     help="Server events in batches Meta rejected (the whole batch fails on one bad event).",
 )
-cols[2].metric(
+card(
+    cols[2],
     "Unhashed PII",
     fmt.compact(now["unhashed_pii"]),
-    fmt.delta(now["unhashed_pii"], prev("unhashed_pii")),
-    delta_color="inverse",
-    help="Server events carrying plaintext personal data where Meta wants a SHA-256 hash. The values are never stored here.",
+    now["unhashed_pii"],
+    previous("unhashed_pii"),
+    "count",
+    lower_is_better=True,
+    help="Server events carrying plaintext personal data where Meta wants a SHA-256 hash. "
+    "The values are never stored here.",
 )
 cols[3].metric(
     "Events (browser / server)",
     f"{fmt.compact(now['browser_events'])} / {fmt.compact(now['server_events'])}",
     help="Accepted browser (Pixel) and server (CAPI) events in the selection.",
 )
+if compared is not None:
+    st.caption(compared.note)
 if coverage is not None and coverage < config.coverage_goal:
     st.warning(
         f"Event coverage {fmt.percent(coverage)} is below Meta's {config.coverage_goal:.0%} goal."
@@ -124,18 +219,24 @@ else:
         "diagnostics",
         "diagnostics.csv",
         column_config={
-            "severity": st.column_config.TextColumn("Severity", width="small"),
-            "name": st.column_config.TextColumn("Finding", width="large"),
-            "affected": st.column_config.NumberColumn("Affected", format="compact"),
-            "total": st.column_config.NumberColumn("Of", format="compact"),
+            "severity": st.column_config.TextColumn(width="small"),
+            "name": st.column_config.TextColumn(width="large"),
+            "affected": st.column_config.NumberColumn(format="localized"),
+            "total": st.column_config.NumberColumn(format="localized"),
             "share": st.column_config.ProgressColumn(
-                "Share", min_value=0.0, max_value=1.0, format="percent"
+                min_value=0.0, max_value=100.0, format="%.1f%%"
             ),
-            "how_to_fix": st.column_config.TextColumn("How to fix", width="large"),
+            "how_to_fix": st.column_config.TextColumn(width="large"),
         },
     )
 
-daily = page["daily"]
-st.plotly_chart(charts.daily_volume(daily), key="chart_daily_volume")
+# Every day of the period, up to today: a day without events is a 0, not a bridged line.
+first_day = filters.since
+last_day = min(filters.until, ui.today()) if filters.until else None
+if first_day and last_day and last_day < first_day:
+    last_day = None
+st.plotly_chart(
+    charts.daily_volume(page["daily"], first=first_day, last=last_day), key="chart_daily_volume"
+)
 
 ui.report_downloads(filters)

@@ -1,0 +1,235 @@
+"""Human column names and cell formats for every table a person sees or downloads.
+
+Owns how an indicator frame (snake_case columns, 0-1 shares, lags in seconds) is
+turned into a table for people: "Event coverage (%)" with one decimal, "Median lag"
+as 1.5 h, "–" for a missing value (never "None"). Pages and report downloads call
+`for_people`; the JSON report keeps the snake_case contract. Pure pandas, no Streamlit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from dashboard import formatting as fmt
+
+MISSING = fmt.NO_DATA
+
+# 0-1 shares: shown as percentages with one decimal; the header says "(%)".
+SHARE_COLUMNS = frozenset(
+    {
+        "event_coverage",
+        "event_coverage_any_key",
+        "share",
+        "coverage",
+        "valid_share",
+        "value_completeness",
+        "conversion",
+        "browser_events_with_key",
+        "server_events_with_key",
+        "recoverable_share",
+        "dedup_rate",
+    }
+)
+# Seconds: shown as 45 s, 12 min, 3.5 h, 2.1 d.
+DURATION_COLUMNS = frozenset(
+    {"median_lag_s", "p50_lag_s", "p90_lag_s", "p99_lag_s", "max_lag_s", "lag_s"}
+)
+# EMQ estimates and their gains: one decimal (gains two, they are small).
+SCORE_COLUMNS = frozenset({"emq_estimate", "emq_now", "emq_if_fixed"})
+GAIN_COLUMNS = frozenset({"gain_event", "gain_slice", "recoverable_gain"})
+
+COLUMN_LABELS: dict[str, str] = {
+    # dimensions
+    "group": "Group",
+    "dataset_id": "Dataset",
+    "campaign": "Campaign",
+    "funnel_stage": "Funnel stage",
+    "stage": "Stage",
+    "event_name": "Event",
+    "action_source": "Action source",
+    "messaging_channel": "Messaging channel",
+    "channel": "Channel",
+    "event_day": "Day",
+    "parameter": "Parameter",
+    "dedup_key": "Dedup key",
+    "funnel": "Funnel",
+    "from_stage": "From stage",
+    "to_stage": "To stage",
+    "currency": "Currency",
+    "note": "Note",
+    "week": "ISO week",
+    "week_start": "Week starting",
+    "days_in_period": "Days in period",
+    # volumes
+    "events": "Events",
+    "people": "People",
+    "browser_events": "Browser events",
+    "server_events": "Server events",
+    "server_sent": "Server events sent",
+    "server_rejected_by_meta": "Rejected by Meta",
+    "server_without_event_id": "Server events without event_id",
+    "test_events": "Test events",
+    "unhashed_pii": "Events with plaintext PII",
+    "likely_double_counted": "Likely double counts",
+    "stale_over_7d": "Sent over 7 days late",
+    "future": "Stamped in the future",
+    "batches": "Batches",
+    "affected": "Affected events",
+    "total": "Of events",
+    "invalid": "Invalid values",
+    "unhashed_plaintext": "Plaintext (unhashed)",
+    "people_from": "People at from stage",
+    "people_to": "People at to stage",
+    "people_without_earlier_stage": "People without an earlier stage",
+    "purchase_events_sent": "Purchase events sent",
+    "purchases": "Counted purchases",
+    "purchases_last_7d": "Purchases, last 7 days",
+    "revenue": "Revenue",
+    "currencies": "Currencies",
+    "recoverable_events": "Recoverable events",
+    # rates and scores
+    "event_coverage": "Event coverage (%)",
+    "event_coverage_any_key": "Coverage, any dedup key (%)",
+    "share": "Share (%)",
+    "coverage": "Coverage now (%)",
+    "valid_share": "Valid (%)",
+    "value_completeness": "With value and currency (%)",
+    "conversion": "Conversion (%)",
+    "browser_events_with_key": "Browser events with key (%)",
+    "server_events_with_key": "Server events with key (%)",
+    "recoverable_share": "Recoverable (%)",
+    "dedup_rate": "Dedup rate (%)",
+    "emq_estimate": "EMQ estimate",
+    "emq_tier": "EMQ tier",
+    "emq_now": "EMQ now",
+    "emq_if_fixed": "EMQ if fixed",
+    "gain_event": "Gain for the event",
+    "gain_slice": "Gain if all fixed",
+    "recoverable_gain": "Recoverable gain",
+    "ready": "Ready (≥ 10 in 7 days)",
+    "learning_phase_ok": "Learning-phase volume",
+    # lags
+    "median_lag_s": "Median lag",
+    "p50_lag_s": "Median lag",
+    "p90_lag_s": "90th percentile lag",
+    "p99_lag_s": "99th percentile lag",
+    "max_lag_s": "Longest lag",
+    "lag_s": "Lag",
+    "upload_frequency": "Upload frequency",
+    # diagnostics
+    "severity": "Severity",
+    "name": "Finding",
+    "how_to_fix": "How to fix",
+    # gap list
+    "gap": "Gap",
+    "event_id": "event_id",
+    "event_time": "Event time (UTC)",
+    "sent_at": "Sent at (UTC)",
+    "fbp": "fbp",
+    "external_id": "external_id",
+    # delivery
+    "error_code": "Error code",
+    "error_subcode": "Subcode",
+    "error_message": "Meta's message",
+    "meaning": "Meaning",
+    "fix": "How to fix",
+    "first_day": "First day",
+    "last_day": "Last day",
+    # summary table
+    "metric": "Metric",
+    "value": "Value",
+    "previous_period": "Previous period",
+    "change": "Change",
+    "goal_or_tier": "Goal or tier",
+    # data page
+    "import_id": "Import",
+    "started_at": "Started (UTC)",
+    "finished_at": "Finished (UTC)",
+    "paths": "Files",
+    "path": "File",
+    "lines_read": "Lines read",
+    "lines_already_imported": "Lines already imported",
+    "events_imported": "Events imported",
+    "events_quarantined": "Events quarantined",
+    "lines_quarantined": "Lines quarantined",
+    "status": "Status",
+    "line_no": "Line",
+    "idx": "Event in line",
+    "reason": "Reason",
+    "detail": "Detail",
+    "count": "Count",
+}
+
+
+def label(column: str) -> str:
+    """The human header of a column (unknown columns: words from the snake_case name)."""
+    if column in COLUMN_LABELS:
+        return COLUMN_LABELS[column]
+    text = str(column).replace("__", " ").replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def share_percent(value: Any) -> float | None:
+    """A 0-1 share as a percentage rounded to one decimal (None stays None)."""
+    if _missing(value):
+        return None
+    return round(float(value) * 100, 1) + 0.0  # + 0.0: never "-0.0"
+
+
+def for_people(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with human headers, shares in % (one decimal), lags as durations, and
+    "–" wherever a value is missing. The cells keep numbers where every value is one,
+    so tables still sort; a column with gaps becomes text."""
+    out = pd.DataFrame(index=frame.index)
+    for column in frame.columns:
+        values = frame[column]
+        if column in SHARE_COLUMNS:
+            values = values.map(share_percent)
+        elif column in DURATION_COLUMNS:
+            values = values.map(fmt.duration)
+        elif column in SCORE_COLUMNS:
+            values = values.map(lambda v: None if _missing(v) else round(float(v), 1) + 0.0)
+        elif column in GAIN_COLUMNS:
+            values = values.map(lambda v: None if _missing(v) else round(float(v), 2) + 0.0)
+        if values.dtype == object or values.isna().any():
+            if values.map(_missing).any():
+                digits = _DIGITS.get(_kind(column))
+                values = values.map(lambda v, d=digits: MISSING if _missing(v) else _text(v, d))
+        out[label(column)] = values
+    return out.reset_index(drop=True)
+
+
+def _kind(column: str) -> str:
+    if column in SHARE_COLUMNS:
+        return "share"
+    if column in SCORE_COLUMNS:
+        return "score"
+    if column in GAIN_COLUMNS:
+        return "gain"
+    return "other"
+
+
+_DIGITS = {"share": 1, "score": 1, "gain": 2}
+
+
+def _text(value: Any, digits: int | None = None) -> str:
+    """A cell of a column that also holds "–": every value text, so the column is one
+    type (Arrow refuses a mix of numbers and strings)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if digits is not None:
+            return f"{value:.{digits}f}"
+        if value == int(value):
+            return str(int(value))
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
