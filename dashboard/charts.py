@@ -251,13 +251,14 @@ def every_day(
 
 
 # Date axes show dates, one tick per day at most (never "23:59:59.9996").
-DATE_AXIS = {"type": "date", "tickformat": "%d %b", "dtick": 86_400_000, "tickangle": -45}
+DAY_MS = 86_400_000
+DATE_AXIS = {"type": "date", "tickformat": "%d %b", "dtick": DAY_MS, "tickangle": -45}
 
 
 def _date_axis(frame: pd.DataFrame) -> dict:
     span = len(frame)
     # Longer periods: a tick a week, the labels stay legible.
-    return DATE_AXIS if span <= 21 else {**DATE_AXIS, "dtick": 7 * 86_400_000}
+    return DATE_AXIS if span <= 21 else {**DATE_AXIS, "dtick": 7 * DAY_MS}
 
 
 def emq_trend(
@@ -436,9 +437,15 @@ def lag_box(sample: pd.DataFrame, title: str = "Lag from event to sending, per s
     return fig
 
 
-def errors_over_time(errors: pd.DataFrame, title: str = "Rejected events by error") -> go.Figure:
+def errors_over_time(
+    errors: pd.DataFrame,
+    title: str = "Rejected events by error",
+    first: date | None = None,
+    last: date | None = None,
+) -> go.Figure:
     """Stacked daily bars of rejected events per error ("190/463 access token expired"):
-    token and permission errors in warning colours at the bottom, the others in greys."""
+    token and permission errors in warning colours at the bottom, the others in greys.
+    The date axis spans the period (`first`..`last` when given), one bar a day."""
     if errors.empty:
         return _empty(title)
     rows = errors[["error_code", "error_subcode", "error_message"]].itertuples(index=False)
@@ -456,7 +463,24 @@ def errors_over_time(errors: pd.DataFrame, title: str = "Rejected events by erro
             colour, warm = ERROR_WARNING_COLORS[warm % len(ERROR_WARNING_COLORS)], warm + 1
         else:
             colour, grey = ERROR_NEUTRAL_COLORS[grey % len(ERROR_NEUTRAL_COLORS)], grey + 1
-        bars.append(go.Bar(name=name, x=part["event_day"], y=part["events"], marker_color=colour))
+        bars.append(
+            go.Bar(
+                name=name,
+                x=part["event_day"],
+                y=part["events"],
+                marker_color=colour,
+                width=DAY_MS * 0.8,  # a day wide, even when one day is all there is
+            )
+        )
     fig = go.Figure(bars)
-    fig.update_layout(title=title, barmode="stack", yaxis_title="events", **LAYOUT)
+    days = pd.to_datetime(errors["event_day"])
+    start = min(days.min(), pd.Timestamp(first)) if first else days.min()
+    end = max(days.max(), pd.Timestamp(last)) if last else days.max()
+    # Half a day either side: a single day's bar is a day wide, not the whole plot.
+    span = pd.date_range(start, end, freq="D")
+    axis = {
+        **_date_axis(span),
+        "range": [start - pd.Timedelta(hours=12), end + pd.Timedelta(hours=12)],
+    }
+    fig.update_layout(title=title, barmode="stack", yaxis_title="events", xaxis=axis, **LAYOUT)
     return fig

@@ -67,6 +67,20 @@ def day(value: Any) -> str:
     return f"{value.day} {value:%b %Y}"
 
 
+def day_ranges(days: list, limit: int = 6) -> str:
+    """Dates as runs: '31 Oct 2026, 5 Nov 2026 – 30 Nov 2026' (at most `limit` runs)."""
+    runs: list[list] = []
+    for value in sorted(days):
+        if runs and (value - runs[-1][1]).days == 1:
+            runs[-1][1] = value
+        else:
+            runs.append([value, value])
+    parts = [day(a) if a == b else f"{day(a)} – {day(b)}" for a, b in runs[:limit]]
+    if len(runs) > limit:
+        parts.append(f"and {len(runs) - limit} more")
+    return ", ".join(parts)
+
+
 def ago(seconds: Any) -> str:
     """A time span in the past in words: '27 days ago', '3.5 h ago', 'just now'."""
     if _missing(seconds):

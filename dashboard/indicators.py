@@ -125,6 +125,9 @@ class Comparison:
     until: date
     available: bool
     data_first_day: date | None
+    # The slice's last day with data when it ends before the current period does (the
+    # current period is then not fully covered either), else None.
+    data_ends_early: date | None = None
 
     @property
     def note(self) -> str:
@@ -134,6 +137,11 @@ class Comparison:
             return f"Changes compare with {span}, the {(self.until - self.since).days + 1} days before."
         if self.data_first_day is None:
             return f"No comparison: no data in {span}."
+        if self.data_ends_early is not None:
+            return (
+                f"No comparison: no data after {_day_text(self.data_ends_early)}, so this "
+                "period is not fully covered and its totals would read as a fall."
+            )
         return (
             f"No comparison: no data before {_day_text(self.data_first_day)}, so {span} "
             "is not fully covered."
@@ -153,20 +161,29 @@ def _day_text(day: date) -> str:
 
 
 def comparison(engine: Engine, filters: Filters) -> Comparison | None:
-    """The previous period of `filters` and whether the slice's data covers it all (its
-    first event, with the same campaign/stage/... filters, on or before that period's
-    first day). None when the slice has no since/until."""
+    """The previous period of `filters` and whether the slice's data covers both periods
+    (its first event, with the same campaign/stage/... filters, on or before the previous
+    period's first day, and its last on or after the current period's last whole day).
+    None when the slice has no since/until."""
     previous = filters.previous()
     if previous is None or previous.since is None or previous.until is None:
         return None
     undated = replace(filters, since=None, until=None)
     with engine.connect() as connection:
-        first = connection.execute(
-            sa.select(sa.func.min(events.c.event_time)).where(*undated.conditions())
-        ).scalar()
-    first_day = None if first is None else datetime.fromtimestamp(float(first), tz=UTC).date()
-    available = first_day is not None and first_day <= previous.since
-    return Comparison(previous.since, previous.until, available, first_day)
+        first, last = connection.execute(
+            sa.select(sa.func.min(events.c.event_time), sa.func.max(events.c.event_time)).where(
+                *undated.conditions()
+            )
+        ).one()
+    if first is None:
+        return Comparison(previous.since, previous.until, False, None)
+    first_day = datetime.fromtimestamp(float(first), tz=UTC).date()
+    last_day = datetime.fromtimestamp(float(last), tz=UTC).date()
+    # Today is not over: a period running to today is covered by data through yesterday.
+    needed = min(filters.until, today() - timedelta(days=1)) if filters.until else None
+    ends_early = last_day if needed is not None and last_day < needed else None
+    available = first_day <= previous.since and ends_early is None
+    return Comparison(previous.since, previous.until, available, first_day, ends_early)
 
 
 def _epoch(day: date) -> float:
@@ -931,6 +948,22 @@ def recoverable_counts(engine: Engine, filters: Filters, params: Sequence[str]) 
     return frame
 
 
+WHAT_TO_FIX_COLUMNS = (
+    "event_name",
+    "action_source",
+    "parameter",
+    "server_events",
+    "coverage",
+    "recoverable_events",
+    "recoverable_share",
+    "emq_now",
+    "emq_if_fixed",
+    "recoverable_gain",
+    "gain_slice",
+    "gain_event",
+)
+
+
 def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 50) -> pd.DataFrame:
     """Expected EMQ gain per (event name, action source, parameter) if the parameter were valid
     on every such event. Only parameters that this action source can send are suggested.
@@ -1000,23 +1033,7 @@ def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 5
                     "gain_event": gain / n,
                 }
             )
-    frame = pd.DataFrame(
-        records,
-        columns=[
-            "event_name",
-            "action_source",
-            "parameter",
-            "server_events",
-            "coverage",
-            "recoverable_events",
-            "recoverable_share",
-            "emq_now",
-            "emq_if_fixed",
-            "recoverable_gain",
-            "gain_slice",
-            "gain_event",
-        ],
-    )
+    frame = pd.DataFrame(records, columns=list(WHAT_TO_FIX_COLUMNS))
     return (
         frame.sort_values(["recoverable_gain", "gain_slice", "gain_event"], ascending=False)
         .head(limit)

@@ -221,6 +221,11 @@ def _kind(column: str) -> str:
 _DIGITS = {"share": 1, "score": 1, "gain": 2}
 
 
+def decimals(column: str) -> int | None:
+    """Decimals a column is shown with (shares and scores 1, gains 2; None: as it is)."""
+    return _DIGITS.get(_kind(column))
+
+
 def _text(value: Any, digits: int | None = None) -> str:
     """A cell of a column that also holds "–": every value text, so the column is one
     type (Arrow refuses a mix of numbers and strings)."""

@@ -424,10 +424,18 @@ def table(
     config: dict[str, Any] = {}
     for column in frame.columns:
         header = labels.label(column)
+        digits = labels.decimals(column)
+        numeric = pd.api.types.is_numeric_dtype(shown[header])
         given = (column_config or {}).get(column)
+        if not numeric:
+            # A column with a missing value ("–") is text: a number column would flag
+            # every "–" as an invalid cell.
+            width = (given or {}).get("width")
+            config[header] = st.column_config.TextColumn(header, width=width)
+            continue
         if given is None:
-            if column in labels.SHARE_COLUMNS:
-                config[header] = st.column_config.NumberColumn(header, format="%.1f")
+            if digits is not None:
+                config[header] = st.column_config.NumberColumn(header, format=f"%.{digits}f")
             continue
         # One name per column everywhere (labels.py), and shares already in % with one
         # decimal: a page's own label or "percent" format would contradict both.

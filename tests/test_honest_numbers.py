@@ -91,7 +91,16 @@ def test_comparison_only_against_a_period_the_data_covers(engine, tmp_path, conf
         ]["server_events"]
         == 0
     )
-    # A campaign that starts later is compared only once its own data covers the period.
+    # 27-30 Nov: the data ends on 27 Nov, so the current period is not covered either:
+    # its totals would read as a fall against 23-26 Nov.
+    ends_early = comparison(engine, Filters(since=date(2025, 11, 27), until=date(2025, 11, 30)))
+    assert not ends_early.available
+    assert "no data after 27 Nov 2025" in ends_early.note
+    # A campaign with no data at all has nothing to compare.
+    nothing = comparison(
+        engine, Filters(since=date(2025, 11, 27), until=date(2025, 11, 27), campaigns=("x",))
+    )
+    assert not nothing.available and nothing.note.startswith("No comparison: no data in")
     assert comparison(engine, Filters()) is None
 
 

@@ -54,7 +54,10 @@ else:
         "Token and permission errors (codes 190 and 200) are in red and orange: every batch "
         "fails until the token is renewed. Other errors are in greys."
     )
-    st.plotly_chart(charts.errors_over_time(errors), key="chart_errors")
+    last_day = min(filters.until, ui.today()) if filters.until else None
+    st.plotly_chart(
+        charts.errors_over_time(errors, first=filters.since, last=last_day), key="chart_errors"
+    )
     ui.table(
         meta_errors.explained(errors),
         "errors",

@@ -36,31 +36,13 @@ st.caption(
 fixes = ui.query("what_to_fix", filters, 15)
 ui.table(
     # The per-event gain stays in the API; the page ranks for the selection.
-    fixes[
-        [
-            "event_name",
-            "action_source",
-            "parameter",
-            "server_events",
-            "coverage",
-            "recoverable_events",
-            "recoverable_share",
-            "emq_now",
-            "emq_if_fixed",
-            "recoverable_gain",
-            "gain_slice",
-        ]
-    ],
+    fixes.drop(columns=["gain_event"]),
     "what_to_fix",
     "what_to_fix.csv",
     column_config={
-        "coverage": st.column_config.NumberColumn("Coverage now", format="percent"),
-        "recoverable_events": st.column_config.NumberColumn("Recoverable events"),
-        "recoverable_share": st.column_config.NumberColumn("Recoverable (%)", format="percent"),
-        "emq_now": st.column_config.NumberColumn("EMQ now", format="%.1f"),
-        "emq_if_fixed": st.column_config.NumberColumn("EMQ if fixed", format="%.1f"),
-        "recoverable_gain": st.column_config.NumberColumn("Recoverable gain", format="+%.2f"),
-        "gain_slice": st.column_config.NumberColumn("Gain if all fixed", format="+%.2f"),
+        # Rises of the estimate: signed, two decimals (they are small).
+        "recoverable_gain": st.column_config.NumberColumn(format="+%.2f"),
+        "gain_slice": st.column_config.NumberColumn(format="+%.2f"),
     },
 )
 
@@ -75,7 +57,11 @@ left, right = st.columns(2)
 left.plotly_chart(
     charts.emq_bars(by_stage, "funnel_stage", config, "EMQ by funnel stage"), key="chart_emq_stage"
 )
-right.plotly_chart(charts.emq_trend(daily, config), key="chart_emq_trend")
+# Every day of the period up to today: a day without server events is a gap in the line.
+last_day = min(filters.until, ui.today()) if filters.until else None
+right.plotly_chart(
+    charts.emq_trend(daily, config, first=filters.since, last=last_day), key="chart_emq_trend"
+)
 
 st.subheader("Parameter coverage")
 st.caption(

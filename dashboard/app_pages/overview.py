@@ -55,8 +55,7 @@ if now["browser_events"] + now["server_sent"] == 0:
     st.stop()
 missing = now["freshness"]["days_without_events"] or []
 if missing:
-    shown = ", ".join(fmt.day(datetime.fromisoformat(d).date()) for d in missing[:8])
-    more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+    shown = fmt.day_ranges([datetime.fromisoformat(d).date() for d in missing])
     where = (
         "this selection"
         if filters != Filters(since=filters.since, until=filters.until)
@@ -64,7 +63,7 @@ if missing:
     )
     st.warning(
         f"No events at all on {len(missing)} day{'s' if len(missing) != 1 else ''} of this "
-        f"period in {where}: {shown}{more}. The daily chart below shows them as 0."
+        f"period in {where}: {shown}. The daily chart below shows them as 0."
     )
 
 # Deltas only against a period the data fully covers.
