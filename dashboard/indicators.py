@@ -896,6 +896,9 @@ def recoverable_counts(engine: Engine, filters: Filters, params: Sequence[str]) 
     """
 
     def carried_by(key: sa.Column, name: str):
+        # Only the people of the slice: a filtered view then groups a few thousand
+        # people, not every visitor in the store.
+        slice_people = sa.select(key).where(*filters.conditions(), _SERVER, key.is_not(None))
         return (
             sa.select(
                 key.label("person"),
@@ -906,7 +909,7 @@ def recoverable_counts(engine: Engine, filters: Filters, params: Sequence[str]) 
                     for p in params
                 ],
             )
-            .where(key.is_not(None))
+            .where(key.in_(slice_people))
             .group_by(key)
             .cte(name)
         )

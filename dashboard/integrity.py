@@ -193,18 +193,29 @@ def reused_ids(engine: Engine, filters: Filters, config: Config) -> ReusedIds:
 
 # ---------------------------------------------------------------------------
 # 2. Browser/server twins whose fbp, client IP or user agent differ
-def _browser_twins() -> sa.Subquery:
+def _browser_twins(filters: Filters) -> sa.Subquery:
     """Keys with exactly one deduplicated browser event, with its values (store-wide, as
-    dedup statuses are): a server twin then pairs with that one event, no guessing."""
+    dedup statuses are): a server twin then pairs with that one event, no guessing.
+    Only the event_ids of the slice's deduplicated server events are grouped: a
+    filtered view then reads a few keys, not every browser event in the store."""
     b = events.alias("b")
     key = (b.c.dataset_id, b.c.event_name, b.c.event_id)
+    s = events.alias("s_ids")
+    slice_ids = sa.select(s.c.event_id).where(
+        *filters.conditions(s), s.c.channel == "server", s.c.dedup_status == "deduplicated"
+    )
     return (
         sa.select(
             *key,
             sa.func.max(b.c.sent_at).label("sent_at"),
             *[sa.func.max(b.c[column]).label(column) for column in TWIN_KEYS.values()],
         )
-        .where(b.c.channel == "browser", b.c.dedup_status == "deduplicated", _accepted(b))
+        .where(
+            b.c.channel == "browser",
+            b.c.dedup_status == "deduplicated",
+            _accepted(b),
+            b.c.event_id.in_(slice_ids),
+        )
         .group_by(*key)
         .having(sa.func.count() == 1)
         .subquery("bt")
@@ -216,7 +227,7 @@ def twin_pairs(filters: Filters) -> sa.Select:
     dataset, event_name and event_id, within 48 h): the server event's position, then
     s_<column> and b_<column> for fbp, ip_fp and ua_fp."""
     s = events
-    bt = _browser_twins()
+    bt = _browser_twins(filters)
     return (
         sa.select(
             *[s.c[c] for c in POSITION],
