@@ -129,7 +129,8 @@ def run_check(
                 )
         if row["browser_events"] >= thresholds.min_events:
             checks += 1
-            if row["event_coverage"] < thresholds.min_coverage:
+            # As displayed (74.96% reads 75.0%), like the EMQ tier above.
+            if round(float(row["event_coverage"]), 3) < thresholds.min_coverage:
                 breaches.append(
                     Breach(
                         "event_coverage",
@@ -246,9 +247,10 @@ def _pipeline_breaches(
         sent_start_ts=None,
         sent_end_ts=math.nextafter(window_end, math.inf),
     )
-    last = float(pipeline_health(engine, upto)["last_sent_at"].max())
+    # Per dataset: one dead integration must not hide behind another that still sends.
+    health = pipeline_health(engine, upto)
     limit = thresholds.max_silence_hours
-    if math.isnan(last):
+    if health.empty:
         breaches.append(
             Breach(
                 "server_silence",
@@ -258,18 +260,31 @@ def _pipeline_breaches(
                 f"no accepted server event sent up to {_utc_minute(window_end)}; limit {limit:g} h",
             )
         )
-    elif window_end - last > limit * 3600:
-        silent = window_end - last
-        breaches.append(
-            Breach(
-                "server_silence",
-                "all",
-                round(silent / 3600, 1),
-                limit,
-                f"last server event sent {_how_long(silent)} ago, at {_utc_minute(last)}; "
-                f"limit {limit:g} h",
+    for dataset, last in zip(health["dataset_id"], health["last_server_sent_at"], strict=True):
+        subject = f"dataset {dataset}"
+        if math.isnan(last):
+            breaches.append(
+                Breach(
+                    "server_silence",
+                    subject,
+                    None,
+                    limit,
+                    f"Meta accepted no server event of this dataset up to "
+                    f"{_utc_minute(window_end)}; limit {limit:g} h",
+                )
             )
-        )
+        elif window_end - last > limit * 3600:
+            silent = window_end - last
+            breaches.append(
+                Breach(
+                    "server_silence",
+                    subject,
+                    round(silent / 3600, 1),
+                    limit,
+                    f"last server event sent {_how_long(silent)} ago, at {_utc_minute(last)}; "
+                    f"limit {limit:g} h",
+                )
+            )
     return checks, breaches
 
 

@@ -21,6 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard.config import Config
+from dashboard.formatting import day as day_text
+from dashboard.meta_errors import TOKEN_ERROR_CODES
 from dashboard.params import PARAMS, REJECTED_COMBINATIONS, applicable_params
 from dashboard.store import DEDUP_STATUSES, events, percentile
 
@@ -36,7 +38,6 @@ DIMENSIONS = (
     "channel",
     "event_day",
 )
-TOKEN_ERROR_CODES = (190, 200)
 
 
 @dataclass(frozen=True)
@@ -128,22 +129,37 @@ class Comparison:
     # The slice's last day with data when it ends before the current period does (the
     # current period is then not fully covered either), else None.
     data_ends_early: date | None = None
+    # When the current period runs through today, which is not over: the previous
+    # period's last day is cut at the same time of day (UTC Unix seconds), so a morning
+    # is not compared with a whole day.
+    cut_at: float | None = None
+
+    def previous_filters(self, filters: Filters) -> Filters:
+        """The filters of the comparison period for a slice."""
+        return replace(filters, since=self.since, until=self.until, end_ts=self.cut_at)
 
     @property
     def note(self) -> str:
         """What a reader sees next to the numbers."""
-        span = f"{_day_text(self.since)} – {_day_text(self.until)}"
+        span = f"{day_text(self.since)} – {day_text(self.until)}"
         if self.available:
-            return f"Changes compare with {span}, the {(self.until - self.since).days + 1} days before."
+            days = (self.until - self.since).days + 1
+            if self.cut_at is not None:
+                moment = datetime.fromtimestamp(self.cut_at, tz=UTC)
+                return (
+                    f"Changes compare with {span}, the {days} days before, up to "
+                    f"{moment:%H:%M} UTC on {day_text(moment.date())}: today is not over."
+                )
+            return f"Changes compare with {span}, the {days} days before."
         if self.data_first_day is None:
-            return f"No comparison: no data in {span}."
+            return "No comparison: no data in this selection."
         if self.data_ends_early is not None:
             return (
-                f"No comparison: no data after {_day_text(self.data_ends_early)}, so this "
+                f"No comparison: no data after {day_text(self.data_ends_early)}, so this "
                 "period is not fully covered and its totals would read as a fall."
             )
         return (
-            f"No comparison: no data before {_day_text(self.data_first_day)}, so {span} "
+            f"No comparison: no data before {day_text(self.data_first_day)}, so {span} "
             "is not fully covered."
         )
 
@@ -154,10 +170,6 @@ class Comparison:
             "available": self.available,
             "note": self.note,
         }
-
-
-def _day_text(day: date) -> str:
-    return f"{day.day} {day:%b %Y}"
 
 
 def comparison(engine: Engine, filters: Filters) -> Comparison | None:
@@ -183,7 +195,12 @@ def comparison(engine: Engine, filters: Filters) -> Comparison | None:
     needed = min(filters.until, today() - timedelta(days=1)) if filters.until else None
     ends_early = last_day if needed is not None and last_day < needed else None
     available = first_day <= previous.since and ends_early is None
-    return Comparison(previous.since, previous.until, available, first_day, ends_early)
+    cut_at = None
+    if filters.until is not None and filters.until >= today():
+        # Whole 10 minutes: the cut, and so the cached comparison, changes 6 times an hour.
+        since_midnight = now() % 86_400 // 600 * 600
+        cut_at = _epoch(previous.until) + since_midnight
+    return Comparison(previous.since, previous.until, available, first_day, ends_early, cut_at)
 
 
 def _epoch(day: date) -> float:
@@ -389,6 +406,7 @@ _LATEST_AGGREGATES = {
     "last_browser_event_at": ("browser", events.c.event_time),
     "last_server_event_at": ("server", events.c.event_time),
     "last_sent_at": (None, events.c.sent_at),
+    "last_server_sent_at": ("server", events.c.sent_at),
 }
 
 
@@ -478,10 +496,15 @@ def block_frames(
     return out
 
 
+def now() -> float:
+    """The time (UTC Unix seconds): the one clock of periods and comparisons, so a test
+    can move it."""
+    return datetime.now(tz=UTC).timestamp()
+
+
 def today() -> date:
-    """Today's UTC date: one place, so the dashboard's periods and "not yet over" agree
-    (and a test can move the clock)."""
-    return datetime.now(tz=UTC).date()
+    """Today's UTC date: the dashboard's periods end today, and today is not over."""
+    return datetime.fromtimestamp(now(), tz=UTC).date()
 
 
 def _period_days(engine: Engine, filters: Filters) -> list[date]:
@@ -857,6 +880,7 @@ def block_dict(row: pd.Series | dict) -> dict[str, Any]:
             "last_browser_event_at": iso_utc(get("last_browser_event_at")),
             "last_server_event_at": iso_utc(get("last_server_event_at")),
             "last_sent_at": iso_utc(get("last_sent_at")),
+            "last_server_sent_at": iso_utc(get("last_server_sent_at")),
             "days_without_events": None if missing is None else list(missing),
         },
     }
@@ -1752,13 +1776,6 @@ def data_range(engine: Engine) -> tuple[date, date] | None:
     )
 
 
-def latest_event_time(engine: Engine) -> float | None:
-    """The latest event_time in the store (UTC Unix seconds), None when empty."""
-    with engine.connect() as connection:
-        value = connection.execute(sa.select(sa.func.max(events.c.event_time))).scalar()
-    return None if value is None else float(value)
-
-
 def latest_sent_at(engine: Engine) -> float | None:
     """The latest sent_at in the store, rejected batches included (UTC Unix seconds),
     None when empty. `check --at latest` ends its sent_at window here: ending it at the
@@ -1774,6 +1791,7 @@ PIPELINE_HEALTH_COLUMNS = (
     "last_browser_event_at",
     "last_server_event_at",
     "last_sent_at",
+    "last_server_sent_at",
     "browser_events",
     "server_events",
 )
@@ -1781,7 +1799,8 @@ PIPELINE_HEALTH_COLUMNS = (
 
 def pipeline_health(engine: Engine, filters: Filters) -> pd.DataFrame:
     """Per dataset of the slice: newest event_time of accepted events (all, browser,
-    server), newest sent_at of accepted events (UTC Unix seconds, NaN when none) and the
+    server), newest sent_at of accepted events (all, server; UTC Unix seconds, NaN when
+    none: the silence rule of `check` and the Overview reads the server one) and the
     accepted browser and server event counts. "Is data still arriving?" per dataset: a
     rejected batch proves the integration runs, not that Meta receives anything, so only
     accepted events count. A dataset whose events were all rejected has a row of NaN."""
@@ -1799,6 +1818,7 @@ def pipeline_health(engine: Engine, filters: Filters) -> pd.DataFrame:
             newest(events.c.event_time, "browser"),
             newest(events.c.event_time, "server"),
             newest(events.c.sent_at, None),
+            newest(events.c.sent_at, "server"),
             _count_if(sa.and_(_ACCEPTED, _BROWSER)),
             _count_if(sa.and_(_ACCEPTED, _SERVER)),
         )
@@ -1808,9 +1828,9 @@ def pipeline_health(engine: Engine, filters: Filters) -> pd.DataFrame:
     )
     with engine.connect() as connection:
         frame = _read_frame(connection, query, PIPELINE_HEALTH_COLUMNS)
-    for column in PIPELINE_HEALTH_COLUMNS[1:5]:
+    for column in PIPELINE_HEALTH_COLUMNS[1:6]:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    for column in PIPELINE_HEALTH_COLUMNS[5:]:
+    for column in PIPELINE_HEALTH_COLUMNS[6:]:
         frame[column] = frame[column].astype("int64")
     frame["dataset_id"] = frame["dataset_id"].astype(str)
     return frame

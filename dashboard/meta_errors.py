@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 
 # Access-token and permission errors: every batch fails until someone renews the token
-# or grants access, so they are flagged and drawn in a warning colour. The same codes
-# as indicators.TOKEN_ERROR_CODES (a test keeps them equal).
+# or grants access, so they are flagged and drawn in a warning colour (and counted
+# apart by indicators.delivery_summary, which imports these).
 TOKEN_ERROR_CODES = (190, 200)
 
 _TOKEN_FIX = (

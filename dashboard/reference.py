@@ -369,12 +369,20 @@ def per_event(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
     cols["latest__event"] = np.where(accepted, event_time, np.nan)
     cols["latest__browser"] = np.where(accepted & browser, event_time, np.nan)
     cols["latest__server"] = np.where(accepted & server, event_time, np.nan)
-    cols["latest__sent"] = np.where(accepted, frame["sent_at"].to_numpy(dtype=float), np.nan)
+    sent_at = frame["sent_at"].to_numpy(dtype=float)
+    cols["latest__sent"] = np.where(accepted, sent_at, np.nan)
+    cols["latest__server_sent"] = np.where(accepted & server, sent_at, np.nan)
     cols["day"] = pd.to_datetime(frame["event_time"], unit="s", utc=True).dt.date.array
     return pd.DataFrame(cols, index=frame.index)
 
 
-_LATEST = ("latest__event", "latest__browser", "latest__server", "latest__sent")
+_LATEST = (
+    "latest__event",
+    "latest__browser",
+    "latest__server",
+    "latest__sent",
+    "latest__server_sent",
+)
 
 
 _GROUP_KEYS = ("event_name", "campaign", "funnel_stage")
@@ -496,6 +504,7 @@ def _block(row: pd.Series, config: Config, period: list | None = None) -> dict[s
             "last_browser_event_at": _iso(row["latest__browser"]),
             "last_server_event_at": _iso(row["latest__server"]),
             "last_sent_at": _iso(row["latest__sent"]),
+            "last_server_sent_at": _iso(row["latest__server_sent"]),
             "days_without_events": [d.isoformat() for d in period or [] if d not in seen],
         },
         "emq_tier": tier(emq, config),
@@ -595,7 +604,8 @@ def _diagnostics(
     # Low event coverage per event name.
     for name, row in by_event.iterrows():
         browser = int(row["browser_events"])
-        if browser >= MIN_GROUP_EVENTS and int(row["covered"]) / browser < config.coverage_goal:
+        shown = round(int(row["covered"]) / browser, 3) if browser else 0.0  # as displayed
+        if browser >= MIN_GROUP_EVENTS and shown < config.coverage_goal:
             add(
                 "low_event_coverage",
                 "warning",

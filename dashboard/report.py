@@ -70,7 +70,8 @@ def build_report_and_frames(
     # numbers would read as a change that never happened.
     if previous_filters is not None and compared is not None and compared.available:
         previous = _decorate(
-            block_dict(block_frame(engine, previous_filters, config).iloc[0]), config
+            block_dict(block_frame(engine, compared.previous_filters(filters), config).iloc[0]),
+            config,
         )
     with engine.connect() as connection:
         rejected_records = int(

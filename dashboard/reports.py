@@ -225,7 +225,7 @@ def _summary_html(frame: pd.DataFrame) -> str:
 def _comparison_note(report: dict[str, Any]) -> str:
     compared = report["period"].get("comparison")
     if compared is None:
-        return "No comparison: the report covers all data (choose --since and --until to compare)."
+        return "No comparison: a comparison needs both --since and --until."
     return compared["note"]
 
 
@@ -252,13 +252,12 @@ def render_html(data: ReportData) -> str:
         (
             "EMQ estimate",
             f"{fmt.score(overall['emq_estimate'])} · {overall['emq_tier']}",
-            overall["emq_estimate"] is not None
-            and overall["emq_estimate"] >= config.emq_tiers["good"],
+            overall["emq_tier"] in ("Good", "Great"),  # the tier of the value shown
         ),
         (
             "Event coverage",
             f"{fmt.percent(coverage)} (goal {config.coverage_goal:.0%})",
-            coverage is not None and coverage >= config.coverage_goal,
+            coverage is not None and round(coverage, 3) >= config.coverage_goal,
         ),
         (
             "Likely double counts",
@@ -376,7 +375,11 @@ def render_xlsx(data: ReportData) -> bytes:
             safe.to_excel(writer, sheet_name=name[:31], index=False)
             sheet = writer.sheets[name[:31]]
             for col, column in enumerate(safe.columns):
-                sheet.write(0, col, labels.label(column), header)
+                # Numbers stay numbers in a workbook: a lag keeps its unit in the header.
+                name = labels.label(column)
+                if column in labels.DURATION_COLUMNS:
+                    name += " (s)"
+                sheet.write(0, col, name, header)
                 width = min(60, max(10, len(str(column)) + 2))
                 if column in RATE_COLUMNS:
                     sheet.set_column(col, col, width, percent)
@@ -398,7 +401,8 @@ def render_csv(data: ReportData) -> bytes:
     overall = pd.DataFrame([_block_row("(all)", data.report["overall"])])
     overall.insert(0, "section", "Overall")
     table = pd.concat([overall, *parts], ignore_index=True)
-    return safe_frame(table.rename(columns=labels.label)).to_csv(index=False).encode("utf-8-sig")
+    # As people read it: shares in % with one decimal, lags as durations, "–" for none.
+    return safe_frame(labels.for_people(table)).to_csv(index=False).encode("utf-8-sig")
 
 
 def render(data: ReportData, form: str) -> bytes:

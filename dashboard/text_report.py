@@ -7,7 +7,7 @@ the top diagnostics. It computes nothing the JSON does not hold beyond simple ra
 so the two cannot disagree. Plain text, at most 40 lines, no colours.
 
 Reads keys added to the report after version 1's first release (freshness times,
-days_without_events, dedup rate, period comparison, by_dataset) with .get(), so it
+days_without_events, dedup rate, period comparison) with .get(), so it
 works on reports with and without them.
 """
 
@@ -21,9 +21,7 @@ from dashboard.config import Config
 from dashboard.formatting import NO_DATA, compact, delta, duration, percent, score
 
 MAX_LINES = 40
-DEFAULT_SILENCE_HOURS = 6.0  # as alerts.Thresholds and [health] in data/config.toml
 TOP_DIAGNOSTICS = 3
-MAX_DATASET_LINES = 5
 LABEL_WIDTH = 22
 VALUE_WIDTH = 26
 
@@ -92,16 +90,17 @@ def _pipeline_lines(report: dict[str, Any], config: Config, now: float) -> list[
         # A report from before the freshness times: the last day is all it says.
         last_day = (report.get("period") or {}).get("data_last_day")
         return [f"Pipeline: newest event on {last_day or NO_DATA} (no event times in this report)"]
-    last = _seconds(freshness.get("last_event_at"))
+    # Received = sent by the integration and taken by Meta (sent_at), as `check` judges
+    # it; a report from before last_sent_at falls back on the event time.
+    last = _seconds(freshness.get("last_sent_at") or freshness.get("last_event_at"))
     if last is None:
         lines = ["Pipeline: no accepted event in this period"]
     else:
         lines = [
-            f"Pipeline: last event received {_ago(last, now)} ({_minute(last)}); "
-            f"browser {_ago(_seconds(freshness.get('last_browser_event_at')), now)}, "
+            f"Pipeline: last event received {_ago(last, now)} ({_minute(last)}); newest "
+            f"event times: browser {_ago(_seconds(freshness.get('last_browser_event_at')), now)}, "
             f"server {_ago(_seconds(freshness.get('last_server_event_at')), now)}"
         ]
-    lines += _dataset_lines(report.get("by_dataset") or {}, now)
     warning = _silence_warning(report, freshness, config, now)
     if warning:
         lines.append(warning)
@@ -112,27 +111,10 @@ def _pipeline_lines(report: dict[str, Any], config: Config, now: float) -> list[
     return lines
 
 
-def _dataset_lines(by_dataset: dict[str, Any], now: float) -> list[str]:
-    """One line per dataset when the report has several (its optional by_dataset)."""
-    if len(by_dataset) < 2:
-        return []
-    lines = []
-    for name, block in list(by_dataset.items())[:MAX_DATASET_LINES]:
-        fresh = block.get("freshness") or {}
-        lines.append(
-            f"  dataset {_clean(str(name))}: last event "
-            f"{_ago(_seconds(fresh.get('last_event_at')), now)}, server "
-            f"{_ago(_seconds(fresh.get('last_server_event_at')), now)}"
-        )
-    if len(by_dataset) > MAX_DATASET_LINES:
-        lines.append(f"  … and {len(by_dataset) - MAX_DATASET_LINES} more datasets")
-    return lines
-
-
 def _silence_warning(
     report: dict[str, Any], freshness: dict[str, Any], config: Config, now: float
 ) -> str | None:
-    limit_h = float(getattr(config, "max_silence_hours", DEFAULT_SILENCE_HOURS))
+    limit_h = config.max_silence_hours
     period = report.get("period") or {}
     until = period.get("until")
     # A period that ended before the limit cannot hold a recent event: no warning there.
@@ -141,12 +123,12 @@ def _silence_warning(
     channels = ((period.get("filters") or {}).get("channels")) or []
     if channels and "server" not in channels:
         return None  # a browser-only slice has no server integration to watch
-    server = _seconds(freshness.get("last_server_event_at"))
+    server = _seconds(freshness.get("last_server_sent_at") or freshness.get("last_server_event_at"))
     if server is None:
         return "  Warning: no server event in this period: is the Conversions API sending?"
     if now - server > limit_h * 3600:
         return (
-            f"  Warning: the newest server event is {duration(now - server)} old "
+            f"  Warning: the newest server event was sent {duration(now - server)} ago "
             f"(limit {limit_h:g} h): is the Conversions API still sending?"
         )
     return None

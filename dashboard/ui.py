@@ -231,8 +231,10 @@ QUERIES: dict[str, Callable[..., Any]] = {
     "purchases": lambda e, f, c: ind.purchases(e, f, c),
     "purchase_readiness": lambda e, f, c: ind.purchase_readiness(e, f, c),
     "weekly_purchases": lambda e, f, c: ind.weekly_purchases(e, f),
-    "overview": lambda e, f, c: overview(e, f, c),
-    "comparison": lambda e, f, c: ind.comparison(e, f),
+    # `day` as for comparison: the days without events end yesterday.
+    "overview": lambda e, f, c, day=None: overview(e, f, c),
+    # `day`: today's date, only for the cache key (the comparison depends on it).
+    "comparison": lambda e, f, c, day=None: ind.comparison(e, f),
     "action_sources_by": lambda e, f, c, by: ind.action_sources_by(e, f, by),
     "pipeline_health": lambda e, f, c: ind.pipeline_health(e, f),
 }

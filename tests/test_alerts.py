@@ -237,6 +237,28 @@ def test_server_silence_counts_accepted_events_sent_up_to_the_window_end(
     assert silence_breaches(duck_engine, config, s + 6 * 3600 + 60) == []
 
 
+def test_server_silence_is_judged_per_dataset(duck_engine, tmp_path, config):
+    # Dataset 1 sends every hour; dataset 2's integration died 30 h before the check.
+    # Looking at the newest server event of the store alone, nothing would breach.
+    end = T0 + 2 * DAY
+    records = [
+        capi([good_event("Purchase", end - h * 3600 - 5, h)], sent_at=end - h * 3600)
+        for h in range(1, 40)
+    ]
+    records += [
+        capi(
+            [good_event("Lead", end - h * 3600 - 5, 100 + h)],
+            sent_at=end - h * 3600,
+            dataset="2",
+        )
+        for h in range(30, 40)
+    ]
+    ingest([write_jsonl(tmp_path / "two.jsonl", records)], duck_engine, config=config)
+    silent = silence_breaches(duck_engine, config, end)
+    assert [(b.subject, b.value) for b in silent] == [("dataset 2", 30.0)]
+    assert silent[0].message.startswith("last server event sent 30.0 h ago")
+
+
 def test_server_silence_without_any_server_event(duck_engine, tmp_path, config):
     records = [pixel(good_event("Purchase", T0 + k * 600, k)) for k in range(3)]
     ingest([write_jsonl(tmp_path / "browser.jsonl", records)], duck_engine, config=config)
@@ -278,7 +300,7 @@ def test_check_at_latest_ends_at_the_newest_send_time(tmp_path, config, capsys):
     assert main(["check", "--db", db, "--at", at]) == 1
     assert capsys.readouterr().out.splitlines() == [
         "BREACH no_events [all]: no events were sent in the 24 h before 2025-12-25 11:00 UTC",
-        "BREACH server_silence [all]: last server event sent 27.0 days ago, "
+        "BREACH server_silence [dataset 1]: last server event sent 27.0 days ago, "
         "at 2025-11-28 11:00 UTC; limit 6 h",
     ]
     assert main(["check", "--db", db, "--at", at, "--max-silence-hours", "1000"]) == 1

@@ -210,7 +210,7 @@ def test_last_28_days_falls_back_with_a_plain_banner(app, sample_store, clock_af
     assert f"Showing data through {fmt.day(last)}, 60 days ago: nothing received since" in banner
     assert fmt.day(last - timedelta(days=27)) in app.caption[0].value
     # The pipeline itself is silent: the Overview says so before any scorecard.
-    assert any("no server event for" in e.value for e in app.error)
+    assert any("no server event sent for" in e.value for e in app.error)
     # The comparison period (the 28 days before) starts before the sample's first day:
     # no delta anywhere, and the caption says why.
     assert all(not m.delta for m in app.metric)

@@ -100,7 +100,7 @@ def test_comparison_only_against_a_period_the_data_covers(engine, tmp_path, conf
     nothing = comparison(
         engine, Filters(since=date(2025, 11, 27), until=date(2025, 11, 27), campaigns=("x",))
     )
-    assert not nothing.available and nothing.note.startswith("No comparison: no data in")
+    assert not nothing.available and nothing.note == "No comparison: no data in this selection."
     assert comparison(engine, Filters()) is None
 
 
@@ -271,3 +271,59 @@ def test_daily_series_show_missing_days_as_zero():
     ]
     assert list(browser.y) == [0, 5, 0, 0, 7, 0]
     assert figure.layout.xaxis.type == "date" and figure.layout.xaxis.tickformat == "%d %b"
+
+
+def test_a_period_running_to_today_is_compared_up_to_the_same_time(
+    engine, tmp_path, config, monkeypatch
+):
+    # It is 27 Nov 2025, 09:05 UTC. Yesterday had server events at 08:00 and 12:00, today
+    # one at 08:30 so far. A whole yesterday (2 events) against this morning (1) would
+    # read as a fall by half; up to 09:00 yesterday it is 1 against 1.
+    day = T0 - 10 * 3600 + 6 * DAY  # 26 Nov 2025 00:00 UTC (T0 is 20 Nov 10:00)
+    load(
+        engine,
+        tmp_path,
+        config,
+        [
+            capi([event("Purchase", day + 8 * 3600, "a")], sent_at=day + 8 * 3600 + 5),
+            capi([event("Purchase", day + 12 * 3600, "b")], sent_at=day + 12 * 3600 + 5),
+            capi(
+                [event("Purchase", day + DAY + 8.5 * 3600, "c")],
+                sent_at=day + DAY + 8.5 * 3600 + 5,
+            ),
+        ],
+    )
+    monkeypatch.setattr("dashboard.indicators.now", lambda: day + DAY + 9 * 3600 + 5 * 60)
+    today_only = Filters(since=date(2025, 11, 27), until=date(2025, 11, 27))
+    compared = comparison(engine, today_only)
+    assert compared.available
+    assert compared.cut_at == day + 9 * 3600  # 09:05 to the whole 10 minutes: 09:00
+    assert "up to 09:00 UTC on 26 Nov 2025: today is not over" in compared.note
+    report = build_report(engine, today_only, config)
+    assert report["overall"]["server_events"] == 1
+    assert report["previous_overall"]["server_events"] == 1  # not 2
+    # A period that ended yesterday is over: compared whole.
+    yesterday = comparison(engine, Filters(since=date(2025, 11, 26), until=date(2025, 11, 26)))
+    assert yesterday.cut_at is None
+
+
+def test_coverage_goal_is_judged_on_the_value_as_shown(config):
+    from dashboard.diagnostics import _coverage_findings  # noqa: PLC2701 - the rule itself
+
+    def findings(covered: int) -> list:
+        frame = pd.DataFrame(
+            [
+                {
+                    "event_name": "Purchase",
+                    "browser_events": 10_000,
+                    "covered": covered,
+                    "event_coverage": covered / 10_000,
+                }
+            ]
+        )
+        return _coverage_findings(frame, config)
+
+    # 7,496 of 10,000 = 74.96%, shown "75.0%": it meets the 75% goal, no finding.
+    assert fmt.percent(0.7496) == "75.0%" and findings(7_496) == []
+    # 7,494 = 74.94%, shown "74.9%": below the goal.
+    assert [f.affected for f in findings(7_494)] == [2_506]

@@ -45,6 +45,7 @@ def test_pipeline_health_per_dataset(engine, tmp_path, config):
             nan_or(r["last_browser_event_at"]),
             nan_or(r["last_server_event_at"]),
             nan_or(r["last_sent_at"]),
+            nan_or(r["last_server_sent_at"]),
             r["browser_events"],
             r["server_events"],
         )
@@ -52,11 +53,13 @@ def test_pipeline_health_per_dataset(engine, tmp_path, config):
     }
     assert got == {
         # Newest accepted event: the Pixel one at +300 (the rejected server event at +500
-        # and its send time +600 do not count); newest send: that Pixel event's +320.
-        "1": (300, 300, 100, 320, 2, 1),
+        # and its send time +600 do not count); newest send: that Pixel event's +320,
+        # newest server send: the accepted server event's +160.
+        "1": (300, 300, 100, 320, 160, 2, 1),
         # Every event rejected: a row, with nothing received.
-        "2": (None, None, None, None, 0, 0),
-        "3": (50, None, 50, 7200, 0, 1),
+        "2": (None, None, None, None, None, 0, 0),
+        # Sent two hours after it happened: the pipeline was alive at +7200.
+        "3": (50, None, 50, 7200, 7200, 0, 1),
     }
     assert frame["last_event_at"].dtype == float
 

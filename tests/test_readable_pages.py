@@ -74,6 +74,15 @@ def test_two_uploads_with_one_name_are_both_imported(duck_engine, config):
     assert summary.events_imported == 2 and summary.files == 2
 
 
+def test_an_upload_named_like_a_glob_is_imported_under_its_name(duck_engine, config):
+    data = _lines([capi([event("Purchase", T0, "a")], sent_at=T0)])
+    summary = ingest_uploads([("events[2] *final?.jsonl", data)], duck_engine, config=config)
+    assert summary.events_imported == 1
+    assert list(import_log.import_history(duck_engine)["paths"]) == [
+        "upload: events[2] *final?.jsonl"
+    ]
+
+
 def test_names_cover_a_folder_and_leave_other_paths_alone(duck_engine, tmp_path, config):
     folder = tmp_path / "drop"
     (folder / "day1").mkdir(parents=True)

@@ -88,13 +88,14 @@ def test_render_text_headline_numbers(summary_report, config):
 def test_render_text_pipeline_and_silence_warning(summary_report, config):
     lines = render_text(summary_report, config, now=NOW).splitlines()
     # Newest accepted events: server at D3 (23 Nov 10:00; the rejected one an hour later
-    # does not count), browser at D2 + 4 h (22 Nov 14:00). Now is D3 + 7 h.
+    # does not count), sent 90 s later, and browser at D2 + 4 h (22 Nov 14:00). Now is
+    # D3 + 7 h: received 6.975 h ago, shown 7.0 h.
     assert (
-        "Pipeline: last event received 7.0 h ago (2025-11-23 10:00 UTC); "
-        "browser 27.0 h ago, server 7.0 h ago"
+        "Pipeline: last event received 7.0 h ago (2025-11-23 10:01 UTC); "
+        "newest event times: browser 27.0 h ago, server 7.0 h ago"
     ) in lines
     warning = (
-        "  Warning: the newest server event is 7.0 h old (limit 6 h): "
+        "  Warning: the newest server event was sent 7.0 h ago (limit 6 h): "
         "is the Conversions API still sending?"
     )
     assert warning in lines
@@ -122,20 +123,12 @@ def test_render_text_reads_reports_without_the_newer_keys(summary_report, config
     assert any(" ".join(line.split()) == "Dedup rate 75.0% -25.0 pp" for line in lines)
 
 
-def test_render_text_per_dataset_and_without_previous(summary_report, config):
+def test_render_text_without_previous_and_with_empty_days(summary_report, config):
     report = copy.deepcopy(summary_report)
     report["previous_overall"] = None
     report["period"]["comparison"] = None
-    fresh = report["overall"]["freshness"]
-    report["by_dataset"] = {
-        "1": {"freshness": fresh},
-        "2\x1b[31m": {"freshness": {"last_event_at": "2025-11-21T17:00:00Z"}},
-    }
     report["overall"]["freshness"]["days_without_events"] = ["2025-11-22"]
     lines = render_text(report, config, now=NOW).splitlines()
-    assert "  dataset 1: last event 7.0 h ago, server 7.0 h ago" in lines
-    # Control characters from the log never reach the terminal.
-    assert "  dataset 2[31m: last event 2.0 d ago, server –" in lines
     assert "  Days without events: 1 (2025-11-22)" in lines
     assert not any("vs previous" in line for line in lines)
     assert any(" ".join(line.split()) == "EMQ estimate 3.2 (Poor)" for line in lines)

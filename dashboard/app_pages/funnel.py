@@ -87,7 +87,12 @@ st.subheader("Stage-order gaps")
 st.caption(
     "People with an event at a stage but none, anywhere in the store, at an earlier stage of its funnel."
 )
-ui.table(ui.query("stage_order_gaps", filters), "stage_gaps", "stage_order_gaps.csv")
+ui.table(
+    ui.query("stage_order_gaps", filters),
+    "stage_gaps",
+    "stage_order_gaps.csv",
+    empty="No stage-order gaps: everybody at a stage was seen at an earlier one.",
+)
 
 st.subheader("Purchase-optimization readiness")
 ready_7d = config.readiness["min_purchases_7d"]

@@ -11,6 +11,7 @@ file again adds nothing.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -46,7 +47,9 @@ def ingest_uploads(
         for number, (name, data) in enumerate(uploads, start=1):
             base = upload_name(name, number)
             # One folder per upload: two uploads named alike must not overwrite each other.
-            target = Path(folder) / str(number) / base
+            # The copy's name must not read as a glob ("events[2].jsonl"); the extension,
+            # which tells CSV and gzip apart, stays. People still see their own name.
+            target = Path(folder) / str(number) / re.sub(r"[][*?]", "_", base)
             target.parent.mkdir()
             target.write_bytes(data)
             targets.append(target)
