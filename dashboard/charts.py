@@ -300,8 +300,10 @@ def daily_volume(
     title: str = "Events per day",
     first: date | None = None,
     last: date | None = None,
+    partial: date | None = None,
 ) -> go.Figure:
-    """Browser and server events per day, every day of the period (0 when none)."""
+    """Browser and server events per day, every day of the period (0 when none); the
+    `partial` day (today, not over) is marked "so far", so its low count reads as such."""
     if daily.empty:
         return _empty(title)
     daily = every_day(daily, first, last)
@@ -328,6 +330,14 @@ def daily_volume(
             ),
         ]
     )
+    if partial is not None:
+        fig.add_vline(
+            x=pd.Timestamp(partial).timestamp() * 1000 - DAY_MS / 2,
+            line_dash="dot",
+            line_color=GOAL_COLOR,
+            annotation_text="today, so far",
+            annotation_position="top right",
+        )
     fig.update_layout(title=title, yaxis_title="events", xaxis=_date_axis(daily), **LAYOUT)
     return fig
 

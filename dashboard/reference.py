@@ -25,7 +25,8 @@ What it computes itself (nothing derived across events is read from the store)
       covered_any_key and likely_double columns are never loaded;
     * per event: valid-parameter sets from the p_<param> statuses, Meta's rejected
       combinations, the EMQ estimate from the config's points (pair bonus, cap);
-    * every block of the report (overall, by_event_name, by_campaign, by_funnel_stage):
+    * every block of the report (overall, by_event_name, by_campaign, by_funnel_stage,
+      by_dataset):
       volumes, test/ms/unhashed/rejected-combination counts, coverage rates, EMQ estimate
       and tier, parameter coverage, invalid and unhashed counts per parameter, dedup
       statuses per channel, likely double counts, lag median/p90 (linear interpolation,
@@ -328,6 +329,7 @@ def per_event(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
     lag = frame["sent_at"].to_numpy() - frame["event_time"].to_numpy()
     status = dedup["dedup_status"].to_numpy()
     cols: dict[str, Any] = {
+        "dataset_id": frame["dataset_id"].array,
         "event_name": frame["event_name"].array,
         "campaign": frame["campaign"].array,
         "funnel_stage": frame["funnel_stage"].array,
@@ -385,7 +387,7 @@ _LATEST = (
 )
 
 
-_GROUP_KEYS = ("event_name", "campaign", "funnel_stage")
+_GROUP_KEYS = ("dataset_id", "event_name", "campaign", "funnel_stage")
 
 
 def _block_table(values: pd.DataFrame, by: str | None) -> pd.DataFrame:
@@ -715,6 +717,9 @@ def compute_report(frame: pd.DataFrame, rejected_records: int, config: Config) -
         },
         "by_funnel_stage": {
             str(k): _block(row, config, period) for k, row in tables["funnel_stage"].iterrows()
+        },
+        "by_dataset": {
+            str(k): _block(row, config, period) for k, row in tables["dataset_id"].iterrows()
         },
         "diagnostics": _diagnostics(frame, values, overall, tables["event_name"], config),
         "rejected_records": int(rejected_records),

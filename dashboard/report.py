@@ -1,7 +1,7 @@
 """The machine-readable quality report (a contract others script against).
 
-Owns the JSON report's shape: period, overall block, blocks per event name, campaign
-and funnel stage, diagnostics, rejected_records (quarantined lines and events), plus
+Owns the JSON report's shape: period, overall block, blocks per event name, campaign,
+funnel stage and dataset, diagnostics, rejected_records (quarantined lines and events), plus
 the previous period's overall block for period-over-period change.
 """
 
@@ -36,6 +36,9 @@ REPORT_GROUPINGS = (
     ("event_name",),
     ("campaign",),
     ("funnel_stage",),
+    # Per dataset (pixel): whether each integration still sends (freshness), which one
+    # dataset's numbers alone can hide behind another's.
+    ("dataset_id",),
 )
 
 
@@ -59,7 +62,7 @@ def build_report_and_frames(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The report, and the block frames by event name and campaign it was built from."""
     dedup.refresh_if_stale(engine)  # e.g. after an import that was killed half-way
-    overall_frame, by_event, by_campaign, by_stage = block_frames(
+    overall_frame, by_event, by_campaign, by_stage, by_dataset = block_frames(
         engine, filters, config, REPORT_GROUPINGS, missing_days=True
     )
     overall = _decorate(block_dict(overall_frame.iloc[0]), config)
@@ -101,6 +104,7 @@ def build_report_and_frames(
         "by_event_name": _blocks_from(by_event, "event_name", config),
         "by_campaign": _blocks_from(by_campaign, "campaign", config),
         "by_funnel_stage": _blocks_from(by_stage, "funnel_stage", config),
+        "by_dataset": _blocks_from(by_dataset, "dataset_id", config),
         "diagnostics": [
             d.to_dict() for d in diagnose(engine, filters, config, overall, by_event=by_event)
         ],

@@ -101,6 +101,7 @@ def _pipeline_lines(report: dict[str, Any], config: Config, now: float) -> list[
             f"event times: browser {_ago(_seconds(freshness.get('last_browser_event_at')), now)}, "
             f"server {_ago(_seconds(freshness.get('last_server_event_at')), now)}"
         ]
+    lines += _dataset_lines(report.get("by_dataset") or {}, now)
     warning = _silence_warning(report, freshness, config, now)
     if warning:
         lines.append(warning)
@@ -108,6 +109,24 @@ def _pipeline_lines(report: dict[str, Any], config: Config, now: float) -> list[
     if missing:
         shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
         lines.append(f"  Days without events: {len(missing)} ({shown})")
+    return lines
+
+
+def _dataset_lines(by_dataset: dict[str, Any], now: float, most: int = 5) -> list[str]:
+    """With several datasets, when each last sent a server event: one dead integration
+    must not hide behind another that still sends."""
+    if len(by_dataset) < 2:
+        return []
+    lines = []
+    for name, block in list(by_dataset.items())[:most]:
+        fresh = block.get("freshness") or {}
+        lines.append(
+            f"  dataset {_clean(str(name))}: last received "
+            f"{_ago(_seconds(fresh.get('last_sent_at')), now)}, last server event sent "
+            f"{_ago(_seconds(fresh.get('last_server_sent_at')), now)}"
+        )
+    if len(by_dataset) > most:
+        lines.append(f"  … and {len(by_dataset) - most} more datasets")
     return lines
 
 

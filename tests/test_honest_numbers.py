@@ -327,3 +327,17 @@ def test_coverage_goal_is_judged_on_the_value_as_shown(config):
     assert fmt.percent(0.7496) == "75.0%" and findings(7_496) == []
     # 7,494 = 74.94%, shown "74.9%": below the goal.
     assert [f.affected for f in findings(7_494)] == [2_506]
+
+
+def test_todays_partial_day_is_marked_so_far():
+    daily = pd.DataFrame(
+        {
+            "event_day": pd.to_datetime(["2025-11-20", "2025-11-21"]),
+            "browser_events": [50, 7],
+            "server_events": [40, 6],
+            "server_rejected_by_meta": [0, 0],
+        }
+    )
+    figure = charts.daily_volume(daily, partial=date(2025, 11, 21))
+    assert [a.text for a in figure.layout.annotations] == ["today, so far"]
+    assert charts.daily_volume(daily).layout.annotations == ()

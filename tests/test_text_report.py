@@ -134,6 +134,18 @@ def test_render_text_without_previous_and_with_empty_days(summary_report, config
     assert any(" ".join(line.split()) == "EMQ estimate 3.2 (Poor)" for line in lines)
 
 
+def test_render_text_names_each_dataset(summary_report, config):
+    report = copy.deepcopy(summary_report)
+    report["by_dataset"]["2\x1b[31m"] = {
+        "freshness": {"last_sent_at": "2025-11-21T17:00:00Z", "last_server_sent_at": None}
+    }
+    lines = render_text(report, config, now=NOW).splitlines()
+    # Dataset 1's newest send is the server event's, D3 + 90 s: 6.975 h before NOW.
+    assert "  dataset 1: last received 7.0 h ago, last server event sent 7.0 h ago" in lines
+    # Control characters from the log never reach the terminal.
+    assert "  dataset 2[31m: last received 2.0 d ago, last server event sent –" in lines
+
+
 def test_cli_report_format_default_and_text(tmp_path, config, capsys, monkeypatch):
     log = write_jsonl(tmp_path / "summary.jsonl", summary_log())
     db = f"duckdb:///{tmp_path / 'cli.duckdb'}"

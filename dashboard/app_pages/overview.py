@@ -240,7 +240,13 @@ last_day = min(filters.until, ui.today()) if filters.until else None
 if first_day and last_day and last_day < first_day:
     last_day = None
 st.plotly_chart(
-    charts.daily_volume(page["daily"], first=first_day, last=last_day), key="chart_daily_volume"
+    charts.daily_volume(
+        page["daily"],
+        first=first_day,
+        last=last_day,
+        partial=ui.today() if last_day == ui.today() else None,
+    ),
+    key="chart_daily_volume",
 )
 
 ui.report_downloads(filters)
