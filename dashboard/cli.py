@@ -129,53 +129,7 @@ def _add_relay_parser(commands) -> None:
     p_relay.add_argument("--config", help="config file (default: $EQM_CONFIG or data/config.toml)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dashboard", description="Event Quality Monitor for Meta Pixel + CAPI logs."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    p_ingest = commands.add_parser("ingest", help="import sent-events logs into the store")
-    p_ingest.add_argument(
-        "paths", nargs="+", help="files, folders or globs (.jsonl, .json, .csv, .log, .gz)"
-    )
-    p_ingest.add_argument(
-        "--strict", action="store_true", help="exit 1 if anything was quarantined"
-    )
-    p_ingest.add_argument(
-        "--format",
-        dest="log_format",
-        choices=format_names(),
-        help="read every file in this format instead of detecting it",
-    )
-    p_ingest.add_argument(
-        "--dataset", help="dataset (pixel) id for records that name none (raw request bodies)"
-    )
-    p_ingest.add_argument(
-        "--follow",
-        action="store_true",
-        help="keep importing new lines and files until interrupted (Ctrl-C)",
-    )
-    p_ingest.add_argument(
-        "--interval", type=float, default=5.0, help="seconds between rounds with --follow"
-    )
-    _add_store_options(p_ingest)
-
-    _add_relay_parser(commands)
-
-    p_report = commands.add_parser("report", help="print the quality report")
-    p_report.add_argument(
-        "--format",
-        choices=["json", "text", "html", "pdf", "xlsx", "csv"],
-        help="text: a one-screen summary; json: the report contract (default: text at a "
-        "terminal, json when piped, scripted or with --out)",
-    )
-    p_report.add_argument(
-        "--out", help="write to this file (required for pdf and xlsx; else stdout)"
-    )
-    _add_store_options(p_report)
-    add_filter_options(p_report)
-
+def _add_check_parser(commands) -> None:
     p_check = commands.add_parser(
         "check", help="check the latest window against thresholds (exit 0 ok, 1 breach, 2 error)"
     )
@@ -275,6 +229,56 @@ def build_parser() -> argparse.ArgumentParser:
     p_check.add_argument(
         "--webhook", help="POST a Slack-compatible message here when a check breaches"
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dashboard", description="Event Quality Monitor for Meta Pixel + CAPI logs."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p_ingest = commands.add_parser("ingest", help="import sent-events logs into the store")
+    p_ingest.add_argument(
+        "paths", nargs="+", help="files, folders or globs (.jsonl, .json, .csv, .log, .gz)"
+    )
+    p_ingest.add_argument(
+        "--strict", action="store_true", help="exit 1 if anything was quarantined"
+    )
+    p_ingest.add_argument(
+        "--format",
+        dest="log_format",
+        choices=format_names(),
+        help="read every file in this format instead of detecting it",
+    )
+    p_ingest.add_argument(
+        "--dataset", help="dataset (pixel) id for records that name none (raw request bodies)"
+    )
+    p_ingest.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep importing new lines and files until interrupted (Ctrl-C)",
+    )
+    p_ingest.add_argument(
+        "--interval", type=float, default=5.0, help="seconds between rounds with --follow"
+    )
+    _add_store_options(p_ingest)
+
+    _add_relay_parser(commands)
+
+    p_report = commands.add_parser("report", help="print the quality report")
+    p_report.add_argument(
+        "--format",
+        choices=["json", "text", "html", "pdf", "xlsx", "csv"],
+        help="text: a one-screen summary; json: the report contract (default: text at a "
+        "terminal, json when piped, scripted or with --out)",
+    )
+    p_report.add_argument(
+        "--out", help="write to this file (required for pdf and xlsx; else stdout)"
+    )
+    _add_store_options(p_report)
+    add_filter_options(p_report)
+
+    _add_check_parser(commands)
 
     p_demo = commands.add_parser(
         "demo", help="import the bundled sample into the store (once) and open the dashboard"

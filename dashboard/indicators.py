@@ -209,7 +209,7 @@ def _epoch(day: date) -> float:
 
 # ---------------------------------------------------------------------------
 # Building blocks
-def _count_if(condition) -> sa.ColumnElement:
+def count_if(condition) -> sa.ColumnElement:
     # sum(CAST(... AS INTEGER)) runs about twice as fast as sum(CASE ...) on DuckDB; a
     # NULL condition counts as false, and an empty group gives 0.
     return sa.func.coalesce(sa.func.sum(sa.cast(condition, sa.Integer)), 0)
@@ -354,46 +354,46 @@ def _group_column(dimension: str) -> sa.ColumnElement:
 def _block_aggregates(config: Config) -> list[sa.ColumnElement]:
     server_sent = _SERVER
     aggregates = [
-        _count_if(sa.and_(_BROWSER, _ACCEPTED)).label("browser_events"),
-        _count_if(sa.and_(_SERVER, _ACCEPTED)).label("server_events"),
-        _count_if(sa.and_(_SERVER, ~_ACCEPTED)).label("server_rejected_by_meta"),
-        _count_if(server_sent).label("server_sent"),
-        _count_if(sa.and_(_SERVER, events.c.is_test == sa.true())).label("test_events"),
-        _count_if(sa.and_(_SERVER, _ACCEPTED, events.c.event_id.is_(None))).label(
+        count_if(sa.and_(_BROWSER, _ACCEPTED)).label("browser_events"),
+        count_if(sa.and_(_SERVER, _ACCEPTED)).label("server_events"),
+        count_if(sa.and_(_SERVER, ~_ACCEPTED)).label("server_rejected_by_meta"),
+        count_if(server_sent).label("server_sent"),
+        count_if(sa.and_(_SERVER, events.c.is_test == sa.true())).label("test_events"),
+        count_if(sa.and_(_SERVER, _ACCEPTED, events.c.event_id.is_(None))).label(
             "server_without_event_id"
         ),
-        _count_if(sa.and_(_BROWSER, _ACCEPTED, events.c.id_twin_48h == sa.true())).label("covered"),
-        _count_if(sa.and_(_BROWSER, _ACCEPTED, events.c.covered_any_key == sa.true())).label(
+        count_if(sa.and_(_BROWSER, _ACCEPTED, events.c.id_twin_48h == sa.true())).label("covered"),
+        count_if(sa.and_(_BROWSER, _ACCEPTED, events.c.covered_any_key == sa.true())).label(
             "covered_any_key"
         ),
         sa.func.sum(sa.case((server_sent, emq_score(config)), else_=0.0)).label("emq_sum"),
-        _count_if(sa.and_(_SERVER, events.c.has_unhashed_pii == sa.true())).label("unhashed_pii"),
-        _count_if(sa.and_(_SERVER, rejected_combination())).label("rejected_combination"),
-        _count_if(sa.and_(_SERVER, events.c.event_time_in_ms == sa.true())).label(
+        count_if(sa.and_(_SERVER, events.c.has_unhashed_pii == sa.true())).label("unhashed_pii"),
+        count_if(sa.and_(_SERVER, rejected_combination())).label("rejected_combination"),
+        count_if(sa.and_(_SERVER, events.c.event_time_in_ms == sa.true())).label(
             "event_time_in_ms"
         ),
-        _count_if(sa.and_(_SERVER, _ACCEPTED, events.c.likely_double == sa.true())).label(
+        count_if(sa.and_(_SERVER, _ACCEPTED, events.c.likely_double == sa.true())).label(
             "likely_double_counted"
         ),
-        _count_if(sa.and_(_LAG_KNOWN, _LAG > STALE_AFTER_S)).label("stale_over_7d"),
-        _count_if(sa.and_(_LAG_KNOWN, -_LAG > FUTURE_TOLERANCE_S)).label("future"),
+        count_if(sa.and_(_LAG_KNOWN, _LAG > STALE_AFTER_S)).label("stale_over_7d"),
+        count_if(sa.and_(_LAG_KNOWN, -_LAG > FUTURE_TOLERANCE_S)).label("future"),
     ]
     for param in PARAMS:
         column = events.c[f"p_{param}"]
-        aggregates.append(_count_if(sa.and_(_SERVER, column == 1)).label(f"valid__{param}"))
-        aggregates.append(_count_if(sa.and_(_SERVER, column >= 2)).label(f"invalid__{param}"))
-        aggregates.append(_count_if(sa.and_(_SERVER, column == 3)).label(f"unhashed__{param}"))
+        aggregates.append(count_if(sa.and_(_SERVER, column == 1)).label(f"valid__{param}"))
+        aggregates.append(count_if(sa.and_(_SERVER, column >= 2)).label(f"invalid__{param}"))
+        aggregates.append(count_if(sa.and_(_SERVER, column == 3)).label(f"unhashed__{param}"))
     for channel in ("browser", "server"):
         for status in DEDUP_STATUSES:
             aggregates.append(
-                _count_if(
+                count_if(
                     sa.and_(events.c.channel == channel, events.c.dedup_status == status)
                 ).label(f"dedup__{channel}__{status}")
             )
     by_design = server_only_by_design(config)
     for status in DEDUP_STATUSES:
         aggregates.append(
-            _count_if(sa.and_(by_design, events.c.dedup_status == status)).label(
+            count_if(sa.and_(by_design, events.c.dedup_status == status)).label(
                 f"by_design__{status}"
             )
         )
@@ -591,7 +591,7 @@ def _signature_frame(
     query = (
         sa.select(
             *keys,
-            *[_count_if(c).label(n) for n, c in _SIGNATURE_SUMS.items()],
+            *[count_if(c).label(n) for n, c in _SIGNATURE_SUMS.items()],
             sa.func.max(events.c.event_time).label("_max_event_time"),
             sa.func.max(events.c.sent_at).label("_max_sent_at"),
         )
@@ -755,7 +755,7 @@ def parameter_presence_frame(
         sa.select(
             *group_columns,
             sa.func.count().label("server_sent"),
-            *[_count_if(events.c[f"p_{p}"] == 1).label(f"valid__{p}") for p in params],
+            *[count_if(events.c[f"p_{p}"] == 1).label(f"valid__{p}") for p in params],
         )
         .where(*filters.conditions(), _SERVER)
         .group_by(*group_columns)
@@ -945,7 +945,7 @@ def recoverable_counts(engine: Engine, filters: Filters, params: Sequence[str]) 
         sa.select(
             *group_columns,
             *[
-                _count_if(
+                count_if(
                     sa.and_(
                         events.c[f"p_{p}"] != 1,
                         # A person without that key, or who never sent the parameter
@@ -1093,13 +1093,18 @@ def coverage_table(
     return out[out["server_sent"] > 0].reset_index(drop=True)
 
 
-def action_sources_by(engine: Engine, filters: Filters, by: str) -> pd.DataFrame:
-    """The action sources of the slice's server events per group (one row per pair)."""
-    group = _group_column(by)
+def action_sources_by(engine: Engine, filters: Filters, by: str | Sequence[str]) -> pd.DataFrame:
+    """The action sources of the slice's server events per group: one row per distinct
+    (dims..., action_source), so one scan serves every grouping of those dims."""
+    dims = [by] if isinstance(by, str) else list(by)
     source = sa.func.coalesce(events.c.action_source, "(none)").label("action_source")
-    query = sa.select(group, source).where(*filters.conditions(), _SERVER).distinct()
+    query = (
+        sa.select(*[_group_column(d) for d in dims], source)
+        .where(*filters.conditions(), _SERVER)
+        .distinct()
+    )
     with engine.connect() as connection:
-        return _read_frame(connection, query, [by, "action_source"])
+        return _read_frame(connection, query, [*dims, "action_source"])
 
 
 def applicable_by_group(pairs: pd.DataFrame, by: str) -> dict[str, set[str]]:
@@ -1117,12 +1122,12 @@ def dedup_key_feedback(engine: Engine, filters: Filters) -> pd.DataFrame:
     """Meta's dedup-key feedback: per key, share of browser and of server events carrying it."""
     keys = {"event_id": events.c.event_id, "external_id": events.c.external_id, "fbp": events.c.fbp}
     columns = [
-        _count_if(_BROWSER).label("browser"),
-        _count_if(_SERVER).label("server"),
+        count_if(_BROWSER).label("browser"),
+        count_if(_SERVER).label("server"),
     ]
     for key, column in keys.items():
-        columns.append(_count_if(sa.and_(_BROWSER, column.is_not(None))).label(f"b__{key}"))
-        columns.append(_count_if(sa.and_(_SERVER, column.is_not(None))).label(f"s__{key}"))
+        columns.append(count_if(sa.and_(_BROWSER, column.is_not(None))).label(f"b__{key}"))
+        columns.append(count_if(sa.and_(_SERVER, column.is_not(None))).label(f"s__{key}"))
     query = sa.select(*columns).where(*filters.conditions(), _ACCEPTED)
     with engine.connect() as connection:
         row = connection.execute(query).mappings().one()
@@ -1224,8 +1229,8 @@ def lag_stats(
             percentile(_LAG, 0.9).label("p90_lag_s"),
             percentile(_LAG, 0.99).label("p99_lag_s"),
             sa.func.max(_LAG).label("max_lag_s"),
-            _count_if(_LAG > STALE_AFTER_S).label("stale_over_7d"),
-            _count_if(-_LAG > FUTURE_TOLERANCE_S).label("future"),
+            count_if(_LAG > STALE_AFTER_S).label("stale_over_7d"),
+            count_if(-_LAG > FUTURE_TOLERANCE_S).label("future"),
         )
         .where(*filters.conditions(), _LAG_KNOWN)
         .group_by(group)
@@ -1349,14 +1354,14 @@ def delivery_summary(engine: Engine, filters: Filters) -> dict[str, int]:
     token = sa.and_(batch.c.delivery == "rejected", batch.c.error_code.in_(TOKEN_ERROR_CODES))
     query = sa.select(
         sa.func.count().label("batches"),
-        _count_if(batch.c.delivery == "rejected").label("rejected_batches"),
+        count_if(batch.c.delivery == "rejected").label("rejected_batches"),
         sa.func.sum(sa.case((batch.c.delivery == "rejected", batch.c.events), else_=0)).label(
             "rejected_events"
         ),
-        _count_if(batch.c.delivery == "unknown").label("unanswered_batches"),
-        _count_if(token).label("token_error_batches"),
+        count_if(batch.c.delivery == "unknown").label("unanswered_batches"),
+        count_if(token).label("token_error_batches"),
         sa.func.sum(sa.case((token, batch.c.events), else_=0)).label("token_error_events"),
-        _count_if(shortfall).label("shortfall_batches"),
+        count_if(shortfall).label("shortfall_batches"),
         sa.func.sum(
             sa.case((shortfall, batch.c.batch_size - batch.c.events_received), else_=0)
         ).label("shortfall_events"),
@@ -1385,12 +1390,12 @@ def funnel_stages(engine: Engine, filters: Filters, config: Config) -> pd.DataFr
         sa.select(
             events.c.campaign,
             events.c.funnel_stage,
-            _count_if(_COUNTED).label("events"),
+            count_if(_COUNTED).label("events"),
             sa.func.count(sa.distinct(sa.case((_COUNTED, events.c.person_key)))).label("people"),
-            _count_if(_SERVER).label("server_sent"),
+            count_if(_SERVER).label("server_sent"),
             sa.func.sum(sa.case((_SERVER, emq_score(config)), else_=0.0)).label("emq_sum"),
-            _count_if(sa.and_(_BROWSER, _ACCEPTED)).label("browser_events"),
-            _count_if(sa.and_(_BROWSER, _ACCEPTED, events.c.id_twin_48h == sa.true())).label(
+            count_if(sa.and_(_BROWSER, _ACCEPTED)).label("browser_events"),
+            count_if(sa.and_(_BROWSER, _ACCEPTED, events.c.id_twin_48h == sa.true())).label(
                 "covered"
             ),
             percentile(sa.case((_LAG_KNOWN, _LAG)), 0.5).label("median_lag_s"),
@@ -1460,7 +1465,7 @@ def funnel_people(engine: Engine, filters: Filters, config: Config) -> pd.DataFr
             query = (
                 sa.select(
                     events.c.funnel_stage,
-                    _count_if(_COUNTED).label("events"),
+                    count_if(_COUNTED).label("events"),
                     sa.func.count(sa.distinct(sa.case((_COUNTED, events.c.person_key)))).label(
                         "people"
                     ),
@@ -1677,9 +1682,9 @@ def purchase_readiness(engine: Engine, filters: Filters, config: Config) -> pd.D
         sa.select(
             events.c.campaign,
             sa.func.count().label("purchase_events_sent"),
-            _count_if(_COUNTED).label("purchases"),
-            _count_if(complete).label("with_value_and_currency"),
-            _count_if(sa.and_(_COUNTED, last_7d)).label("purchases_last_7d"),
+            count_if(_COUNTED).label("purchases"),
+            count_if(complete).label("with_value_and_currency"),
+            count_if(sa.and_(_COUNTED, last_7d)).label("purchases_last_7d"),
         )
         .where(*filters.conditions(), _PURCHASE)
         .group_by(events.c.campaign)
@@ -1718,7 +1723,7 @@ def weekly_purchases(engine: Engine, filters: Filters) -> pd.DataFrame:
     # Per UTC day in SQL (the event_day column: portable), weeks in pandas: date
     # arithmetic differs between DuckDB, SQLite and PostgreSQL, and a period has few days.
     query = (
-        sa.select(events.c.event_day, _count_if(sa.and_(_PURCHASE, _COUNTED)).label("purchases"))
+        sa.select(events.c.event_day, count_if(sa.and_(_PURCHASE, _COUNTED)).label("purchases"))
         .where(*filters.conditions())
         .group_by(events.c.event_day)
     )
@@ -1819,8 +1824,8 @@ def pipeline_health(engine: Engine, filters: Filters) -> pd.DataFrame:
             newest(events.c.event_time, "server"),
             newest(events.c.sent_at, None),
             newest(events.c.sent_at, "server"),
-            _count_if(sa.and_(_ACCEPTED, _BROWSER)),
-            _count_if(sa.and_(_ACCEPTED, _SERVER)),
+            count_if(sa.and_(_ACCEPTED, _BROWSER)),
+            count_if(sa.and_(_ACCEPTED, _SERVER)),
         )
         .where(*filters.conditions())
         .group_by(events.c.dataset_id)

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard.config import Config
 from dashboard.dedup import DEDUP_WINDOW_S
-from dashboard.indicators import Filters
+from dashboard.indicators import Filters, count_if
 from dashboard.store import events
 
 if TYPE_CHECKING:
@@ -64,10 +64,6 @@ _CHANNEL_LABEL = {"browser": "browser (Pixel)", "server": "server (Conversions A
 
 def _accepted(table) -> sa.ColumnElement[bool]:
     return table.c.delivery != "rejected"
-
-
-def _count_if(condition) -> sa.ColumnElement:
-    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
 def _within_window(a, b) -> sa.ColumnElement[bool]:
@@ -168,8 +164,8 @@ def reused_ids(engine: Engine, filters: Filters, config: Config) -> ReusedIds:
         scalar(sa.func.coalesce(sa.func.sum(keys.c.events), 0), keys),
         scalar(sa.func.coalesce(sa.func.sum(server_events), 0), keys),
         scalar(sa.func.count(), ids),
-        scalar(_count_if(e.c.event_id.is_not(None)), e, *in_slice),
-        scalar(_count_if(e.c.channel == "server"), e, *in_slice),
+        scalar(count_if(e.c.event_id.is_not(None)), e, *in_slice),
+        scalar(count_if(e.c.channel == "server"), e, *in_slice),
     )
     with engine.connect() as connection:
         n_keys, n_events, n_server, n_ids, with_id, server = connection.execute(counts).one()
@@ -297,7 +293,7 @@ def mismatched_twins(engine: Engine, filters: Filters, config: Config) -> list[T
     pairs = twin_pairs(filters).subquery("pairs")
     columns = []
     for column in TWIN_KEYS.values():
-        columns += [_count_if(_compared(pairs, column)), _count_if(_differs(pairs, column))]
+        columns += [count_if(_compared(pairs, column)), count_if(_differs(pairs, column))]
     with engine.connect() as connection:
         row = connection.execute(sa.select(*columns)).one()
     return [

@@ -71,12 +71,14 @@ st.caption(
     "Every parameter an event's action source can carry is shown, at 0% when it was never "
     "sent; grey n/a: the parameter cannot apply (e.g. a WhatsApp click id on a website event)."
 )
+# Which parameters can apply, per event and per campaign, from one scan.
+sources = ui.query("action_sources_by", filters, ("event_name", "campaign"))
 tab_event, tab_campaign = st.tabs(["By event", "By campaign"])
 for tab, frame, by in (
     (tab_event, by_event, "event_name"),
     (tab_campaign, by_campaign, "campaign"),
 ):
-    applicable = applicable_by_group(ui.query("action_sources_by", filters, by), by)
+    applicable = applicable_by_group(sources, by)
     with tab:
         st.plotly_chart(
             charts.coverage_heatmap(coverage_table(frame, by, applicable), by),
@@ -84,11 +86,8 @@ for tab, frame, by in (
         )
 
 st.subheader("Invalid and unhashed values")
-slice_applicable = set().union(
-    *applicable_by_group(
-        ui.query("action_sources_by", filters, "dataset_id"), "dataset_id"
-    ).values()
-)
+# Whatever any event of the slice can carry (the union over its events).
+slice_applicable = set().union(*applicable_by_group(sources, "event_name").values())
 rows = [
     {
         "parameter": p,
