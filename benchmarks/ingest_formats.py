@@ -1,6 +1,6 @@
 """Ingest speed by log format: the same server calls written in every format we read.
 
-Owns the format benchmark of issue #12. The seeded sample (dashboard.sample) of about
+Owns the format benchmark of issue #12. The seeded sample (dashboard.sample.generator) of about
 `--events` events gives the server calls (its `capi_request` records); tests/formatkit.py
 writes them as each integration logs them; each file is imported into a fresh DuckDB
 store by a fresh process, timed inside the process around `ingest()` only (no Python
@@ -50,7 +50,7 @@ _CHILD = r"""
 import json, resource, sys, time
 args = json.loads(sys.stdin.read())
 from dashboard.ingest import ingest
-from dashboard.store import make_engine
+from dashboard.store.database import make_engine
 engine = make_engine(args["url"])
 start = time.perf_counter()
 summary = ingest([args["path"]], engine, default_dataset=args["dataset"])
@@ -65,7 +65,7 @@ def sample_calls(events: int, seed: int, folder: Path) -> list[fk.Call]:
     """The sample's server calls (its capi_request records), as formatkit calls. Pixel
     events are left out: only v1 and CSV carry browser events."""
     from dashboard.ingest.rows import to_unix_seconds
-    from dashboard.sample import write_sample_log
+    from dashboard.sample.generator import write_sample_log
 
     log = folder / "sample.jsonl"
     write_sample_log(log, seed=seed, target_events=events)

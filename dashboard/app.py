@@ -15,7 +15,7 @@ if _ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import ui  # noqa: E402
+from dashboard.ui import shared as ui  # noqa: E402
 
 st.set_page_config(page_title="Event Quality Monitor", page_icon="📈", layout="wide")
 # With login configured ([auth] in the secrets) nothing below runs, and the store is not
@@ -24,14 +24,14 @@ if not ui.access_granted():
     st.stop()
 
 PAGES = [
-    st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page("app_pages/match_quality.py", title="Match quality", icon=":material/fingerprint:"),
-    st.Page("app_pages/coverage_dedup.py", title="Coverage & dedup", icon=":material/join_inner:"),
-    st.Page("app_pages/funnel.py", title="Funnel", icon=":material/filter_alt:"),
+    st.Page("ui/pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page("ui/pages/match_quality.py", title="Match quality", icon=":material/fingerprint:"),
+    st.Page("ui/pages/coverage_dedup.py", title="Coverage & dedup", icon=":material/join_inner:"),
+    st.Page("ui/pages/funnel.py", title="Funnel", icon=":material/filter_alt:"),
     st.Page(
-        "app_pages/freshness_delivery.py", title="Freshness & delivery", icon=":material/schedule:"
+        "ui/pages/freshness_delivery.py", title="Freshness & delivery", icon=":material/schedule:"
     ),
-    st.Page("app_pages/data.py", title="Data", icon=":material/upload_file:"),
+    st.Page("ui/pages/data.py", title="Data", icon=":material/upload_file:"),
 ]
 
 navigation = st.navigation(PAGES)

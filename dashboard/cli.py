@@ -16,12 +16,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from dashboard.alerts import Thresholds
-from dashboard.config import ConfigError, default_db_url, load_config
-from dashboard.indicators import Filters
+from dashboard.core.config import ConfigError, default_db_url, load_config
 from dashboard.ingest import IngestError, ingest
 from dashboard.ingest.formats import format_names
-from dashboard.store import StoreError, make_engine
+from dashboard.outputs.check import Thresholds
+from dashboard.quality.indicators import Filters
+from dashboard.store.database import StoreError, make_engine
 
 
 def _date(text: str) -> date:
@@ -300,8 +300,8 @@ def _fail(message: str) -> int:
 
 
 def _report(args: argparse.Namespace, engine, config) -> int:
-    from dashboard.report import build_report
-    from dashboard.store import create_schema
+    from dashboard.outputs.report import build_report
+    from dashboard.store.database import create_schema
 
     create_schema(engine)
     filters = filters_from_args(args)
@@ -309,7 +309,7 @@ def _report(args: argparse.Namespace, engine, config) -> int:
         # A person at a terminal gets the summary; a pipe, a script or --out gets the contract.
         args.format = "text" if not args.out and _stdout_is_terminal() else "json"
     if args.format == "text":
-        from dashboard.text_report import render_text
+        from dashboard.outputs.text_report import render_text
 
         text = render_text(build_report(engine, filters, config), config)
         if args.out:
@@ -324,7 +324,7 @@ def _report(args: argparse.Namespace, engine, config) -> int:
         else:
             print(text)
         return 0
-    from dashboard import reports
+    from dashboard.outputs import documents as reports
 
     if args.format in ("pdf", "xlsx") and not args.out:
         return _fail(f"--format {args.format} needs --out FILE")
@@ -347,7 +347,7 @@ def _stdout_is_terminal() -> bool:
 def _window_end(text: str, engine) -> float:
     from datetime import UTC, datetime
 
-    from dashboard.indicators import latest_sent_at
+    from dashboard.quality.indicators import latest_sent_at
 
     if text == "now":
         return datetime.now(tz=UTC).timestamp()
@@ -366,8 +366,8 @@ def _window_end(text: str, engine) -> float:
 
 
 def _check(args: argparse.Namespace, engine, config) -> int:
-    from dashboard.alerts import post_webhook, run_check
-    from dashboard.store import create_schema
+    from dashboard.outputs.check import post_webhook, run_check
+    from dashboard.store.database import create_schema
 
     create_schema(engine)
     thresholds = Thresholds(
@@ -477,7 +477,7 @@ def _demo(args: argparse.Namespace, engine, config) -> int:
     import os
     import subprocess
 
-    from dashboard.config import REPO_ROOT, SAMPLE_LOG_PATH
+    from dashboard.core.config import REPO_ROOT, SAMPLE_LOG_PATH
 
     summary = ingest([SAMPLE_LOG_PATH], engine, config=config)
     print(
@@ -513,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "sample":
-            from dashboard.sample import write_sample_log
+            from dashboard.sample.generator import write_sample_log
 
             truth = write_sample_log(args.out, seed=args.seed, target_events=args.events)
             print(f"wrote {args.out}: {truth.to_dict().get('records', '?')} records")

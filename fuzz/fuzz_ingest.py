@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT / "tests"))  # logkit: the store snapshot the tests 
 with atheris.instrument_imports(include=["dashboard"]):
     import sqlalchemy as sa
 
-    from dashboard.config import SAMPLE_LOG_PATH, load_config
+    from dashboard.core.config import SAMPLE_LOG_PATH, load_config
+    from dashboard.core.params import looks_like_email
     from dashboard.ingest import IngestError, ingest
-    from dashboard.params import looks_like_email
-    from dashboard.store import (
+    from dashboard.store.database import (
         create_schema,
         events,
         imports,

@@ -1,6 +1,6 @@
 """Shared fixtures: fresh stores on DuckDB, SQLite and a real PostgreSQL server.
 
-The PostgreSQL server is started by the test run itself (dashboard.pgserver: initdb +
+The PostgreSQL server is started by the test run itself (benchmarks.pgserver: initdb +
 pg_ctl on a temporary folder and a free port on 127.0.0.1, as the unprivileged
 `postgres` user when the tests run as root). Without PostgreSQL binaries the pg tests
 are skipped locally, and fail under CI (CI=true), so CI cannot pass by skipping them.
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from dashboard.config import REPO_ROOT, load_config
-from dashboard.pgserver import PostgresServer, pg_bin
-from dashboard.store import make_engine
+from benchmarks.pgserver import PostgresServer, pg_bin
+from dashboard.core.config import REPO_ROOT, load_config
+from dashboard.store.database import make_engine
 
 # CI replays the same examples every run (a red CI must be reproducible); locally
 # hypothesis explores new ones each time.

@@ -79,7 +79,7 @@ def stored_positions(connection) -> tuple[list, list]:
     row as (source_id, line_no, idx, reason), sorted: what a re-import must not change."""
     import sqlalchemy as sa
 
-    from dashboard.store import events, quarantine
+    from dashboard.store.database import events, quarantine
 
     ev = connection.execute(
         sa.select(events.c.source_id, events.c.line_no, events.c.idx, events.c.event_name)

@@ -12,16 +12,16 @@ import plotly.io
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import formatting as fmt
-from dashboard.config import REPO_ROOT, SAMPLE_LOG_PATH, load_config
-from dashboard.indicators import Filters, data_range, overall_block, tier
+from dashboard.core.config import REPO_ROOT, SAMPLE_LOG_PATH, load_config
 from dashboard.ingest import ingest
-from dashboard.store import make_engine
+from dashboard.outputs import formatting as fmt
+from dashboard.quality.indicators import Filters, data_range, overall_block, tier
+from dashboard.store.database import make_engine
 
 APP = str(REPO_ROOT / "dashboard" / "app.py")
 PAGE_FILES = sorted(
     p.relative_to(REPO_ROOT / "dashboard").as_posix()
-    for p in (REPO_ROOT / "dashboard" / "app_pages").glob("*.py")
+    for p in (REPO_ROOT / "dashboard" / "ui" / "pages").glob("*.py")
     if p.name != "__init__.py"
 )
 
@@ -48,7 +48,7 @@ def clock_after_the_sample(sample_store, monkeypatch):
     "Last 28 days" falls back to the sample's latest 28 days, as it will for anyone
     opening the demo long after the sample was made."""
     today = last_day(sample_store) + timedelta(days=60)
-    monkeypatch.setattr("dashboard.indicators.today", lambda: today)
+    monkeypatch.setattr("dashboard.quality.indicators.today", lambda: today)
     return today
 
 
@@ -145,7 +145,7 @@ def test_each_page_runs_on_the_sample(app, page):
 
 
 def test_coverage_page_numbers(app, sample_store):
-    app.switch_page("app_pages/coverage_dedup.py").run()
+    app.switch_page("ui/pages/coverage_dedup.py").run()
     engine = make_engine(sample_store)
     block = overall_block(engine, default_filters(sample_store), load_config())
     engine.dispose()
@@ -159,7 +159,7 @@ def test_empty_slice_says_so(app):
     app.selectbox(key="f_period").select("All data").run()
     app.multiselect(key="f_event").select(app.multiselect(key="f_event").options[0]).run()
     app.multiselect(key="f_channel").select("browser").run()
-    app.switch_page("app_pages/freshness_delivery.py").run()  # browser only: no server events
+    app.switch_page("ui/pages/freshness_delivery.py").run()  # browser only: no server events
     assert not app.exception
     assert any("No events in this selection" in i.value for i in app.info)
 
@@ -175,10 +175,10 @@ def test_empty_store_offers_the_sample(tmp_path, monkeypatch):
 
 
 def test_match_quality_what_to_fix_shows_recoverable(app, sample_store):
-    from dashboard.indicators import what_to_fix
+    from dashboard.quality.indicators import what_to_fix
 
     app.selectbox(key="f_period").select("All data").run()
-    app.switch_page("app_pages/match_quality.py").run()
+    app.switch_page("ui/pages/match_quality.py").run()
     assert not app.exception, [e.value for e in app.exception]
     assert any("Recoverable events lack a valid value" in c.value for c in app.caption)
     shown = app.dataframe[0].value  # "What to fix next" is the page's first table
@@ -228,7 +228,7 @@ def test_a_period_ending_today_shows_its_empty_days(sample_store, monkeypatch):
     # Three days after the sample ends: the period reaches today, the two whole days
     # since the sample's end hold no events (today is not over, so not counted).
     last = last_day(sample_store)
-    monkeypatch.setattr("dashboard.indicators.today", lambda: last + timedelta(days=3))
+    monkeypatch.setattr("dashboard.quality.indicators.today", lambda: last + timedelta(days=3))
     monkeypatch.setenv("EQM_DB_URL", sample_store)
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception

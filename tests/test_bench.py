@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.bench import (
+from benchmarks.bench import (
     PAGES,
     VIEWS,
     Result,
@@ -20,8 +20,8 @@ from dashboard.bench import (
     to_markdown,
 )
 from dashboard.ingest import ingest
-from dashboard.sample import write_sample_log
-from dashboard.store import make_engine
+from dashboard.sample.generator import write_sample_log
+from dashboard.store.database import make_engine
 
 SMALL = "2000"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dashboard.config import ConfigError, load_config, resolve_campaign, resolve_stage
+from dashboard.core.config import ConfigError, load_config, resolve_campaign, resolve_stage
 
 
 @pytest.mark.parametrize(

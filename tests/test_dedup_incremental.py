@@ -10,11 +10,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from conftest import write_jsonl
 
-from dashboard import dedup
-from dashboard.config import SAMPLE_LOG_PATH
+from dashboard.core.config import SAMPLE_LOG_PATH
 from dashboard.ingest import ingest
-from dashboard.sample import iter_sample_records
-from dashboard.store import events, get_meta
+from dashboard.sample.generator import iter_sample_records
+from dashboard.store import dedup
+from dashboard.store.database import events, get_meta
 
 _COLUMNS = (
     events.c.source_id,

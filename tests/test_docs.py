@@ -2,16 +2,16 @@
 
 import re
 
-from dashboard.config import REPO_ROOT
-from dashboard.indicators import block_dict
-from dashboard.store import DEDUP_STATUSES
+from dashboard.core.config import REPO_ROOT
+from dashboard.quality.indicators import block_dict
+from dashboard.store.database import DEDUP_STATUSES
 
 README = (REPO_ROOT / "README.md").read_text()
 
 
 def _sample_block() -> dict:
-    from dashboard.config import load_config
-    from dashboard.indicators import _block_aggregates  # noqa: PLC2701 - the registry of block columns
+    from dashboard.core.config import load_config
+    from dashboard.quality.indicators import _block_aggregates  # noqa: PLC2701 - the registry of block columns
 
     row = {a.name: 0 for a in _block_aggregates(load_config())}
     row.update(event_coverage=None, event_coverage_any_key=None, emq_estimate=None, emq_sum=0.0)

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from conftest import streamlit_command
 
-from dashboard.config import REPO_ROOT, SAMPLE_LOG_PATH
+from dashboard.core.config import REPO_ROOT, SAMPLE_LOG_PATH
 from dashboard.ingest import ingest
-from dashboard.reports import CHROMIUM_FLAGS
-from dashboard.store import make_engine
+from dashboard.outputs.documents import CHROMIUM_FLAGS
+from dashboard.store.database import make_engine
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = os.environ.get("EQM_CHROMIUM", "/usr/bin/chromium")

@@ -21,10 +21,10 @@ from conftest import write_jsonl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dashboard.config import SAMPLE_LOG_PATH, load_config
+from dashboard.core.config import SAMPLE_LOG_PATH, load_config
 from dashboard.ingest import ingest
 from dashboard.ingest.fastpath import BlockParser
-from dashboard.store import EVENT_INSERT_COLUMNS, events_arrow_schema, make_engine
+from dashboard.store.database import EVENT_INSERT_COLUMNS, events_arrow_schema, make_engine
 from tests.logkit import T0, capi, event, iso, pixel, sha
 
 _DERIVED = ("dedup_status", "id_twin_48h", "covered_any_key", "likely_double")

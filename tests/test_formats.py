@@ -48,12 +48,12 @@ from formatkit import (
 )
 from logkit import pixel
 
-from dashboard.config import REPO_ROOT
-from dashboard.indicators import Filters
+from dashboard.core.config import REPO_ROOT
 from dashboard.ingest import ingest
 from dashboard.ingest.formats import FORMATS
-from dashboard.report import build_report
-from dashboard.store import events, make_engine, quarantine
+from dashboard.outputs.report import build_report
+from dashboard.quality.indicators import Filters
+from dashboard.store.database import events, make_engine, quarantine
 
 DATASET = "1234567890123"
 IMPORTED, QUARANTINED_EVENTS = 12, 2
@@ -103,7 +103,7 @@ def _report(engine) -> dict:
 
 
 def _config():
-    from dashboard.config import load_config
+    from dashboard.core.config import load_config
 
     return load_config()
 
@@ -448,7 +448,7 @@ def test_secrets_in_every_format_reach_no_output(tmp_path):
         "store file": db.read_bytes(),
     }
     engine = make_engine(f"duckdb:///{db}")
-    from dashboard.store import metadata
+    from dashboard.store.database import metadata
 
     with engine.connect() as connection:
         exposed["tables"] = "\n".join(
@@ -561,7 +561,7 @@ def test_the_data_page_imports_a_path_and_names_its_format(tmp_path, monkeypatch
     log = write_woocommerce(tmp_path / "facebook_for_woocommerce-2025-08-12.log", real_calls())
     monkeypatch.setenv("EQM_DB_URL", f"duckdb:///{tmp_path / 'store.duckdb'}")
     at = AppTest.from_file(
-        str(REPO_ROOT / "dashboard" / "app_pages" / "data.py"), default_timeout=120
+        str(REPO_ROOT / "dashboard" / "ui" / "pages" / "data.py"), default_timeout=120
     )
     at.run()
     at.text_input(key="import_path").set_value(str(log)).run()

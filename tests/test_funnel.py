@@ -11,7 +11,8 @@ import pytest
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel
 
-from dashboard.indicators import (
+from dashboard.ingest import ingest
+from dashboard.quality.indicators import (
     NO_CURRENCY,
     NOT_SENT,
     Filters,
@@ -23,7 +24,6 @@ from dashboard.indicators import (
     purchases,
     weekly_purchases,
 )
-from dashboard.ingest import ingest
 
 DAY = 86400
 CRM = ("Contacted", "Qualified", "Demo scheduled", "Closed won")

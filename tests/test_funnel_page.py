@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.config import REPO_ROOT, SAMPLE_LOG_PATH, load_config
-from dashboard.indicators import Filters, funnel_people
+from dashboard.core.config import REPO_ROOT, SAMPLE_LOG_PATH, load_config
 from dashboard.ingest import ingest
-from dashboard.store import make_engine
+from dashboard.quality.indicators import Filters, funnel_people
+from dashboard.store.database import make_engine
 
 APP = str(REPO_ROOT / "dashboard" / "app.py")
-PAGE = "app_pages/funnel.py"
+PAGE = "ui/pages/funnel.py"
 # In the sample it sends Qualified and Closed won only: no Contact, no Schedule.
 WHATSAPP = "whatsapp_chat_promo"
 

@@ -61,9 +61,9 @@ from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 from logkit import T0, sha, stored_positions
 
+from dashboard.core.params import PARAMS, looks_like_email
 from dashboard.ingest import MAX_LINE_BYTES, IngestError, ingest
-from dashboard.params import PARAMS, looks_like_email
-from dashboard.store import (
+from dashboard.store.database import (
     EVENT_INSERT_COLUMNS,
     events,
     get_meta,

@@ -11,10 +11,12 @@ import pandas as pd
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
-from dashboard import charts
-from dashboard import formatting as fmt
-from dashboard.diagnostics import diagnose
-from dashboard.indicators import (
+from dashboard.ingest import ingest
+from dashboard.outputs import charts
+from dashboard.outputs import formatting as fmt
+from dashboard.outputs.report import build_report
+from dashboard.quality.diagnostics import diagnose
+from dashboard.quality.indicators import (
     Filters,
     action_sources_by,
     applicable_by_group,
@@ -25,8 +27,6 @@ from dashboard.indicators import (
     overall_block,
     tier,
 )
-from dashboard.ingest import ingest
-from dashboard.report import build_report
 
 DAY = 86_400
 # T0 is 2025-11-20 10:00 UTC.
@@ -293,7 +293,7 @@ def test_a_period_running_to_today_is_compared_up_to_the_same_time(
             ),
         ],
     )
-    monkeypatch.setattr("dashboard.indicators.now", lambda: day + DAY + 9 * 3600 + 5 * 60)
+    monkeypatch.setattr("dashboard.quality.indicators.now", lambda: day + DAY + 9 * 3600 + 5 * 60)
     today_only = Filters(since=date(2025, 11, 27), until=date(2025, 11, 27))
     compared = comparison(engine, today_only)
     assert compared.available
@@ -308,7 +308,7 @@ def test_a_period_running_to_today_is_compared_up_to_the_same_time(
 
 
 def test_coverage_goal_is_judged_on_the_value_as_shown(config):
-    from dashboard.diagnostics import _coverage_findings  # noqa: PLC2701 - the rule itself
+    from dashboard.quality.diagnostics import _coverage_findings  # noqa: PLC2701 - the rule itself
 
     def findings(covered: int) -> list:
         frame = pd.DataFrame(

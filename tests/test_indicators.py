@@ -12,8 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from logkit import T0, capi, event, pixel, sha
 
-from dashboard.diagnostics import diagnose
-from dashboard.indicators import (
+from dashboard.core.params import PARAMS
+from dashboard.ingest import ingest
+from dashboard.outputs.report import build_report
+from dashboard.quality.diagnostics import diagnose
+from dashboard.quality.indicators import (
     Filters,
     block_frame,
     blocks_by,
@@ -30,10 +33,7 @@ from dashboard.indicators import (
     tier,
     what_to_fix,
 )
-from dashboard.ingest import ingest
-from dashboard.params import PARAMS
-from dashboard.report import build_report
-from dashboard.store import DEDUP_STATUSES, events
+from dashboard.store.database import DEDUP_STATUSES, events
 
 H48 = 48 * 3600
 F1 = "fb.1.1700000000000.1111111111"
@@ -252,7 +252,7 @@ def test_event_coverage_and_dedup_key_feedback(engine, tmp_path, config):
     assert block["server_events"] == 2 and block["server_rejected_by_meta"] == 1
     assert block["event_coverage"] == 0.25
     assert block["event_coverage_any_key"] == 0.5
-    from dashboard.indicators import dedup_key_feedback
+    from dashboard.quality.indicators import dedup_key_feedback
 
     feedback = dedup_key_feedback(engine, Filters()).set_index("dedup_key")
     assert feedback.loc["event_id", "browser_events_with_key"] == 1.0
@@ -363,7 +363,7 @@ def test_estimate_is_monotone(config_for_property, valid, extra):
 
 @pytest.fixture(scope="module")
 def config_for_property():
-    from dashboard.config import load_config
+    from dashboard.core.config import load_config
 
     return load_config()
 
@@ -736,7 +736,8 @@ def test_readiness_window_includes_its_first_second(engine, tmp_path, config):
 
 def test_signature_rollup_equals_the_sql_definition(engine, tmp_path, config):
     """block_frames sums per-signature rows; `_block_aggregates` is the definition."""
-    from dashboard.indicators import (
+    from dashboard.outputs.report import REPORT_GROUPINGS
+    from dashboard.quality.indicators import (
         _block_aggregates,
         _finish_block_frame,
         _group_column,
@@ -744,7 +745,6 @@ def test_signature_rollup_equals_the_sql_definition(engine, tmp_path, config):
         _percentile_aggregates,
         block_frames,
     )
-    from dashboard.report import REPORT_GROUPINGS
 
     load(
         engine,

@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from logkit import T0, capi, event, pixel, sha
 
+from dashboard.core.params import UNHASHED, VALID
 from dashboard.ingest import IngestError, ingest
 from dashboard.ingest import files as ingest_files
 from dashboard.ingest import importer as ingest_importer
 from dashboard.ingest import readers as ingest_readers
-from dashboard.params import UNHASHED, VALID
-from dashboard.store import events, imports, quarantine, sources
+from dashboard.store.database import events, imports, quarantine, sources
 
 FBP = "fb.1.1700000000000.1234567890"
 EMAIL = "anna.smith42@example.com"
@@ -495,7 +495,7 @@ def test_a_failed_background_write_fails_the_import_and_keeps_the_blocks_before_
     )
 )
 def test_random_garbage_never_crashes_and_is_accounted_for(tmp_path_factory, config, lines):
-    from dashboard.store import make_engine
+    from dashboard.store.database import make_engine
 
     folder = tmp_path_factory.mktemp("fuzz")
     path = folder / "garbage.jsonl"
@@ -550,7 +550,7 @@ def test_store_url_from_environment(tmp_path):
 
 
 def test_duckdb_memory_limit_from_environment(tmp_path, monkeypatch):
-    from dashboard.store import StoreError, make_engine
+    from dashboard.store.database import StoreError, make_engine
 
     def limit() -> str:
         engine = make_engine(f"duckdb:///{tmp_path / 'limit.duckdb'}")
@@ -654,8 +654,8 @@ def test_half_written_last_csv_row_waits_too(duck_engine, tmp_path, config):
 
 
 def test_reports_finish_dedup_after_an_interrupted_import(duck_engine, tmp_path, config):
-    from dashboard.indicators import Filters
-    from dashboard.report import build_report
+    from dashboard.outputs.report import build_report
+    from dashboard.quality.indicators import Filters
 
     log = [pixel(event("Lead", T0, "x")), capi([event("Lead", T0, "x")], sent_at=T0 + 5)]
     ingest([write_jsonl(tmp_path / "l.jsonl", log)], duck_engine, config=config, update_dedup=False)

@@ -1,4 +1,4 @@
-"""Integrity rules (dashboard.integrity) on hand-built logs, counts worked out by hand,
+"""Integrity rules (dashboard.quality.integrity) on hand-built logs, counts worked out by hand,
 on every backend; and the store migration that adds the fingerprint columns."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import sqlalchemy as sa
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel
 
-from dashboard import integrity
-from dashboard.config import REPO_ROOT
-from dashboard.diagnostics import diagnose
-from dashboard.indicators import Filters
+from dashboard.core.config import REPO_ROOT
 from dashboard.ingest import ingest
 from dashboard.ingest.rows import fingerprint
-from dashboard.store import create_schema, events
+from dashboard.quality import integrity
+from dashboard.quality.diagnostics import diagnose
+from dashboard.quality.indicators import Filters
+from dashboard.store.database import create_schema, events
 
 DAY = 86400
 H = 3600

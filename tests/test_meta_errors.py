@@ -1,4 +1,4 @@
-"""Meta's error codes in plain words (dashboard.meta_errors), and the errors chart's legend
+"""Meta's error codes in plain words (dashboard.core.meta_errors), and the errors chart's legend
 and colours built from them."""
 
 from __future__ import annotations
@@ -6,8 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dashboard import charts, indicators, meta_errors, reference
-from dashboard.meta_errors import explain, legend
+from dashboard.core import meta_errors
+from dashboard.core.meta_errors import explain, legend
+from dashboard.outputs import charts
+from dashboard.quality import indicators
+from tests.oracle import reference
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dashboard.params import (
+from dashboard.core.params import (
     ABSENT,
     INVALID,
     UNHASHED,

@@ -7,8 +7,8 @@ import math
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel
 
-from dashboard.indicators import PIPELINE_HEALTH_COLUMNS, Filters, pipeline_health
 from dashboard.ingest import ingest
+from dashboard.quality.indicators import PIPELINE_HEALTH_COLUMNS, Filters, pipeline_health
 
 REJECTED = {"status": 400, "error": {"code": 100, "message": "Invalid parameter"}}
 

@@ -14,11 +14,11 @@ from conftest import write_jsonl
 from logkit import T0, capi, event
 from streamlit.testing.v1 import AppTest
 
-from dashboard import import_log
-from dashboard.config import REPO_ROOT
+from dashboard.core.config import REPO_ROOT
 from dashboard.ingest import ingest
 from dashboard.ingest.uploads import ingest_uploads, upload_name
-from dashboard.store import imports, make_engine, quarantine
+from dashboard.store import import_log
+from dashboard.store.database import imports, make_engine, quarantine
 
 APP = str(REPO_ROOT / "dashboard" / "app.py")
 
@@ -122,7 +122,7 @@ def _frames(at) -> list[pd.DataFrame]:
 
 def test_data_page_without_quarantine_says_so(tmp_path, monkeypatch):
     at = _app(tmp_path, monkeypatch, [LOG[0], LOG[2]], name="clean.jsonl")
-    at.switch_page("app_pages/data.py").run()
+    at.switch_page("ui/pages/data.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any(i.value == "Nothing quarantined: every line read was imported." for i in at.info)
     history = next(f for f in _frames(at) if "Files" in f.columns)
@@ -132,7 +132,7 @@ def test_data_page_without_quarantine_says_so(tmp_path, monkeypatch):
 
 def test_data_page_quarantine_shows_upload_name_and_detail(tmp_path, monkeypatch):
     at = _app(tmp_path, monkeypatch, LOG, name="orders.jsonl")
-    at.switch_page("app_pages/data.py").run()
+    at.switch_page("ui/pages/data.py").run()
     assert not at.exception, [e.value for e in at.exception]
     lines = next(f for f in _frames(at) if "Detail" in f.columns)
     assert list(lines["File"]) == ["upload: orders.jsonl"]
@@ -148,7 +148,7 @@ def test_freshness_page_explains_a_token_error(tmp_path, monkeypatch):
         capi([event("Lead", T0, "l1")], sent_at=T0 + 60, status=400, error=TOKEN_ERROR),
     ]
     at = _app(tmp_path, monkeypatch, records)
-    at.switch_page("app_pages/freshness_delivery.py").run()
+    at.switch_page("ui/pages/freshness_delivery.py").run()
     assert not at.exception, [e.value for e in at.exception]
     errors = next(f for f in _frames(at) if "Meaning" in f.columns)
     assert "How to fix" in errors.columns
@@ -159,7 +159,7 @@ def test_freshness_page_explains_a_token_error(tmp_path, monkeypatch):
 
 def test_freshness_page_without_rejections_says_what_is_empty(tmp_path, monkeypatch):
     at = _app(tmp_path, monkeypatch, [LOG[0], LOG[2]])
-    at.switch_page("app_pages/freshness_delivery.py").run()
+    at.switch_page("ui/pages/freshness_delivery.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any(i.value == "No rejected batches in this selection." for i in at.info)
     assert not any("Meaning" in f.columns for f in _frames(at))

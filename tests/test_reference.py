@@ -1,4 +1,4 @@
-"""The pandas reference (dashboard.reference) gives the report's numbers, on every backend.
+"""The pandas reference (tests.oracle.reference) gives the report's numbers, on every backend.
 
 The reference is what the benchmark times the SQL report against, so it must agree with
 `build_report` on every numeric field it covers: on the bundled sample (DuckDB), a
@@ -13,13 +13,13 @@ from __future__ import annotations
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
-from dashboard.config import SAMPLE_LOG_PATH
-from dashboard.indicators import Filters
+from dashboard.core.config import SAMPLE_LOG_PATH
 from dashboard.ingest import ingest
-from dashboard.reference import compare_reports, count_numbers, reference_report
-from dashboard.report import build_report
-from dashboard.sample import write_sample_log
-from dashboard.store import make_engine
+from dashboard.outputs.report import build_report
+from dashboard.quality.indicators import Filters
+from dashboard.sample.generator import write_sample_log
+from dashboard.store.database import make_engine
+from tests.oracle.reference import compare_reports, count_numbers, reference_report
 
 H48 = 48 * 3600
 F1 = "fb.1.1700000000000.1111111111"
@@ -216,7 +216,7 @@ def test_diagnostics_thresholds(engine, tmp_path, config):
 
 
 def test_empty_store(engine, config):
-    from dashboard.store import create_schema
+    from dashboard.store.database import create_schema
 
     create_schema(engine)
     reference = check(engine, config)

@@ -32,11 +32,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from dashboard.capture.relay import DailyLog, RelaySettings, create_app
-from dashboard.config import REPO_ROOT
-from dashboard.indicators import Filters
+from dashboard.core.config import REPO_ROOT
 from dashboard.ingest import ingest
-from dashboard.report import build_report
-from dashboard.store import events, make_engine
+from dashboard.outputs.report import build_report
+from dashboard.quality.indicators import Filters
+from dashboard.store.database import events, make_engine
 
 CHROMIUM = os.environ.get("EQM_CHROMIUM", "/usr/bin/chromium")
 EMAIL, PHONE = "relay.person.5521@example.org", "+15550105521"
@@ -274,7 +274,7 @@ def test_the_log_reads_back_as_the_right_numbers(graph, relay, tmp_path):
 
 
 def _config():
-    from dashboard.config import load_config
+    from dashboard.core.config import load_config
 
     return load_config()
 
@@ -332,7 +332,7 @@ def test_a_full_disk_loses_no_call(graph, relay, tmp_path, monkeypatch):
     monkeypatch.setenv("EQM_RELAY_URL", relay.base)
     monkeypatch.setenv("EQM_DB_URL", f"duckdb:///{tmp_path / 'store.duckdb'}")
     at = AppTest.from_file(
-        str(REPO_ROOT / "dashboard" / "app_pages" / "data.py"), default_timeout=60
+        str(REPO_ROOT / "dashboard" / "ui" / "pages" / "data.py"), default_timeout=60
     )
     at.run()
     assert not at.exception, [e.value for e in at.exception]

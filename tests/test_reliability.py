@@ -3,7 +3,7 @@ and the dashboard's queries and an import in other processes share one DuckDB fi
 
 No mocks: the importer is `dashboard.ingest.ingest` in a child process, as the CLI runs it
 (with small chunks so it commits often), the reader runs the dashboard's own query path
-(`dashboard.ui`: cached engine, retry, dedup refresh when stale), and the stores are
+(`dashboard.ui.shared`: cached engine, retry, dedup refresh when stale), and the stores are
 real files compared row by row with a clean single import. Kills are aimed with markers
 the child prints (each transaction commit, the start of the dedup refresh) plus seeded
 random delays, so every run kills at the same kinds of moments.
@@ -25,11 +25,11 @@ import pytest
 import sqlalchemy as sa
 from logkit import T0, capi, event
 
-from dashboard.config import REPO_ROOT, load_config
-from dashboard.indicators import Filters, overall_block
+from dashboard.core.config import REPO_ROOT, load_config
 from dashboard.ingest import ingest
-from dashboard.sample import write_sample_log
-from dashboard.store import events, make_engine, quarantine, sources, store_version
+from dashboard.quality.indicators import Filters, overall_block
+from dashboard.sample.generator import write_sample_log
+from dashboard.store.database import events, make_engine, quarantine, sources, store_version
 
 CHUNK_LINES = 400  # instead of 20,000: a few thousand lines commit in many chunks
 ENV = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
@@ -43,8 +43,8 @@ import sqlalchemy as sa
 
 import dashboard.ingest as ingest_module
 import dashboard.ingest.readers as ingest_readers
-from dashboard import dedup
-from dashboard.store import make_engine
+from dashboard.store import dedup
+from dashboard.store.database import make_engine
 
 ingest_readers.CHUNK_LINES = int(sys.argv[1])
 sa.event.listen(sa.engine.Engine, "commit", lambda connection: print("commit", flush=True))
@@ -275,7 +275,7 @@ from pathlib import Path
 
 import dashboard.ingest as ingest_module
 import dashboard.ingest.readers as ingest_readers
-from dashboard.store import make_engine
+from dashboard.store.database import make_engine
 
 ingest_readers.CHUNK_LINES = int(sys.argv[1])
 url, log, writer_done = sys.argv[2], sys.argv[3], Path(sys.argv[4])
@@ -298,8 +298,8 @@ import json, logging, sys, time
 from pathlib import Path
 
 logging.disable(logging.WARNING)  # "missing ScriptRunContext": no Streamlit server here
-from dashboard import ui
-from dashboard.indicators import Filters
+from dashboard.ui import shared as ui
+from dashboard.quality.indicators import Filters
 
 stop = Path(sys.argv[1])
 
@@ -430,7 +430,7 @@ import logging, sys, time
 import sqlalchemy as sa
 
 logging.disable(logging.WARNING)  # "missing ScriptRunContext": no Streamlit server here
-from dashboard import ui
+from dashboard.ui import shared as ui
 
 engine = ui.get_engine(sys.argv[1])  # the dashboard's engine, as a page gets it
 with engine.connect() as connection:  # a long page query: the file stays open meanwhile

@@ -14,9 +14,9 @@ import pytest
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
-from dashboard import reports
-from dashboard.indicators import Filters
 from dashboard.ingest import ingest
+from dashboard.outputs import documents as reports
+from dashboard.quality.indicators import Filters
 
 NASTY = [
     "<script>alert(1)</script>",
@@ -174,6 +174,6 @@ def test_cli_report_formats(tmp_path):
     ],
 )
 def test_neutralise(value, expected):
-    from dashboard.exports import neutralise
+    from dashboard.outputs.exports import neutralise
 
     assert neutralise(value) == expected

@@ -11,12 +11,12 @@ import json
 
 import pytest
 
-from dashboard.config import SAMPLE_LOG_PATH, load_config
-from dashboard.diagnostics import diagnose
-from dashboard.indicators import Filters, delivery_summary, lag_stats, overall_block
+from dashboard.core.config import SAMPLE_LOG_PATH, load_config
 from dashboard.ingest import ingest
-from dashboard.sample import write_sample_log
-from dashboard.store import make_engine
+from dashboard.quality.diagnostics import diagnose
+from dashboard.quality.indicators import Filters, delivery_summary, lag_stats, overall_block
+from dashboard.sample.generator import write_sample_log
+from dashboard.store.database import make_engine
 
 TRUTH = json.loads(SAMPLE_LOG_PATH.with_name("sent_events.truth.json").read_text())
 

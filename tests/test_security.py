@@ -42,15 +42,16 @@ from formatkit import (
 from logkit import capi, event, pixel, sha
 from streamlit.testing.v1 import AppTest
 
-from dashboard import formatting as fmt
-from dashboard import reports, ui
 from dashboard.cli import main as cli_main
-from dashboard.config import REPO_ROOT, load_config
-from dashboard.indicators import Filters
+from dashboard.core.config import REPO_ROOT, load_config
 from dashboard.ingest import ingest
-from dashboard.reports import CHROMIUM_FLAGS
-from dashboard.sample import write_sample_log
-from dashboard.store import make_engine, metadata
+from dashboard.outputs import documents as reports
+from dashboard.outputs import formatting as fmt
+from dashboard.outputs.documents import CHROMIUM_FLAGS
+from dashboard.quality.indicators import Filters
+from dashboard.sample.generator import write_sample_log
+from dashboard.store.database import make_engine, metadata
+from dashboard.ui import shared as ui
 
 APP = str(REPO_ROOT / "dashboard" / "app.py")
 CHROMIUM = os.environ.get("EQM_CHROMIUM", "/usr/bin/chromium")
@@ -598,13 +599,13 @@ def test_the_store_password_is_never_shown(postgres_server, tmp_path, monkeypatc
     at = _app(monkeypatch, url)
     assert not at.exception and "EMQ estimate" in {m.label for m in at.metric}
     outputs.append(_app_text(at))
-    outputs.append(_app_text(at.switch_page("app_pages/data.py").run()))
+    outputs.append(_app_text(at.switch_page("ui/pages/data.py").run()))
     monkeypatch.delenv("EQM_DB_URL")
     at = AppTest.from_file(APP, default_timeout=120)
     at.secrets["db_url"] = url
     at.run()
     assert not at.exception and "EMQ estimate" in {m.label for m in at.metric}
-    outputs.append(_app_text(at.switch_page("app_pages/data.py").run()))
+    outputs.append(_app_text(at.switch_page("ui/pages/data.py").run()))
     assert "Store: postgresql" in outputs[-1]
     for bad in (unreachable, not_a_url):  # a store that fails: the error is shown, not the URL
         at = _app(monkeypatch, bad)

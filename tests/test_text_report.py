@@ -11,10 +11,10 @@ from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
 from dashboard import cli
-from dashboard.indicators import Filters
 from dashboard.ingest import ingest
-from dashboard.report import build_report
-from dashboard.text_report import MAX_LINES, render_text
+from dashboard.outputs.report import build_report
+from dashboard.outputs.text_report import MAX_LINES, render_text
+from dashboard.quality.indicators import Filters
 
 DAY = 86_400
 D0 = T0  # 2025-11-20 10:00 UTC: the previous period is 20-21 Nov

@@ -9,10 +9,10 @@ import pytest
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
-from dashboard.config import SAMPLE_LOG_PATH
-from dashboard.indicators import Filters, what_to_fix
+from dashboard.core.config import SAMPLE_LOG_PATH
 from dashboard.ingest import ingest
-from dashboard.store import make_engine
+from dashboard.quality.indicators import Filters, what_to_fix
+from dashboard.store.database import make_engine
 
 FBP_A = "fb.1.1700000000000.1111111111"
 FBP_B = "fb.1.1700000000000.2222222222"

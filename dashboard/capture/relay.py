@@ -49,7 +49,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dashboard.capture.scrub import scrub_body, scrub_event
-from dashboard.config import Config, load_config
+from dashboard.core.config import Config, load_config
 from dashboard.ingest.formats.graph import form_body
 from dashboard.ingest.rows import Rejected
 

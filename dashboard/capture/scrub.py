@@ -20,15 +20,15 @@ import hashlib
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from dashboard.config import Config
-from dashboard.ingest.rows import safe_text_identifier
-from dashboard.params import (
+from dashboard.core.config import Config
+from dashboard.core.params import (
     PARAMS,
     PLAINTEXT_MARKER,
     UNHASHED,
     redact_pii,
     value_status,
 )
+from dashboard.ingest.rows import safe_text_identifier
 
 _EVENT_KEYS = (
     "event_name",

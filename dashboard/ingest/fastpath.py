@@ -31,9 +31,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dashboard.config import Config, _query_value
-from dashboard.ingest.rows import UNKNOWN_DATASET
-from dashboard.params import (
+from dashboard.core.config import Config, _query_value
+from dashboard.core.params import (
     _FBC,
     _FBP,
     _PLACEHOLDERS,
@@ -45,6 +44,7 @@ from dashboard.params import (
     REJECTED_COMBINATIONS,
     SECRET_IN_TEXT,
 )
+from dashboard.ingest.rows import UNKNOWN_DATASET
 
 # Lines whose containers are not objects go back (DuckDB would read them as empty).
 _NOT_AN_OBJECT = (r'"user_data"\s*:\s*[^{\sn]', r'"custom_data"\s*:\s*[^{\sn]')

@@ -20,8 +20,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from dashboard import dedup
-from dashboard.config import Config, load_config
+from dashboard.core.config import Config, load_config
 from dashboard.ingest import formats, readers
 from dashboard.ingest.detect import Unrecognised, reader_for, sniff
 from dashboard.ingest.fastpath import BlockParser
@@ -51,7 +50,8 @@ from dashboard.ingest.rows import (
     without_nul,
 )
 from dashboard.ingest.summary import ImportSummary, IngestError
-from dashboard.store import (
+from dashboard.store import dedup
+from dashboard.store.database import (
     EVENT_INSERT_COLUMNS,
     create_schema,
     events,

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dashboard.ingest.formats.base import Pending
-from dashboard.store import open_requests
+from dashboard.store.database import open_requests
 
 
 class OpenRequests:

@@ -30,7 +30,7 @@ from dashboard.ingest.files import (
 )
 from dashboard.ingest.formats.base import ENTRY_CONTINUATION, LogFormat
 from dashboard.ingest.rows import Rejected
-from dashboard.store import write_transaction
+from dashboard.store.database import write_transaction
 
 if TYPE_CHECKING:
     from dashboard.ingest.importer import Importer

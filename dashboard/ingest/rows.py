@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from dashboard.config import Config, resolve_campaign, resolve_stage
-from dashboard.params import (
+from dashboard.core.config import Config, resolve_campaign, resolve_stage
+from dashboard.core.params import (
     ABSENT,
     PARAMS,
     UNHASHED,
@@ -29,7 +29,7 @@ from dashboard.params import (
     rejected_combination_flags,
     value_status,
 )
-from dashboard.store import EVENT_INSERT_COLUMNS
+from dashboard.store.database import EVENT_INSERT_COLUMNS
 
 MIN_TS = 946_684_800  # 2000-01-01
 MAX_TS = 4_102_444_800  # 2100-01-01

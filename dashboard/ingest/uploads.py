@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from dashboard.config import Config
+from dashboard.core.config import Config
 from dashboard.ingest.importer import ingest
 from dashboard.ingest.summary import ImportSummary
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from dashboard.core.params import PARAMS
 from dashboard.ingest.formats.base import Batch, LogFormat, Outcome
 from dashboard.ingest.rows import (
     Envelope,
@@ -20,7 +21,6 @@ from dashboard.ingest.rows import (
     int_or_none,
     to_unix_seconds,
 )
-from dashboard.params import PARAMS
 
 CSV_TOP_LEVEL = (
     "event_name",

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
-from dashboard.params import PARAMS, REJECTED_COMBINATIONS
+from dashboard.core.params import PARAMS, REJECTED_COMBINATIONS
 
 metadata = sa.MetaData()
 
@@ -159,7 +159,7 @@ _EVENT_COLUMNS: list[sa.Column] = [
         sa.Column(f"combo_{k}", sa.Boolean, nullable=False)
         for k in range(len(REJECTED_COMBINATIONS))
     ],
-    # Filled after each import from the whole store (see dashboard.dedup).
+    # Filled after each import from the whole store (see dashboard.store.dedup).
     sa.Column("dedup_status", sa.String(24)),
     sa.Column("id_twin_48h", sa.Boolean),
     sa.Column("covered_any_key", sa.Boolean),

@@ -9,7 +9,7 @@ or suffix added on one side) or by event_name casing.
 Each rule is a SELECT of the affected events' positions (source_id, line_no, idx), so a
 drill-down can list them, and a function taking (engine, filters, config) that counts
 them; `integrity_findings` turns the counts into diagnostics. Dedup keys and the 48 h
-window are dashboard.dedup's; "accepted" means not in a batch Meta rejected (a Pixel
+window are dashboard.store.dedup's; "accepted" means not in a batch Meta rejected (a Pixel
 event has no answer and counts as accepted), as everywhere else.
 """
 
@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from dashboard.config import Config
-from dashboard.dedup import DEDUP_WINDOW_S
-from dashboard.indicators import Filters, count_if
-from dashboard.store import events
+from dashboard.core.config import Config
+from dashboard.quality.indicators import Filters, count_if
+from dashboard.store.database import events
+from dashboard.store.dedup import DEDUP_WINDOW_S
 
 if TYPE_CHECKING:
-    from dashboard.diagnostics import Diagnostic
+    from dashboard.quality.diagnostics import Diagnostic
 
 # Retries of one event keep its event_time; two re-sends with a regenerated time are
 # still tolerated, a third distinct time under one id is a different event.
@@ -581,7 +581,9 @@ _MISMATCH_TEXT = {
 
 def integrity_findings(engine: Engine, filters: Filters, config: Config) -> list[Diagnostic]:
     """The four integrity rules' findings for the slice (unsorted)."""
-    from dashboard.diagnostics import Diagnostic  # local: dashboard.diagnostics calls us
+    from dashboard.quality.diagnostics import (
+        Diagnostic,  # local: dashboard.quality.diagnostics calls us
+    )
 
     return [
         *_reuse_findings(Diagnostic, reused_ids(engine, filters, config)),

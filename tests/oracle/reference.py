@@ -1,8 +1,8 @@
 """A straightforward pandas reference for the full JSON report (benchmarks, issue #6).
 
 What a user would otherwise reach for: load the events into a DataFrame and do the
-group-bys in memory, the way an analyst would in a notebook. `python -m dashboard.bench`
-times it against `dashboard.report.build_report` and checks that both give the same
+group-bys in memory, the way an analyst would in a notebook. `python -m benchmarks.bench`
+times it against `dashboard.outputs.report.build_report` and checks that both give the same
 numbers; tests/test_reference.py checks the same on the bundled sample and hand-built logs.
 
 How it loads the data
@@ -52,9 +52,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from dashboard.config import Config
-from dashboard.params import PARAMS, REJECTED_COMBINATIONS
-from dashboard.store import DEDUP_STATUSES, events, quarantine
+from dashboard.core.config import Config
+from dashboard.core.params import PARAMS, REJECTED_COMBINATIONS
+from dashboard.store.database import DEDUP_STATUSES, events, quarantine
 
 WINDOW_S = 48 * 3600
 DOUBLE_COUNT_WINDOW_S = 5 * 60

@@ -5,9 +5,10 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from dashboard import charts, ui
-from dashboard import formatting as fmt
-from dashboard.indicators import Filters, now, tier
+from dashboard.outputs import charts
+from dashboard.outputs import formatting as fmt
+from dashboard.quality.indicators import Filters, now, tier
+from dashboard.ui import shared as ui
 
 st.title("Event quality overview")
 if ui.empty_store_notice():

@@ -8,8 +8,9 @@ stage). Stages not sent show as "not sent", and conversion runs across them.
 
 import streamlit as st
 
-from dashboard import charts, ui
-from dashboard.indicators import NOT_SENT, conversion_from_stages, enters, funnel_steps
+from dashboard.outputs import charts
+from dashboard.quality.indicators import NOT_SENT, conversion_from_stages, enters, funnel_steps
+from dashboard.ui import shared as ui
 
 st.title("Funnel")
 if ui.empty_store_notice():

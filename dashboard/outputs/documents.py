@@ -23,12 +23,12 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from dashboard import charts, labels
-from dashboard import formatting as fmt
-from dashboard.config import Config
-from dashboard.exports import safe_frame
-from dashboard.indicators import Filters, gap_events
-from dashboard.report import build_report_and_frames
+from dashboard.core.config import Config
+from dashboard.outputs import charts, labels
+from dashboard.outputs import formatting as fmt
+from dashboard.outputs.exports import safe_frame
+from dashboard.outputs.report import build_report_and_frames
+from dashboard.quality.indicators import Filters, gap_events
 
 GAP_LIST_CAP = 500
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

@@ -1,6 +1,6 @@
 """`report --format text`: a one-screen summary for a person at a terminal.
 
-Owns the summary's lines, built only from the JSON report dict (dashboard/report.py,
+Owns the summary's lines, built only from the JSON report dict (dashboard/outputs/report.py,
 the contract): the period, whether data is still arriving (the newest event per channel
 and how long ago), the headline numbers with their change vs the previous period, and
 the top diagnostics. It computes nothing the JSON does not hold beyond simple ratios,
@@ -17,8 +17,8 @@ import unicodedata
 from datetime import UTC, date, datetime
 from typing import Any
 
-from dashboard.config import Config
-from dashboard.formatting import NO_DATA, compact, delta, duration, percent, score
+from dashboard.core.config import Config
+from dashboard.outputs.formatting import NO_DATA, compact, delta, duration, percent, score
 
 MAX_LINES = 40
 TOP_DIAGNOSTICS = 3

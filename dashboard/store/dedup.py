@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from dashboard.store import events, get_meta, set_meta, write_transaction
+from dashboard.store.database import events, get_meta, set_meta, write_transaction
 
 DEDUP_WINDOW_S = 48 * 3600  # "within" is inclusive everywhere
 DOUBLE_COUNT_WINDOW_S = 5 * 60

@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from dashboard.config import Config
-from dashboard.indicators import (
+from dashboard.core.config import Config
+from dashboard.quality.indicators import (
     Filters,
     block_frame,
     block_frames,
@@ -65,7 +65,7 @@ def overview(engine: Engine, filters: Filters, config: Config) -> dict[str, Any]
     """The Overview page's numbers for a slice: its block ("overall"), the block per day
     ("daily") and the findings ("diagnostics", as dicts), from one block scan shared by
     all three instead of one each."""
-    from dashboard.indicators import block_dict  # local: avoids a cycle in type checkers
+    from dashboard.quality.indicators import block_dict  # local: avoids a cycle in type checkers
 
     overall_frame, by_event, daily = block_frames(
         engine, filters, config, [(), ("event_name",), ("event_day",)], missing_days=True
@@ -89,7 +89,7 @@ def diagnose(
     `overall`, `by_event` and `by_gap` may be passed when the caller already has them
     (block frames by event name, and by dataset/action source/event/campaign).
     """
-    from dashboard.indicators import block_dict  # local: avoids a cycle in type checkers
+    from dashboard.quality.indicators import block_dict  # local: avoids a cycle in type checkers
 
     if overall is None and by_event is None:
         overall_frame, by_event = block_frames(engine, filters, config, [(), ("event_name",)])
@@ -268,7 +268,9 @@ def diagnose(
     found.extend(_coverage_findings(by_event, config))
     found.extend(_parameter_gap_findings(by_gap, everywhere))
     found.extend(_late_stage_findings(engine, filters, config))
-    from dashboard.integrity import integrity_findings  # local: it imports Diagnostic from here
+    from dashboard.quality.integrity import (
+        integrity_findings,  # local: it imports Diagnostic from here
+    )
 
     found.extend(integrity_findings(engine, filters, config))
     for status, text, fix in (

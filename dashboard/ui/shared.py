@@ -20,14 +20,14 @@ import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
 
-from dashboard import formatting as fmt
-from dashboard import indicators as ind
-from dashboard import labels
-from dashboard.config import DB_URL_ENV, Config, default_db_url, load_config
-from dashboard.diagnostics import overview
-from dashboard.exports import to_csv_bytes
-from dashboard.indicators import Filters
-from dashboard.store import create_schema, make_engine, release_connections, store_version
+from dashboard.core.config import DB_URL_ENV, Config, default_db_url, load_config
+from dashboard.outputs import formatting as fmt
+from dashboard.outputs import labels
+from dashboard.outputs.exports import to_csv_bytes
+from dashboard.quality import indicators as ind
+from dashboard.quality.diagnostics import overview
+from dashboard.quality.indicators import Filters
+from dashboard.store.database import create_schema, make_engine, release_connections, store_version
 
 FILTER_FIELDS = {
     # session-state key: (Filters field, URL parameter, store column, label)
@@ -145,7 +145,7 @@ _ENGINES: weakref.WeakSet = weakref.WeakSet()
 
 def _refresh_dedup_if_stale(url: str) -> None:
     # An import killed half-way leaves committed rows without dedup status: finish it.
-    from dashboard import dedup
+    from dashboard.store import dedup
 
     dedup.refresh_if_stale(get_engine(url))
 
@@ -268,9 +268,9 @@ def data_range() -> tuple[date, date] | None:
 
 
 def import_log(name: str) -> pd.DataFrame:
-    """The import history or the quarantine (dashboard.import_log.READS), read each run
+    """The import history or the quarantine (dashboard.store.import_log.READS), read each run
     and not cached: small tables, and an import that adds nothing bumps no version."""
-    from dashboard.import_log import READS
+    from dashboard.store.import_log import READS
 
     return _with_retry(lambda: READS[name](get_engine(store_url())))
 
@@ -416,7 +416,7 @@ def table(
     **kwargs,
 ) -> None:
     """A dataframe for people (human headers, shares in % with one decimal, durations,
-    "–" for missing values: see dashboard.labels) with a formula-safe CSV download of
+    "–" for missing values: see dashboard.outputs.labels) with a formula-safe CSV download of
     the same table under it. `column_config` is keyed by the frame's own column names;
     `empty` says what is empty when there are no rows."""
     if frame is None or frame.empty:
@@ -466,7 +466,7 @@ def table(
 
 def report_bytes(filters: Filters, form: str) -> bytes:
     """The full report for the current filters in one format (built when clicked)."""
-    from dashboard import reports
+    from dashboard.outputs import documents as reports
 
     engine = get_engine(store_url())
     return _with_retry(lambda: reports.render(reports.collect(engine, filters, get_config()), form))
@@ -474,7 +474,7 @@ def report_bytes(filters: Filters, form: str) -> bytes:
 
 def report_downloads(filters: Filters) -> None:
     """Download buttons for the full report: HTML, PDF (needs Chromium), Excel, CSV."""
-    from dashboard import reports
+    from dashboard.outputs import documents as reports
 
     st.subheader("Export the report")
     st.caption(
@@ -516,7 +516,7 @@ def empty_store_notice() -> bool:
 
 
 def import_sample() -> None:
-    from dashboard.config import SAMPLE_LOG_PATH
+    from dashboard.core.config import SAMPLE_LOG_PATH
     from dashboard.ingest import ingest
 
     with st.spinner("Importing the sample log…"):

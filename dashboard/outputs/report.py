@@ -13,10 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from dashboard import dedup
-from dashboard.config import Config
-from dashboard.diagnostics import diagnose
-from dashboard.indicators import (
+from dashboard.core.config import Config
+from dashboard.quality.diagnostics import diagnose
+from dashboard.quality.indicators import (
     Filters,
     block_dict,
     block_frame,
@@ -26,7 +25,8 @@ from dashboard.indicators import (
     tier,
     upload_frequency,
 )
-from dashboard.store import quarantine
+from dashboard.store import dedup
+from dashboard.store.database import quarantine
 
 REPORT_VERSION = 1
 

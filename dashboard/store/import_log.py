@@ -1,7 +1,7 @@
 """The import history and the quarantine, read for people (the Data page).
 
 Owns the reads of the `imports` and `quarantine` tables as small frames with the
-store's snake_case columns (dashboard.labels gives them human headers): times as UTC
+store's snake_case columns (dashboard.outputs.labels gives them human headers): times as UTC
 text without microseconds, files by the names people know them by, a quarantined
 line's detail never empty. SQLAlchemy Core, no Streamlit.
 """
@@ -17,9 +17,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from dashboard.formatting import NO_DATA
 from dashboard.ingest.uploads import UPLOAD_PREFIX
-from dashboard.store import imports, quarantine
+from dashboard.outputs.formatting import NO_DATA
+from dashboard.store.database import imports, quarantine
 
 # Reasons whose detail is empty, said in words (any other: "–").
 DETAIL_BY_REASON = {

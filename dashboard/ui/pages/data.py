@@ -1,17 +1,17 @@
 """Data: import a log (upload or path), import history, quarantined lines with reasons.
 
 Uploads are imported under the names they were uploaded with (dashboard.ingest.uploads);
-the history and the quarantine are read through ui.import_log (dashboard.import_log).
+the history and the quarantine are read through ui.import_log (dashboard.store.import_log).
 """
 
 import streamlit as st
 
-from dashboard import ui
 from dashboard.capture.relay import fetch_health
 from dashboard.ingest import IngestError
 from dashboard.ingest.formats import FORMATS
 from dashboard.ingest.uploads import ingest_uploads
-from dashboard.store import StoreError
+from dashboard.store.database import StoreError
+from dashboard.ui import shared as ui
 
 st.title("Data")
 engine = ui.get_engine(ui.store_url())

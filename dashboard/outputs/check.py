@@ -18,9 +18,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from dashboard import dedup
-from dashboard.config import Config
-from dashboard.indicators import (
+from dashboard.core.config import Config
+from dashboard.quality.indicators import (
     Filters,
     block_dict,
     block_frames,
@@ -28,6 +27,7 @@ from dashboard.indicators import (
     overall_block,
     pipeline_health,
 )
+from dashboard.store import dedup
 
 DAY_S = 86_400
 TIER_ORDER = ("Poor", "OK", "Good", "Great")

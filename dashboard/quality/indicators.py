@@ -5,7 +5,7 @@ parameter coverage and validity, the EMQ estimate and what to fix next, event co
 and dedup, freshness, delivery, funnel and readiness. All SQL is SQLAlchemy Core with
 bound parameters, so the same code runs on DuckDB, SQLite and PostgreSQL. Rates are
 0-1, times are UTC Unix seconds, lags are seconds. Dedup statuses are precomputed per
-event by dashboard.dedup.
+event by dashboard.store.dedup.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from dashboard.config import Config
-from dashboard.formatting import day as day_text
-from dashboard.meta_errors import TOKEN_ERROR_CODES
-from dashboard.params import PARAMS, REJECTED_COMBINATIONS, applicable_params
-from dashboard.store import DEDUP_STATUSES, events, percentile
+from dashboard.core.config import Config
+from dashboard.core.meta_errors import TOKEN_ERROR_CODES
+from dashboard.core.params import PARAMS, REJECTED_COMBINATIONS, applicable_params
+from dashboard.outputs.formatting import day as day_text
+from dashboard.store.database import DEDUP_STATUSES, events, percentile
 
 STALE_AFTER_S = 7 * 86400  # Meta rejects a batch holding an event older than 7 days
 FUTURE_TOLERANCE_S = 60
@@ -1151,7 +1151,7 @@ GAP_STATUSES = ("browser_only", "server_only", "missing_event_id", "outside_48h"
 
 
 def _DEFAULT_CONFIG() -> Config:  # noqa: N802 - reads like the constant it stands for
-    from dashboard.config import load_config
+    from dashboard.core.config import load_config
 
     return load_config()
 

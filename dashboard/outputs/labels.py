@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard import formatting as fmt
+from dashboard.outputs import formatting as fmt
 
 MISSING = fmt.NO_DATA
 

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from dashboard import charts, ui
-from dashboard import formatting as fmt
-from dashboard.indicators import GAP_STATUSES, block_dict
+from dashboard.outputs import charts
+from dashboard.outputs import formatting as fmt
+from dashboard.quality.indicators import GAP_STATUSES, block_dict
+from dashboard.ui import shared as ui
 
 st.title("Coverage & dedup")
 if ui.empty_store_notice():

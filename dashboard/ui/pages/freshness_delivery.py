@@ -1,10 +1,12 @@
 """Freshness & delivery: lag per stage, upload frequency, stale/future events, and Meta's
-errors over time with what each code means and how to fix it (dashboard.meta_errors)."""
+errors over time with what each code means and how to fix it (dashboard.core.meta_errors)."""
 
 import streamlit as st
 
-from dashboard import charts, meta_errors, ui
-from dashboard import formatting as fmt
+from dashboard.core import meta_errors
+from dashboard.outputs import charts
+from dashboard.outputs import formatting as fmt
+from dashboard.ui import shared as ui
 
 st.title("Freshness & delivery")
 if ui.empty_store_notice():
