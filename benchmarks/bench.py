@@ -60,7 +60,7 @@ if task == "ingest":
 else:
     from tests.oracle import reference
     from benchmarks.bench import page_computations, page_filters
-    from dashboard.quality.indicators import Filters
+    from dashboard.core.filters import Filters
     from dashboard.outputs.report import build_report
 config = load_config()
 if task == "page":
@@ -134,19 +134,21 @@ def page_filters(engine, config, view: str):
     starts: in the dashboard they come from the sidebar's (cached) lists."""
     from datetime import timedelta
 
-    from dashboard.quality import indicators as ind
+    from dashboard.core.filters import Filters
+    from dashboard.quality.blocks import block_frame
+    from dashboard.store.queries.blocks import data_range
 
-    first, last = ind.data_range(engine)
-    filters = ind.Filters(since=last - timedelta(days=27), until=last)
+    first, last = data_range(engine)
+    filters = Filters(since=last - timedelta(days=27), until=last)
     if view == "filtered":
-        by_campaign = ind.block_frame(engine, filters, config, "campaign")
-        by_stage = ind.block_frame(engine, filters, config, "funnel_stage")
+        by_campaign = block_frame(engine, filters, config, "campaign")
+        by_stage = block_frame(engine, filters, config, "funnel_stage")
 
         def top(frame, column: str) -> str:
             sizes = frame.assign(n=frame["browser_events"] + frame["server_sent"])
             return str(sizes.sort_values("n").iloc[-1][column])
 
-        filters = ind.Filters(
+        filters = Filters(
             since=filters.since,
             until=filters.until,
             campaigns=(top(by_campaign, "campaign"),),
@@ -158,39 +160,45 @@ def page_filters(engine, config, view: str):
 def page_computations(engine, config, page: str, filters) -> int:
     """Run the computations one dashboard page makes for `filters`, uncached (what a page
     change costs before the per-filter cache helps). Returns the number of steps run."""
-    from dashboard.quality import indicators as ind
+    from dashboard.quality.blocks import block_frames, overall_block
     from dashboard.quality.diagnostics import overview
+    from dashboard.quality.freshness import lag_stats
+    from dashboard.quality.funnel import conversion_from_stages, funnel_stages
+    from dashboard.quality.match_quality import what_to_fix
+    from dashboard.store.queries.freshness import delivery_errors, delivery_summary, lag_sample
+    from dashboard.store.queries.funnel import purchases, stage_order_gaps
+    from dashboard.store.queries.match import dedup_key_feedback, gap_events
 
     plans = {
         "overview": [
             lambda: overview(engine, filters, config),
-            lambda: ind.overall_block(engine, filters.previous(), config),
+            lambda: overall_block(engine, filters.previous(), config),
         ],
         "match_quality": [
-            lambda: ind.block_frames(
+            lambda: block_frames(
                 engine,
                 filters,
                 config,
                 [[], ["event_name"], ["campaign"], ["funnel_stage"], ["event_day"]],
             ),
-            lambda: ind.what_to_fix(engine, filters, config, 15),
+            lambda: what_to_fix(engine, filters, config, 15),
         ],
         "coverage_dedup": [
-            lambda: ind.block_frames(engine, filters, config, [[], ["event_name"]]),
-            lambda: ind.dedup_key_feedback(engine, filters),
-            lambda: ind.gap_events(engine, filters),
+            lambda: block_frames(engine, filters, config, [[], ["event_name"]]),
+            lambda: dedup_key_feedback(engine, filters),
+            lambda: gap_events(engine, filters),
         ],
         "funnel": [
-            lambda: ind.conversion_from_stages(ind.funnel_stages(engine, filters, config), config),
-            lambda: ind.stage_order_gaps(engine, filters, config),
-            lambda: ind.purchases(engine, filters, config),
+            lambda: conversion_from_stages(funnel_stages(engine, filters, config), config),
+            lambda: stage_order_gaps(engine, filters, config),
+            lambda: purchases(engine, filters, config),
         ],
         "freshness_delivery": [
-            lambda: ind.overall_block(engine, filters, config),
-            lambda: ind.delivery_summary(engine, filters),
-            lambda: ind.lag_stats(engine, filters, config, "funnel_stage"),
-            lambda: ind.lag_sample(engine, filters),
-            lambda: ind.delivery_errors(engine, filters),
+            lambda: overall_block(engine, filters, config),
+            lambda: delivery_summary(engine, filters),
+            lambda: lag_stats(engine, filters, config, "funnel_stage"),
+            lambda: lag_sample(engine, filters),
+            lambda: delivery_errors(engine, filters),
         ],
     }
     for step in plans[page]:
@@ -251,8 +259,10 @@ def _load() -> str:
 
 def generator_version() -> str:
     """Changes whenever the generator's code does (cache key of generated logs)."""
-    source = (REPO_ROOT / "dashboard" / "sample.py").read_bytes()
-    return hashlib.sha256(source).hexdigest()[:12]
+    digest = hashlib.sha256()
+    for module in sorted((REPO_ROOT / "dashboard" / "sample").glob("*.py")):
+        digest.update(module.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def sample_logs(size: int, seed: int, folder: Path) -> tuple[Path, Path, float]:

@@ -14,14 +14,13 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from dashboard.core.config import ConfigError, default_db_url, load_config
+from dashboard.core.filters import Filters
 from dashboard.ingest import IngestError, ingest
 from dashboard.ingest.formats import format_names
 from dashboard.outputs.check import Thresholds
-from dashboard.quality.indicators import Filters
 from dashboard.store.database import StoreError, make_engine
+from dashboard.store.handles import DatabaseError
 
 
 def _date(text: str) -> date:
@@ -347,7 +346,7 @@ def _stdout_is_terminal() -> bool:
 def _window_end(text: str, engine) -> float:
     from datetime import UTC, datetime
 
-    from dashboard.quality.indicators import latest_sent_at
+    from dashboard.store.queries.blocks import latest_sent_at
 
     if text == "now":
         return datetime.now(tz=UTC).timestamp()
@@ -538,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
             engine.dispose()  # a held DuckDB connection would keep the file locked
     except (IngestError, ConfigError, StoreError) as exc:
         return _fail(str(exc))
-    except sa.exc.SQLAlchemyError as exc:
+    except DatabaseError as exc:
         return _fail(f"store error: {str(exc).splitlines()[0][:300]}")
     except OSError as exc:
         return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "))

@@ -13,9 +13,9 @@ from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
 from dashboard.cli import build_parser, main
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
 from dashboard.outputs.check import Thresholds, run_check
-from dashboard.quality.indicators import Filters
 
 DAY = 86_400
 END = T0 + 8 * DAY  # the window is the 8th day; the baseline the 7 before

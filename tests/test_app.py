@@ -12,11 +12,14 @@ import plotly.io
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.core import formatting as fmt
 from dashboard.core.config import REPO_ROOT, SAMPLE_LOG_PATH, load_config
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
-from dashboard.outputs import formatting as fmt
-from dashboard.quality.indicators import Filters, data_range, overall_block, tier
+from dashboard.quality.blocks import overall_block
+from dashboard.quality.emq import tier
 from dashboard.store.database import make_engine
+from dashboard.store.queries.blocks import data_range
 
 APP = str(REPO_ROOT / "dashboard" / "app.py")
 PAGE_FILES = sorted(
@@ -48,7 +51,7 @@ def clock_after_the_sample(sample_store, monkeypatch):
     "Last 28 days" falls back to the sample's latest 28 days, as it will for anyone
     opening the demo long after the sample was made."""
     today = last_day(sample_store) + timedelta(days=60)
-    monkeypatch.setattr("dashboard.quality.indicators.today", lambda: today)
+    monkeypatch.setattr("dashboard.core.clock.today", lambda: today)
     return today
 
 
@@ -82,8 +85,8 @@ def expected_overview(url: str, filters: Filters) -> dict[str, str]:
         "Event coverage": fmt.percent(block["event_coverage"]),
         "Likely double counts": fmt.compact(block["dedup"]["likely_double_counted"]),
         "Median lag": fmt.duration(block["freshness"]["median_lag_s"]),
-        "Rejected events": fmt.compact(block["server_rejected_by_meta"]),
-        "Unhashed PII": fmt.compact(block["unhashed_pii"]),
+        "Rejected by Meta": fmt.compact(block["server_rejected_by_meta"]),
+        "Events with plaintext PII": fmt.compact(block["unhashed_pii"]),
         "Events (browser / server)": f"{fmt.compact(block['browser_events'])} / {fmt.compact(block['server_events'])}",
     }
 
@@ -175,7 +178,7 @@ def test_empty_store_offers_the_sample(tmp_path, monkeypatch):
 
 
 def test_match_quality_what_to_fix_shows_recoverable(app, sample_store):
-    from dashboard.quality.indicators import what_to_fix
+    from dashboard.quality.match_quality import what_to_fix
 
     app.selectbox(key="f_period").select("All data").run()
     app.switch_page("ui/pages/match_quality.py").run()
@@ -228,7 +231,7 @@ def test_a_period_ending_today_shows_its_empty_days(sample_store, monkeypatch):
     # Three days after the sample ends: the period reaches today, the two whole days
     # since the sample's end hold no events (today is not over, so not counted).
     last = last_day(sample_store)
-    monkeypatch.setattr("dashboard.quality.indicators.today", lambda: last + timedelta(days=3))
+    monkeypatch.setattr("dashboard.core.clock.today", lambda: last + timedelta(days=3))
     monkeypatch.setenv("EQM_DB_URL", sample_store)
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception

@@ -3,19 +3,33 @@
 import re
 
 from dashboard.core.config import REPO_ROOT
-from dashboard.quality.indicators import block_dict
-from dashboard.store.database import DEDUP_STATUSES
+from dashboard.core.definitions import DEDUP_STATUSES
+from dashboard.quality.blocks import block_dict
 
 README = (REPO_ROOT / "README.md").read_text()
 
 
 def _sample_block() -> dict:
-    from dashboard.core.config import load_config
-    from dashboard.quality.indicators import _block_aggregates  # noqa: PLC2701 - the registry of block columns
+    from dashboard.core.measures import MEASURES
 
-    row = {a.name: 0 for a in _block_aggregates(load_config())}
-    row.update(event_coverage=None, event_coverage_any_key=None, emq_estimate=None, emq_sum=0.0)
+    row = {m.column: 0 for m in MEASURES}
+    row.update(median_lag_s=None, p90_lag_s=None)
+    for column in ("last_event_at", "last_browser_event_at", "last_server_event_at"):
+        row[column] = None
+    row.update(last_sent_at=None, last_server_sent_at=None, days_without_events=[])
     return block_dict(row)
+
+
+def test_the_indicator_table_is_the_registrys():
+    """The README's indicator table starts with the rows generated from the registry of
+    measures, in its order, each row word for word (a new measure without its row, or an
+    edited definition not carried to the README, fails here)."""
+    from dashboard.core.measures import markdown_rows
+
+    section = README.split("## Indicators", 1)[1].split("\n## ", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    rows = markdown_rows()
+    assert table[: len(rows)] == rows
 
 
 def test_every_block_key_and_status_is_documented():

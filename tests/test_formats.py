@@ -49,10 +49,10 @@ from formatkit import (
 from logkit import pixel
 
 from dashboard.core.config import REPO_ROOT
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
 from dashboard.ingest.formats import FORMATS
 from dashboard.outputs.report import build_report
-from dashboard.quality.indicators import Filters
 from dashboard.store.database import events, make_engine, quarantine
 
 DATASET = "1234567890123"
@@ -552,7 +552,7 @@ def test_the_dashboard_shows_a_raw_bodies_file_and_a_stape_log(tmp_path, monkeyp
     shown = {metric.label: metric.value for metric in at.metric}
     # Accepted or unanswered: the 12 bodies, and 5 + 1 of the Stape log; 6 rejected.
     assert shown["Events (browser / server)"] == "0 / 18"
-    assert shown["Rejected events"] == "6"
+    assert shown["Rejected by Meta"] == "6"
 
 
 def test_the_data_page_imports_a_path_and_names_its_format(tmp_path, monkeypatch):

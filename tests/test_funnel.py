@@ -11,15 +11,12 @@ import pytest
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel
 
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
-from dashboard.quality.indicators import (
+from dashboard.quality.funnel import NOT_SENT, conversion_from_stages, funnel_stages, funnel_steps
+from dashboard.store.queries.funnel import (
     NO_CURRENCY,
-    NOT_SENT,
-    Filters,
-    conversion_from_stages,
     funnel_people,
-    funnel_stages,
-    funnel_steps,
     purchase_readiness,
     purchases,
     weekly_purchases,

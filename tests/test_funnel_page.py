@@ -11,9 +11,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.core.config import REPO_ROOT, SAMPLE_LOG_PATH, load_config
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
-from dashboard.quality.indicators import Filters, funnel_people
 from dashboard.store.database import make_engine
+from dashboard.store.queries.funnel import funnel_people
 
 APP = str(REPO_ROOT / "dashboard" / "app.py")
 PAGE = "ui/pages/funnel.py"

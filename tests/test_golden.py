@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 
 from dashboard.core.config import SAMPLE_LOG_PATH, load_config
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
 from dashboard.outputs.report import build_report
-from dashboard.quality.indicators import Filters, data_range
 from dashboard.sample.generator import write_sample_log
 from dashboard.store.database import make_engine
+from dashboard.store.queries.blocks import data_range
 from tests import formatkit as fk
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -97,8 +98,8 @@ def test_the_report_is_the_golden_one(case, stores, monkeypatch):
         # The day after the log's last day, at noon: "today" and "now" fixed for every run.
         today = span[1] + timedelta(days=1)
         noon = datetime(today.year, today.month, today.day, 12, tzinfo=UTC).timestamp()
-        monkeypatch.setattr("dashboard.quality.indicators.today", lambda: today)
-        monkeypatch.setattr("dashboard.quality.indicators.now", lambda: noon)
+        monkeypatch.setattr("dashboard.core.clock.today", lambda: today)
+        monkeypatch.setattr("dashboard.core.clock.now", lambda: noon)
         report = build_report(engine, slice_of(span), load_config())
     finally:
         engine.dispose()

@@ -11,22 +11,17 @@ import pandas as pd
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
+from dashboard.core import formatting as fmt
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
 from dashboard.outputs import charts
-from dashboard.outputs import formatting as fmt
 from dashboard.outputs.report import build_report
+from dashboard.quality.blocks import block_frame, overall_block
 from dashboard.quality.diagnostics import diagnose
-from dashboard.quality.indicators import (
-    Filters,
-    action_sources_by,
-    applicable_by_group,
-    block_frame,
-    comparison,
-    coverage_table,
-    gap_events,
-    overall_block,
-    tier,
-)
+from dashboard.quality.emq import tier
+from dashboard.quality.match_quality import applicable_by_group, coverage_table
+from dashboard.quality.periods import comparison
+from dashboard.store.queries.match import action_sources_by, gap_events
 
 DAY = 86_400
 # T0 is 2025-11-20 10:00 UTC.
@@ -293,7 +288,7 @@ def test_a_period_running_to_today_is_compared_up_to_the_same_time(
             ),
         ],
     )
-    monkeypatch.setattr("dashboard.quality.indicators.now", lambda: day + DAY + 9 * 3600 + 5 * 60)
+    monkeypatch.setattr("dashboard.core.clock.now", lambda: day + DAY + 9 * 3600 + 5 * 60)
     today_only = Filters(since=date(2025, 11, 27), until=date(2025, 11, 27))
     compared = comparison(engine, today_only)
     assert compared.available
@@ -308,7 +303,7 @@ def test_a_period_running_to_today_is_compared_up_to_the_same_time(
 
 
 def test_coverage_goal_is_judged_on_the_value_as_shown(config):
-    from dashboard.quality.diagnostics import _coverage_findings  # noqa: PLC2701 - the rule itself
+    from dashboard.quality.diagnostics import coverage_shortfalls as _coverage_findings
 
     def findings(covered: int) -> list:
         frame = pd.DataFrame(

@@ -654,8 +654,8 @@ def test_half_written_last_csv_row_waits_too(duck_engine, tmp_path, config):
 
 
 def test_reports_finish_dedup_after_an_interrupted_import(duck_engine, tmp_path, config):
+    from dashboard.core.filters import Filters
     from dashboard.outputs.report import build_report
-    from dashboard.quality.indicators import Filters
 
     log = [pixel(event("Lead", T0, "x")), capi([event("Lead", T0, "x")], sent_at=T0 + 5)]
     ingest([write_jsonl(tmp_path / "l.jsonl", log)], duck_engine, config=config, update_dedup=False)

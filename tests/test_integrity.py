@@ -11,11 +11,11 @@ from conftest import write_jsonl
 from logkit import T0, capi, event, pixel
 
 from dashboard.core.config import REPO_ROOT
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
 from dashboard.ingest.rows import fingerprint
 from dashboard.quality import integrity
 from dashboard.quality.diagnostics import diagnose
-from dashboard.quality.indicators import Filters
 from dashboard.store.database import create_schema, events
 
 DAY = 86400

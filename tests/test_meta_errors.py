@@ -9,8 +9,6 @@ import pytest
 from dashboard.core import meta_errors
 from dashboard.core.meta_errors import explain, legend
 from dashboard.outputs import charts
-from dashboard.quality import indicators
-from tests.oracle import reference
 
 
 @pytest.mark.parametrize(
@@ -41,12 +39,6 @@ def test_token_errors_say_to_renew_the_token():
     found = explain(190, 463)
     assert found.is_token_error
     assert "access token" in found.fix and "Events Manager" in found.fix
-
-
-def test_token_codes_are_the_indicators_codes():
-    # The chart's warning colour and the "Token / permission errors" scorecard must agree.
-    assert meta_errors.TOKEN_ERROR_CODES == indicators.TOKEN_ERROR_CODES
-    assert meta_errors.TOKEN_ERROR_CODES == reference.TOKEN_ERROR_CODES
 
 
 @pytest.mark.parametrize(

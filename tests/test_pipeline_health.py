@@ -7,8 +7,9 @@ import math
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel
 
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
-from dashboard.quality.indicators import PIPELINE_HEALTH_COLUMNS, Filters, pipeline_health
+from dashboard.store.queries.freshness import PIPELINE_HEALTH_COLUMNS, pipeline_health
 
 REJECTED = {"status": 400, "error": {"code": 100, "message": "Invalid parameter"}}
 

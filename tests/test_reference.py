@@ -14,9 +14,9 @@ from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
 from dashboard.core.config import SAMPLE_LOG_PATH
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
 from dashboard.outputs.report import build_report
-from dashboard.quality.indicators import Filters
 from dashboard.sample.generator import write_sample_log
 from dashboard.store.database import make_engine
 from tests.oracle.reference import compare_reports, count_numbers, reference_report

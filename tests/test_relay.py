@@ -33,9 +33,9 @@ from starlette.routing import Route
 
 from dashboard.capture.relay import DailyLog, RelaySettings, create_app
 from dashboard.core.config import REPO_ROOT
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
 from dashboard.outputs.report import build_report
-from dashboard.quality.indicators import Filters
 from dashboard.store.database import events, make_engine
 
 CHROMIUM = os.environ.get("EQM_CHROMIUM", "/usr/bin/chromium")

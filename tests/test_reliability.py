@@ -26,8 +26,9 @@ import sqlalchemy as sa
 from logkit import T0, capi, event
 
 from dashboard.core.config import REPO_ROOT, load_config
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
-from dashboard.quality.indicators import Filters, overall_block
+from dashboard.quality.blocks import overall_block
 from dashboard.sample.generator import write_sample_log
 from dashboard.store.database import events, make_engine, quarantine, sources, store_version
 
@@ -299,7 +300,7 @@ from pathlib import Path
 
 logging.disable(logging.WARNING)  # "missing ScriptRunContext": no Streamlit server here
 from dashboard.ui import shared as ui
-from dashboard.quality.indicators import Filters
+from dashboard.core.filters import Filters
 
 stop = Path(sys.argv[1])
 

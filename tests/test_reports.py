@@ -14,9 +14,9 @@ import pytest
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
 from dashboard.outputs import documents as reports
-from dashboard.quality.indicators import Filters
 
 NASTY = [
     "<script>alert(1)</script>",

@@ -12,11 +12,14 @@ import json
 import pytest
 
 from dashboard.core.config import SAMPLE_LOG_PATH, load_config
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
+from dashboard.quality.blocks import overall_block
 from dashboard.quality.diagnostics import diagnose
-from dashboard.quality.indicators import Filters, delivery_summary, lag_stats, overall_block
+from dashboard.quality.freshness import lag_stats
 from dashboard.sample.generator import write_sample_log
 from dashboard.store.database import make_engine
+from dashboard.store.queries.freshness import delivery_summary
 
 TRUTH = json.loads(SAMPLE_LOG_PATH.with_name("sent_events.truth.json").read_text())
 

@@ -43,12 +43,12 @@ from logkit import capi, event, pixel, sha
 from streamlit.testing.v1 import AppTest
 
 from dashboard.cli import main as cli_main
+from dashboard.core import formatting as fmt
 from dashboard.core.config import REPO_ROOT, load_config
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
 from dashboard.outputs import documents as reports
-from dashboard.outputs import formatting as fmt
 from dashboard.outputs.documents import CHROMIUM_FLAGS
-from dashboard.quality.indicators import Filters
 from dashboard.sample.generator import write_sample_log
 from dashboard.store.database import make_engine, metadata
 from dashboard.ui import shared as ui
@@ -420,7 +420,7 @@ def test_the_fact_that_pii_was_found_is_shown(exposed):
     if "page text Match quality" in found:
         shown = f"{fmt.compact(unhashed)} server events carried plaintext personal data"
         assert shown.encode() in found["page text Match quality"]
-        assert b"Unhashed PII" in found["page text Overview"]
+        assert b"Events with plaintext PII" in found["page text Overview"]
 
 
 # ---------------------------------------------------------------------------

@@ -11,10 +11,10 @@ from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
 from dashboard import cli
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
 from dashboard.outputs.report import build_report
 from dashboard.outputs.text_report import MAX_LINES, render_text
-from dashboard.quality.indicators import Filters
 
 DAY = 86_400
 D0 = T0  # 2025-11-20 10:00 UTC: the previous period is 20-21 Nov
@@ -72,8 +72,8 @@ def test_render_text_headline_numbers(summary_report, config):
     # Dedup: 3 of the 4 accepted server events deduplicated; before 2 of 2.
     assert body["Dedup rate"] == "Dedup rate 75.0% -25.0 pp"
     assert body["Likely double counts"] == "Likely double counts 0 no change"
-    assert body["Rejected events"] == "Rejected events 1 of 5 sent (20.0%) +1"
-    assert body["Unhashed PII"] == "Unhashed PII 1 server events +1"
+    assert body["Rejected by Meta"] == "Rejected by Meta 1 of 5 sent (20.0%) +1"
+    assert body["Events with plaintext PII"] == "Events with plaintext PII 1 server events +1"
     # Lags 30, 30, 30, 30 (rejected too) and 90 s: median 30 s, as before.
     assert body["Median lag"] == "Median lag 30 s (real time) no change"
     fix = lines[lines.index("What to fix first") + 1 :]
@@ -157,7 +157,7 @@ def test_cli_report_format_default_and_text(tmp_path, config, capsys, monkeypatc
     assert cli.main(["report", "--db", db, "--format", "text"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("Event quality report: all data (data 2025-11-20 to 2025-11-23)\n")
-    assert "Rejected events" in text and len(text.splitlines()) <= MAX_LINES
+    assert "Rejected by Meta" in text and len(text.splitlines()) <= MAX_LINES
     # At a terminal the default is the text; with --out, the file gets the JSON.
     monkeypatch.setattr(cli, "_stdout_is_terminal", lambda: True)
     assert cli.main(["report", "--db", db]) == 0

@@ -10,8 +10,9 @@ from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
 from dashboard.core.config import SAMPLE_LOG_PATH
+from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
-from dashboard.quality.indicators import Filters, what_to_fix
+from dashboard.quality.match_quality import what_to_fix
 from dashboard.store.database import make_engine
 
 FBP_A = "fb.1.1700000000000.1111111111"

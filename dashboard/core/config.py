@@ -142,7 +142,7 @@ def _text(value: Any) -> str | None:
 
 
 @lru_cache(maxsize=65_536)
-def _query_value(url: str, name: str) -> str | None:
+def query_value(url: str, name: str) -> str | None:
     # Pages repeat across events: parse each URL once.
     try:
         values = parse_qs(urlsplit(url).query).get(name)
@@ -158,7 +158,7 @@ def resolve_campaign(event: dict[str, Any], config: Config) -> str:
             url = event.get("event_source_url")
             if not isinstance(url, str) or "?" not in url:
                 continue
-            value = _query_value(url, source[4:])
+            value = query_value(url, source[4:])
             if value:
                 return value
         else:

@@ -42,3 +42,7 @@ MAX_TIMESTAMP_S = 4_102_444_800
 # raised about it: fewer are noise.
 MIN_GROUP_EVENTS = 10
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+# The name an upload is imported under in the import log ("upload: orders.jsonl"), so the
+# Data page can tell an upload from a file read on disk.
+UPLOAD_PREFIX = "upload: "

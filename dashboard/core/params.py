@@ -14,7 +14,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
-# Status codes stored per event and parameter (SMALLINT columns p_<param>).
+# Status codes stored per event and parameter (SMALLINT columns p_<param>); the
+# vectorised importer's SQL is built from these names too.
 ABSENT = 0
 VALID = 1
 INVALID = 2
@@ -77,19 +78,52 @@ REJECTED_COMBINATIONS: tuple[frozenset[str], ...] = (
     frozenset({"ln", "ge"}),
 )
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_HEXISH = re.compile(r"^[0-9a-fA-F]{32,}$")
+# -- what a valid value looks like ------------------------------------------------------
+# One definition for both importers: the per-record path compiles these for Python's
+# `re`, the vectorised path (dashboard.ingest.fastpath_sql) hands the same strings to
+# DuckDB's regexp_full_match (RE2). Each is a full-match body without anchors, written in
+# the syntax both engines share; on the printable ASCII the vectorised path is limited to,
+# `\d` and `\s` mean the same in both (tests/test_validity_once.py checks they agree).
+SHA256_HEX_DIGITS = 64
+MIN_HEXISH_DIGITS = 32  # a hex digest of another kind (MD5 and longer): no PII
+SHA256_PATTERN = rf"[0-9a-f]{{{SHA256_HEX_DIGITS}}}"
+HEXISH_PATTERN = rf"[0-9a-fA-F]{{{MIN_HEXISH_DIGITS},}}"
 # fb.<subdomain index 0-2>.<creation time, 13-digit ms>.<fbclid | random>, with the
 # optional Parameter Builder appendix (8 chars, or 2 for legacy) as a 5th segment.
-_FBC = re.compile(r"^fb\.[0-2]\.\d{13}\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]{2,8})?$")
-_FBP = re.compile(r"^fb\.[0-2]\.\d{13}\.\d+(?:\.[A-Za-z0-9_-]{2,8})?$")
-_DIGITS = re.compile(r"^\d+$")
-_LEAD_ID = re.compile(r"^\d{15,17}$")
-# The lookahead keeps the match linear: without it "a@" + "." * n + "@" takes O(n²)
-# backtracking (a fuzzer found 60 kB taking 45 s). Same matches as the plain pattern.
-_EMAIL = re.compile(r"^[^@\s]+@(?=[^@\s]+$)[^@\s]+\.[^@\s]+$")
-_PHONE_CHARS = re.compile(r"^[\d\s()+.\-/]+$")
-_PLACEHOLDERS = frozenset({"", "null", "none", "undefined", "nan", "n/a", "na", "-", "0"})
+FBC_PATTERN = r"fb\.[0-2]\.\d{13}\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]{2,8})?"
+FBP_PATTERN = r"fb\.[0-2]\.\d{13}\.\d+(?:\.[A-Za-z0-9_-]{2,8})?"
+DIGITS_PATTERN = r"\d+"
+LEAD_ID_PATTERN = r"\d{15,17}"
+PHONE_CHARS_PATTERN = r"[\d\s()+.\-/]+"
+MIN_PHONE_DIGITS = 7
+_EMAIL_PART = r"[^@\s]+"
+EMAIL_PATTERN = rf"{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}"
+PLACEHOLDERS = frozenset({"", "null", "none", "undefined", "nan", "n/a", "na", "-", "0"})
+# Plain parameters whose value must have a shape (the others are valid unless a
+# placeholder, an invalid IP address, or a hash where Meta wants the raw value).
+NUMERIC_ID_PARAMS = ("page_id", "page_scoped_user_id", "fb_login_id", "ig_account_id")
+PLAIN_PATTERNS: dict[str, str] = {
+    "fbc": FBC_PATTERN,
+    "fbp": FBP_PATTERN,
+    "lead_id": LEAD_ID_PATTERN,
+    **dict.fromkeys(NUMERIC_ID_PARAMS, DIGITS_PATTERN),
+}
+
+
+def _full(pattern: str) -> re.Pattern[str]:
+    """A shared full-match body compiled for `re.match`."""
+    return re.compile(f"^{pattern}$")
+
+
+_SHA256 = _full(SHA256_PATTERN)
+_HEXISH = _full(HEXISH_PATTERN)
+_PLAIN_SHAPES = {param: _full(pattern) for param, pattern in PLAIN_PATTERNS.items()}
+_PHONE_CHARS = _full(PHONE_CHARS_PATTERN)
+# The one pattern Python needs in another form. EMAIL_PATTERN backtracks in O(n²) under
+# `re` on "a@" + "." * n + "@" (a fuzzer found 60 kB taking 45 s); the lookahead keeps
+# it linear and matches the same strings. RE2 never backtracks and has no lookahead, so
+# DuckDB takes EMAIL_PATTERN as it is.
+_EMAIL = re.compile(rf"^{_EMAIL_PART}@(?={_EMAIL_PART}$){_EMAIL_PART}\.{_EMAIL_PART}$")
 
 
 def looks_like_email(text: str) -> bool:
@@ -122,13 +156,27 @@ def redact_pii(text: str) -> str:
 def looks_like_phone(text: str) -> bool:
     """True for a plaintext phone number (7+ digits, only phone punctuation)."""
     stripped = text.strip()
-    return bool(_PHONE_CHARS.match(stripped)) and sum(c.isdigit() for c in stripped) >= 7
+    return (
+        bool(_PHONE_CHARS.match(stripped))
+        and sum(c.isdigit() for c in stripped) >= MIN_PHONE_DIGITS
+    )
+
+
+@lru_cache(maxsize=262_144)
+def is_ip_address(text: str) -> bool:
+    """True for an IPv4 or IPv6 address as `ipaddress` reads it (the vectorised importer
+    calls this too: no RE2 pattern says the same)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _hashed_status(value: str) -> int:
     if _SHA256.match(value):
         return VALID
-    if value.strip().lower() in _PLACEHOLDERS or _HEXISH.match(value):
+    if value.strip().lower() in PLACEHOLDERS or _HEXISH.match(value):
         # Placeholders and wrong-shape hashes (MD5, upper-case hex) carry no PII.
         return INVALID
     return UNHASHED
@@ -136,22 +184,13 @@ def _hashed_status(value: str) -> int:
 
 def _plain_status(param: str, value: str) -> int:
     text = value.strip()
-    if text.lower() in _PLACEHOLDERS:
+    if text.lower() in PLACEHOLDERS:
         return INVALID
     if param == "client_ip_address":
-        try:
-            ipaddress.ip_address(text)
-        except ValueError:
-            return INVALID
-        return VALID
-    if param == "fbc":
-        return VALID if _FBC.match(text) else INVALID
-    if param == "fbp":
-        return VALID if _FBP.match(text) else INVALID
-    if param == "lead_id":
-        return VALID if _LEAD_ID.match(text) else INVALID
-    if param in ("page_id", "page_scoped_user_id", "fb_login_id", "ig_account_id"):
-        return VALID if _DIGITS.match(text) else INVALID
+        return VALID if is_ip_address(text) else INVALID
+    shape = _PLAIN_SHAPES.get(param)
+    if shape is not None:
+        return VALID if shape.match(text) else INVALID
     if _SHA256.match(text):
         # A hash where Meta wants the raw value (ip, user agent, click ids...).
         return INVALID
@@ -166,7 +205,7 @@ def _scalar_status(param: str, value: str) -> int:
         return _hashed_status(value)
     if param == "external_id":
         text = value.strip()
-        if text.lower() in _PLACEHOLDERS:
+        if text.lower() in PLACEHOLDERS:
             return INVALID
         # Numeric customer ids are common and fine; only a +country phone is PII here.
         if looks_like_email(text) or (text.startswith("+") and looks_like_phone(text)):

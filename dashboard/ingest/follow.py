@@ -13,10 +13,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from sqlalchemy.engine import Engine
-
 from dashboard.ingest.importer import ingest
 from dashboard.ingest.summary import ImportSummary, IngestError
+from dashboard.store.database import StoreEngine, release_connections
 
 
 def add_up(total: ImportSummary, part: ImportSummary) -> None:
@@ -40,7 +39,7 @@ def add_up(total: ImportSummary, part: ImportSummary) -> None:
 
 def follow(
     paths: Iterable[str],
-    engine: Engine,
+    engine: StoreEngine,
     *,
     interval_s: float = 5.0,
     on_round: Callable[[ImportSummary], None] = lambda summary: None,
@@ -78,7 +77,7 @@ def follow(
                 add_up(total, summary)
                 if summary.lines_read or summary.reimported_files:
                     on_round(summary)
-            engine.dispose()  # leave the store free between rounds (DuckDB's file lock)
+            release_connections(engine)  # leave the store free between rounds (DuckDB's file lock)
             done += 1
             if rounds is None or done < rounds:
                 stop.wait(max(0.0, interval_s - (time.monotonic() - started)))

@@ -12,13 +12,9 @@ is read is in `dashboard.ingest.readers`.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from dashboard.core.config import Config, load_config
 from dashboard.ingest import formats, readers
@@ -38,7 +34,7 @@ from dashboard.ingest.formats.base import (
     Outcome,
     Skipped,
 )
-from dashboard.ingest.pairing import OpenRequests, write_changes
+from dashboard.ingest.pairing import OpenRequests
 from dashboard.ingest.readers import Chunk
 from dashboard.ingest.rows import (
     ANSWER_FIELDS,
@@ -50,24 +46,16 @@ from dashboard.ingest.rows import (
     without_nul,
 )
 from dashboard.ingest.summary import ImportSummary, IngestError
-from dashboard.store import dedup
+from dashboard.store import checkpoints, dedup
 from dashboard.store.database import (
     EVENT_INSERT_COLUMNS,
+    StoreConnection,
+    StoreEngine,
     create_schema,
-    events,
     events_arrow_schema,
-    get_meta,
-    imports,
-    insert_arrow,
-    insert_rows,
-    next_id,
-    open_requests,
-    quarantine,
-    set_meta,
-    source_formats,
-    sources,
     write_transaction,
 )
+from dashboard.store.pending import write_open_request_changes
 
 ANSWER_WITHOUT_REQUEST = "Meta's answer to a request not in this log"
 
@@ -77,7 +65,7 @@ class Importer:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: StoreEngine,
         config: Config,
         import_id: int,
         summary: ImportSummary,
@@ -120,7 +108,7 @@ class Importer:
         return self._parser
 
     # -- which source, which format ------------------------------------------------
-    def _source(self, connection, path: Path) -> tuple[int, int, int]:
+    def _source(self, connection: StoreConnection, path: Path) -> tuple[int, int, int]:
         """(source_id, lines_done, bytes_done) for a file.
 
         A file is the same source as an imported one when its first line matches and the
@@ -129,82 +117,43 @@ class Importer:
         the same path, in which case it was rewritten and is imported again from scratch.
         """
         fingerprint, legacy_fingerprint = head_fingerprints(path)
-        candidates = (
-            connection.execute(
-                sa.select(sources)
-                .where(sources.c.head_fingerprint.in_(sorted({fingerprint, legacy_fingerprint})))
-                .order_by(sources.c.source_id)
-            )
-            .mappings()
-            .all()
-        )
-        for row in candidates:
+        candidates = checkpoints.sources_with_head(connection, (fingerprint, legacy_fingerprint))
+        for stored in candidates:
             if (
-                row["bytes_done"] == 0
-                or window_hash(path, row["bytes_done"]) == row["last_line_hash"]
+                stored.bytes_done == 0
+                or window_hash(path, stored.bytes_done) == stored.last_line_hash
             ):
-                connection.execute(
-                    sa.update(sources)
-                    .where(sources.c.source_id == row["source_id"])
-                    .values(head_fingerprint=fingerprint)
+                checkpoints.resume_source(
+                    connection, stored.source_id, fingerprint, stored.lines_done
                 )
-                # Pseudo-lines (e.g. "truncated gzip") recorded past the checkpoint are redone.
-                connection.execute(
-                    sa.delete(quarantine).where(
-                        quarantine.c.source_id == row["source_id"],
-                        quarantine.c.line_no > row["lines_done"],
-                    )
-                )
-                return row["source_id"], row["lines_done"], row["bytes_done"]
-        rewritten = [row for row in candidates if row["path"] == str(path)]
+                return stored.source_id, stored.lines_done, stored.bytes_done
+        rewritten = [stored for stored in candidates if stored.path == str(path)]
         if rewritten:
-            source_id = rewritten[0]["source_id"]
+            source_id = rewritten[0].source_id
             self.restart(connection, source_id, path)
             return source_id, 0, 0
-        source_id = next_id(connection, sources.c.source_id)
-        connection.execute(
-            sa.insert(sources).values(
-                source_id=source_id,
-                head_fingerprint=fingerprint,
-                path=str(path),
-                lines_done=0,
-                bytes_done=0,
-                last_line_hash=None,
-                updated_at=time.time(),
-            )
-        )
-        return source_id, 0, 0
+        return checkpoints.add_source(connection, fingerprint, str(path)), 0, 0
 
-    def restart(self, connection, source_id: int, path: Path, *, keep_format=False) -> None:
+    def restart(
+        self, connection: StoreConnection, source_id: int, path: Path, *, keep_format=False
+    ) -> None:
         """Forget what was imported from a source: it is read again from its start (in
-        the format just decided with `keep_format`, else in the one detected next)."""
-        connection.execute(sa.delete(events).where(events.c.source_id == source_id))
-        connection.execute(sa.delete(quarantine).where(quarantine.c.source_id == source_id))
-        connection.execute(sa.delete(open_requests).where(open_requests.c.source_id == source_id))
-        if not keep_format:  # a file rewritten in place may be in another format now
-            connection.execute(
-                sa.delete(source_formats).where(source_formats.c.source_id == source_id)
-            )
-        dedup.request_full_refresh(connection)
-        connection.execute(
-            sa.update(sources)
-            .where(sources.c.source_id == source_id)
-            .values(lines_done=0, bytes_done=0, last_line_hash=None)
-        )
-        set_meta(connection, "data_version", get_meta(connection, "data_version") + 1)
+        the format just decided with `keep_format`, else in the one detected next: a file
+        rewritten in place may be in another format now)."""
+        checkpoints.forget_source(connection, source_id, keep_format=keep_format)
         self.summary.reimported_files.append(self.shown(path))
 
     def _format(
-        self, connection, path: Path, source_id: int, sniffed: formats.Detected | None
+        self,
+        connection: StoreConnection,
+        path: Path,
+        source_id: int,
+        sniffed: formats.Detected | None,
     ) -> tuple[formats.Detected, bool]:
         """The file's format and reader, and whether the source must be read again from
         its start (its format changed since the last import). `sniffed` is what detection
         found (None: nothing but blank lines yet, or a forced format)."""
-        stored = connection.execute(
-            sa.select(source_formats.c.format, source_formats.c.reader).where(
-                source_formats.c.source_id == source_id
-            )
-        ).first()
+        stored = checkpoints.stored_format(connection, source_id)
         if self.forced_format:
             fmt = formats.BY_NAME[self.forced_format]
             reader = stored.reader if stored and stored.format == fmt.name else None
@@ -222,15 +171,9 @@ class Importer:
             detected.name,
             detected.reader,
         )
-        if changed:
-            connection.execute(
-                sa.delete(source_formats).where(source_formats.c.source_id == source_id)
-            )
         if stored is None or changed:
-            connection.execute(
-                sa.insert(source_formats).values(
-                    source_id=source_id, format=detected.name, reader=detected.reader
-                )
+            checkpoints.record_format(
+                connection, source_id, detected.name, detected.reader, replace=changed
             )
         return detected, changed
 
@@ -401,49 +344,23 @@ class Importer:
         progress: dict[str, int],
         queue_changes: tuple[list[dict], list[int]],
     ) -> None:
+        # One transaction: the block's rows, quarantine and answers, the queue's changes,
+        # the checkpoint and the run's counts commit together or not at all, so an import
+        # killed at any point resumes from the last checkpoint with no duplicate and no gap.
         with write_transaction(self.engine) as connection:
-            insert_rows(connection, events, EVENT_INSERT_COLUMNS, chunk.rows)
-            for table in chunk.tables:
-                insert_arrow(connection, events, table)
-            if chunk.quarantined:
-                connection.execute(sa.insert(quarantine), chunk.quarantined)
-            _apply_answers(connection, file.source_id, chunk.answers)
-            write_changes(connection, file.source_id, *queue_changes)
-            connection.execute(
-                sa.update(sources)
-                .where(sources.c.source_id == file.source_id)
-                .values(
-                    lines_done=lines_done,
-                    bytes_done=bytes_done,
-                    last_line_hash=window,
-                    path=str(file.path),
-                    updated_at=time.time(),
-                )
+            checkpoints.insert_events(connection, chunk.rows, chunk.tables)
+            checkpoints.insert_quarantine(connection, chunk.quarantined)
+            checkpoints.apply_answers(connection, file.source_id, chunk.answers, ANSWER_FIELDS)
+            write_open_request_changes(connection, file.source_id, *queue_changes)
+            checkpoints.save_checkpoint(
+                connection,
+                file.source_id,
+                path=str(file.path),
+                lines_done=lines_done,
+                bytes_done=bytes_done,
+                window=window,
             )
-            set_meta(connection, "data_version", get_meta(connection, "data_version") + 1)
-            connection.execute(
-                sa.update(imports).where(imports.c.import_id == self.import_id).values(**progress)
-            )
-
-
-def _apply_answers(connection, source_id: int, answers: list[tuple[int, dict]]) -> None:
-    """Meta's answers to requests committed by an earlier chunk or import: the requests'
-    events take them. Events that became rejected leave dedup (their twins are
-    recomputed by the next refresh)."""
-    if not answers:
-        return
-    connection.execute(
-        sa.update(events)
-        .where(events.c.source_id == source_id, events.c.line_no == sa.bindparam("request_line"))
-        .values({name: sa.bindparam(f"new_{name}") for name in ANSWER_FIELDS}),
-        [
-            {"request_line": line_no, **{f"new_{n}": answer.get(n) for n in ANSWER_FIELDS}}
-            for line_no, answer in answers
-        ],
-    )
-    rejected = [line_no for line_no, answer in answers if answer.get("delivery") == "rejected"]
-    if rejected:
-        dedup.forget(connection, source_id, rejected)
+            checkpoints.record_progress(connection, self.import_id, progress)
 
 
 def _names(files: list[Path], names: Mapping[str | os.PathLike, str]) -> dict[Path, str]:
@@ -461,7 +378,7 @@ def _names(files: list[Path], names: Mapping[str | os.PathLike, str]) -> dict[Pa
 
 def ingest(
     paths: Iterable[str | os.PathLike],
-    engine: Engine,
+    engine: StoreEngine,
     *,
     config: Config | None = None,
     update_dedup: bool = True,
@@ -493,17 +410,9 @@ def ingest(
     shown = _names(files, names or {})
     create_schema(engine)
     summary = ImportSummary()
-    with write_transaction(engine) as connection:
-        import_id = next_id(connection, imports.c.import_id)
-        connection.execute(
-            sa.insert(imports).values(
-                import_id=import_id,
-                started_at=time.time(),
-                paths="\n".join(shown.get(f, str(f)) for f in files)[:4000],
-                **summary.progress(),
-                status="running",
-            )
-        )
+    import_id = checkpoints.start_import(
+        engine, "\n".join(shown.get(f, str(f)) for f in files), summary.progress()
+    )
     summary.import_id = import_id
     importer = Importer(
         engine,
@@ -530,12 +439,7 @@ def ingest(
                 if status == "done":
                     raise
         try:
-            with write_transaction(engine) as connection:
-                connection.execute(
-                    sa.update(imports)
-                    .where(imports.c.import_id == import_id)
-                    .values(finished_at=time.time(), status=status)
-                )
+            checkpoints.finish_import(engine, import_id, status)
         except Exception:  # noqa: BLE001 - never mask the original error
             if status == "done":
                 raise

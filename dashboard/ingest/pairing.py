@@ -4,18 +4,17 @@ Owns the queue of open requests of one source (server-side GTM and WooCommerce l
 write the answer after the request, other lines in between). A request joins its queue
 when read; an answer takes the oldest request of its queue (and of its dataset, when the
 answer names one). The queue is kept in the store with the checkpoint
-(`store.open_requests`), so an answer read by a later import still finds its request.
+(`dashboard.store.pending`: `drain` gives the changes the importer writes there in the
+checkpoint's transaction), so an answer read by a later import still finds its request.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
 from dashboard.ingest.formats.base import Pending
-from dashboard.store.database import open_requests
+from dashboard.store.database import StoreConnection
+from dashboard.store.pending import load_open_requests
 
 
 class OpenRequests:
@@ -32,13 +31,9 @@ class OpenRequests:
         self._taken: set[int] = set()
 
     @classmethod
-    def load(cls, connection: Connection, source_id: int) -> OpenRequests:
-        rows = connection.execute(
-            sa.select(
-                open_requests.c.line_no, open_requests.c.queue_key, open_requests.c.dataset_id
-            ).where(open_requests.c.source_id == source_id)
-        ).all()
-        return cls(source_id, [tuple(row) for row in rows])
+    def load(cls, connection: StoreConnection, source_id: int) -> OpenRequests:
+        """The source's queue as stored (read in the transaction that opens the file)."""
+        return cls(source_id, load_open_requests(connection, source_id))
 
     def add(self, pending: Pending, line_no: int) -> None:
         key = pending.key[:512]
@@ -72,15 +67,3 @@ class OpenRequests:
         self._stored.difference_update(taken)
         self._added, self._taken = {}, set()
         return added, taken
-
-
-def write_changes(connection: Connection, source_id: int, added: list[dict], taken: list[int]):
-    """Store the queue's changes (in the transaction of the checkpoint they belong to)."""
-    if taken:
-        connection.execute(
-            sa.delete(open_requests).where(
-                open_requests.c.source_id == source_id, open_requests.c.line_no.in_(taken)
-            )
-        )
-    if added:
-        connection.execute(sa.insert(open_requests), added)

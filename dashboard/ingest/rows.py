@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from dashboard.core.config import Config, resolve_campaign, resolve_stage
+from dashboard.core.definitions import MAX_TIMESTAMP_S, MIN_TIMESTAMP_S
 from dashboard.core.params import (
     ABSENT,
     PARAMS,
@@ -31,8 +32,6 @@ from dashboard.core.params import (
 )
 from dashboard.store.database import EVENT_INSERT_COLUMNS
 
-MIN_TS = 946_684_800  # 2000-01-01
-MAX_TS = 4_102_444_800  # 2100-01-01
 UNKNOWN_DATASET = "(unknown)"
 
 
@@ -73,7 +72,7 @@ def to_unix_seconds(value: Any, what: str) -> float:
         raise Rejected(f"{what} out of range")
     if number > 1e11:  # milliseconds
         number /= 1000.0
-    if not MIN_TS <= number <= MAX_TS:
+    if not MIN_TIMESTAMP_S <= number <= MAX_TIMESTAMP_S:
         raise Rejected(f"{what} out of range")
     return number
 
@@ -94,7 +93,7 @@ def _event_time(value: Any) -> tuple[int, float, bool]:
     raw = int(value)
     in_ms = raw > 1e11
     seconds = raw / 1000.0 if in_ms else float(raw)
-    if not MIN_TS <= seconds <= MAX_TS:
+    if not MIN_TIMESTAMP_S <= seconds <= MAX_TIMESTAMP_S:
         raise Rejected("event_time out of range", f"event_time={raw}")
     return raw, seconds, in_ms
 
@@ -141,7 +140,7 @@ def safe_text_identifier(raw: str, allow_phone_shape: bool) -> str | None:
 def fingerprint(text: str, lower: bool) -> str:
     """First 16 hex characters of the SHA-256 of a stripped (and, with `lower`,
     lower-cased) value: tells two values apart without keeping either. The vectorised
-    path computes the same in SQL (`fastpath._fingerprint`)."""
+    path computes the same in SQL (`fastpath_sql.fingerprint`)."""
     text = text.strip()
     if lower:
         text = text.lower()
@@ -239,46 +238,39 @@ def dataset_or(value: Any, default: str = UNKNOWN_DATASET) -> str:
     return default
 
 
-def build_row(
-    event: Any, envelope: Envelope, config: Config, position: tuple[int, int, int]
-) -> tuple:
-    """One store row (EVENT_INSERT_COLUMNS order) for a raw event, or raise Rejected."""
-    if not isinstance(event, dict):
-        raise Rejected("event not an object")
-    name = event.get("event_name")
-    if name is None or (isinstance(name, str) and not name.strip()):
+def _event_name(value: Any) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
         raise Rejected("missing event_name")
-    if not isinstance(name, str):
+    if not isinstance(value, str):
         raise Rejected("event_name not a string")
-    name = name.strip()
+    name = value.strip()
     if len(name) > 128:
         raise Rejected("event_name too long")
-    raw_time, event_time, in_ms = _event_time(event.get("event_time"))
-    user_data = event.get("user_data")
-    if user_data is None:
-        user_data = {}
-    elif not isinstance(user_data, dict):
-        raise Rejected("user_data not an object")
-    custom_data = event.get("custom_data")
-    if custom_data is None:
-        custom_data = {}
-    elif not isinstance(custom_data, dict):
-        raise Rejected("custom_data not an object")
-    event_id_raw = event.get("event_id")
-    if event_id_raw is not None and (
-        isinstance(event_id_raw, bool) or not isinstance(event_id_raw, str | int)
-    ):
+    return name
+
+
+def _container(event: dict, key: str) -> dict:
+    """user_data or custom_data: an object, {} when absent or null."""
+    value = event.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Rejected(f"{key} not an object")
+    return value
+
+
+def _event_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
         raise Rejected("event_id not a string")
     # Kept as sent unless it is plaintext PII (an e-mail, a +country phone): then its
     # SHA-256, as for external_id. Checked before the cut to 256 characters.
-    event_id = safe_text_identifier(str(event_id_raw), False) if event_id_raw is not None else None
-    action_source = _opt_text(event, "action_source", 32)
-    messaging_channel = _opt_text(event, "messaging_channel", 32)
-    if envelope.sent_at is None:
-        sent_at, defaulted = event_time, True
-    else:
-        sent_at, defaulted = envelope.sent_at, False
+    return safe_text_identifier(str(value), False) or None
 
+
+def _param_statuses(user_data: dict) -> tuple[list[int], set[str], bool]:
+    """(status per parameter in PARAMS order, the valid parameters, any plaintext PII)."""
     # Visit only the keys the event has (typically 5-10 of the 25 parameters).
     statuses = [ABSENT] * len(PARAMS)
     valid: set[str] = set()
@@ -292,10 +284,15 @@ def build_row(
         has_pii = has_pii or pii or status == UNHASHED
         if status == VALID:
             valid.add(key)
+    return statuses, valid, has_pii
 
+
+def _identity(user_data: dict, em_valid: bool) -> tuple[str | None, ...]:
+    """(fbp, external_id, em_hash, person_key, ip_fp, ua_fp): who the event is about,
+    as dedup keys and fingerprints, never as plaintext."""
     fbp = _safe_identifier(user_data.get("fbp"), allow_phone_shape=True)
     external_id = _safe_identifier(user_data.get("external_id"), allow_phone_shape=False)
-    em_hash = first_valid("em", user_data.get("em")) if statuses[_EM_SLOT] == VALID else None
+    em_hash = first_valid("em", user_data.get("em")) if em_valid else None
     person_key = (
         external_id
         or em_hash
@@ -307,12 +304,36 @@ def build_row(
     # The visitor's IP (case folded: IPv6 hex digits) and user agent, as fingerprints.
     ip_fp = _value_fingerprint("client_ip_address", user_data.get("client_ip_address"), lower=True)
     ua_fp = _value_fingerprint("client_user_agent", user_data.get("client_user_agent"), lower=False)
+    return fbp, external_id, em_hash, person_key, ip_fp, ua_fp
+
+
+def _currency(custom_data: dict) -> str | None:
     currency = custom_data.get("currency")
-    currency = (
-        currency.strip().upper()[:8] if isinstance(currency, str) and currency.strip() else None
-    )
-    campaign = resolve_campaign(event, config)[:256]
-    stage = resolve_stage(event, config)[:128]
+    if isinstance(currency, str) and currency.strip():
+        return currency.strip().upper()[:8]
+    return None
+
+
+def build_row(
+    event: Any, envelope: Envelope, config: Config, position: tuple[int, int, int]
+) -> tuple:
+    """One store row (EVENT_INSERT_COLUMNS order) for a raw event, or raise Rejected."""
+    if not isinstance(event, dict):
+        raise Rejected("event not an object")
+    # Checked in this order: the first problem found is the quarantine reason.
+    name = _event_name(event.get("event_name"))
+    raw_time, event_time, in_ms = _event_time(event.get("event_time"))
+    user_data = _container(event, "user_data")
+    custom_data = _container(event, "custom_data")
+    event_id = _event_id(event.get("event_id"))
+    action_source = _opt_text(event, "action_source", 32)
+    messaging_channel = _opt_text(event, "messaging_channel", 32)
+    if envelope.sent_at is None:
+        sent_at, defaulted = event_time, True
+    else:
+        sent_at, defaulted = envelope.sent_at, False
+    statuses, valid, has_pii = _param_statuses(user_data)
+    identity = _identity(user_data, statuses[_EM_SLOT] == VALID)
     source_id, line_no, idx = position
     return (
         source_id,
@@ -321,7 +342,7 @@ def build_row(
         envelope.channel,
         envelope.dataset_id,
         name,
-        event_id or None,
+        event_id,
         raw_time,
         event_time,
         in_ms,
@@ -338,16 +359,11 @@ def build_row(
         envelope.error_message,
         envelope.batch_size,
         envelope.events_received,
-        campaign,
-        stage,
+        resolve_campaign(event, config)[:256],
+        resolve_stage(event, config)[:128],
         _number(custom_data.get("value")),
-        currency,
-        fbp,
-        external_id,
-        em_hash,
-        person_key,
-        ip_fp,
-        ua_fp,
+        _currency(custom_data),
+        *identity,  # fbp, external_id, em_hash, person_key, ip_fp, ua_fp
         has_pii,
         len(valid),
         *statuses,

@@ -16,13 +16,11 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
-
 from dashboard.core.config import Config
+from dashboard.core.definitions import UPLOAD_PREFIX
 from dashboard.ingest.importer import ingest
 from dashboard.ingest.summary import ImportSummary
-
-UPLOAD_PREFIX = "upload: "
+from dashboard.store.database import StoreEngine
 
 
 def upload_name(name: str, number: int) -> str:
@@ -34,7 +32,7 @@ def upload_name(name: str, number: int) -> str:
 
 def ingest_uploads(
     uploads: Iterable[tuple[str, bytes]],
-    engine: Engine,
+    engine: StoreEngine,
     *,
     paths: Iterable[str | os.PathLike] = (),
     config: Config | None = None,

@@ -13,8 +13,8 @@ import plotly.graph_objects as go
 
 from dashboard.core import meta_errors
 from dashboard.core.config import Config
+from dashboard.core.definitions import DEDUP_STATUSES
 from dashboard.core.params import PARAMS
-from dashboard.store.database import DEDUP_STATUSES
 
 CHANNEL_COLORS = {"browser": "#4C78A8", "server": "#F58518"}
 TIER_COLORS = {
@@ -193,7 +193,7 @@ def emq_bars(
     frame: pd.DataFrame, by: str, config: Config, title: str = "EMQ estimate"
 ) -> go.Figure:
     """EMQ estimate per group, coloured by tier, with the tier cut-offs."""
-    from dashboard.quality.indicators import tier
+    from dashboard.quality.emq import tier
 
     data = frame[frame["server_sent"] > 0]
     if data.empty:

@@ -16,18 +16,14 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
+import pandas as pd
 
 from dashboard.core.config import Config
-from dashboard.quality.indicators import (
-    Filters,
-    block_dict,
-    block_frames,
-    delivery_summary,
-    overall_block,
-    pipeline_health,
-)
+from dashboard.core.filters import Filters
+from dashboard.quality.blocks import block_dict, block_frames, overall_block
 from dashboard.store import dedup
+from dashboard.store.handles import Engine
+from dashboard.store.queries.freshness import delivery_summary, pipeline_health
 
 DAY_S = 86_400
 TIER_ORDER = ("Poor", "OK", "Good", "Great")
@@ -108,11 +104,33 @@ def run_check(
     dedup.refresh_if_stale(engine)
     window = replace(base, sent_start_ts=start, sent_end_ts=window_end)
     baseline = replace(base, sent_start_ts=baseline_start, sent_end_ts=start)
+
+    cut = _tier_cut(thresholds.min_emq_tier, config)  # a bad tier name fails before any query
+    overall_frame, by_event = block_frames(engine, window, config, [(), ("event_name",)])
+    now = block_dict(overall_frame.iloc[0])
+    delivery = delivery_summary(engine, window)
+    before = overall_block(engine, baseline, config)
+    steps = (
+        _event_breaches(by_event, thresholds, cut),
+        _window_breaches(now, delivery, thresholds),
+        _volume_breaches(now, before, thresholds, window_s, baseline_days),
+    )
+    checks = sum(n for n, _ in steps)
+    breaches = [breach for _, found in steps for breach in found]
+    # Pipeline breaches first: when nothing arrives, the quality numbers above say little.
+    pipeline_checks, pipeline = _pipeline_breaches(engine, base, thresholds, now, start, window_end)
+    return CheckResult(
+        start, window_end, baseline_start, checks + pipeline_checks, pipeline + breaches
+    )
+
+
+def _event_breaches(
+    by_event: pd.DataFrame, thresholds: Thresholds, cut: float
+) -> tuple[int, list[Breach]]:
+    """EMQ estimate and event coverage per event name with enough events.
+    Returns (checks run, breaches)."""
     breaches: list[Breach] = []
     checks = 0
-
-    cut = _tier_cut(thresholds.min_emq_tier, config)
-    overall_frame, by_event = block_frames(engine, window, config, [(), ("event_name",)])
     for _, row in by_event.iterrows():
         if row["server_sent"] >= thresholds.min_events:
             checks += 1
@@ -140,10 +158,15 @@ def run_check(
                         f"event coverage {row['event_coverage']:.1%} is below {thresholds.min_coverage:.0%}",
                     )
                 )
+    return checks, breaches
 
-    now = block_dict(overall_frame.iloc[0])
-    delivery = delivery_summary(engine, window)
-    checks += 5
+
+def _window_breaches(
+    now: dict[str, Any], delivery: dict[str, int], thresholds: Thresholds
+) -> tuple[int, list[Breach]]:
+    """Double counts, error rate, token errors and stale events in the window's block.
+    Returns (checks run, breaches)."""
+    breaches: list[Breach] = []
     double = now["dedup"]["likely_double_counted"]
     if double > thresholds.max_likely_double:
         breaches.append(
@@ -188,26 +211,34 @@ def run_check(
                 f"{stale} events were sent more than 7 days after they happened",
             )
         )
-    before = overall_block(engine, baseline, config)
+    return 4, breaches
+
+
+def _volume_breaches(
+    now: dict[str, Any],
+    before: dict[str, Any],
+    thresholds: Thresholds,
+    window_s: float,
+    baseline_days: int,
+) -> tuple[int, list[Breach]]:
+    """Server events in the window against the baseline's daily average, scaled to the
+    window. Returns (checks run, breaches)."""
     daily_before = before["server_events"] / baseline_days
-    if daily_before > 0:
-        expected = daily_before * window_s / DAY_S
-        drop = 1 - now["server_events"] / expected
-        if drop > thresholds.max_volume_drop:
-            breaches.append(
-                Breach(
-                    "server_volume_drop",
-                    "all",
-                    round(drop, 4),
-                    thresholds.max_volume_drop,
-                    f"server events fell {drop:.0%} ({now['server_events']} vs {expected:.0f} expected)",
-                )
-            )
-    # Pipeline breaches first: when nothing arrives, the quality numbers above say little.
-    pipeline_checks, pipeline = _pipeline_breaches(engine, base, thresholds, now, start, window_end)
-    return CheckResult(
-        start, window_end, baseline_start, checks + pipeline_checks, pipeline + breaches
-    )
+    if daily_before <= 0:
+        return 1, []
+    expected = daily_before * window_s / DAY_S
+    drop = 1 - now["server_events"] / expected
+    if drop <= thresholds.max_volume_drop:
+        return 1, []
+    return 1, [
+        Breach(
+            "server_volume_drop",
+            "all",
+            round(drop, 4),
+            thresholds.max_volume_drop,
+            f"server events fell {drop:.0%} ({now['server_events']} vs {expected:.0f} expected)",
+        )
+    ]
 
 
 def _pipeline_breaches(

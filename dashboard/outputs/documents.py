@@ -21,14 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy.engine import Engine
 
+from dashboard.core import formatting as fmt
 from dashboard.core.config import Config
+from dashboard.core.filters import Filters
+from dashboard.core.measures import SUMMARY
 from dashboard.outputs import charts, labels
-from dashboard.outputs import formatting as fmt
 from dashboard.outputs.exports import safe_frame
 from dashboard.outputs.report import build_report_and_frames
-from dashboard.quality.indicators import Filters, gap_events
+from dashboard.outputs.scorecards import FORMATS, scorecards
+from dashboard.store.handles import Engine
+from dashboard.store.queries.match import gap_events
 
 GAP_LIST_CAP = 500
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -81,51 +84,22 @@ def _block_row(name: str, block: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-SUMMARY_ROWS = (
-    # (label, path in the block, kind for formatting the change)
-    ("EMQ estimate (0-10)", ("emq_estimate",), "score"),
-    ("Event coverage", ("event_coverage",), "rate"),
-    ("Event coverage, any dedup key", ("event_coverage_any_key",), "rate"),
-    ("Likely double counts", ("dedup", "likely_double_counted"), "count"),
-    ("Server events without event_id", ("server_without_event_id",), "count"),
-    ("Median lag", ("freshness", "median_lag_s"), "duration"),
-    ("Rejected server events", ("server_rejected_by_meta",), "count"),
-    ("Unhashed PII (events)", ("unhashed_pii",), "count"),
-    ("Browser events", ("browser_events",), "count"),
-    ("Server events", ("server_events",), "count"),
-)
-
-
-def _dig(block: dict | None, path: tuple[str, ...]) -> Any:
-    value: Any = block
-    for part in path:
-        if value is None:
-            return None
-        value = value[part]
-    return value
-
-
 def summary_table(report: dict[str, Any], config: Config) -> pd.DataFrame:
-    """Scorecards as rows: value, previous period, change, goal or tier."""
-    now, before = report["overall"], report.get("previous_overall")
-    rows = []
-    for label, path, kind in SUMMARY_ROWS:
-        value, previous = _dig(now, path), _dig(before, path)
-        goal = ""
-        if path == ("emq_estimate",):
-            goal = f"tier {now.get('emq_tier')} (approximate cut-offs {config.emq_tiers['ok']:g}/{config.emq_tiers['good']:g}/{config.emq_tiers['great']:g})"
-        elif path == ("event_coverage",):
-            goal = f"goal {config.coverage_goal:.0%}"
-        rows.append(
+    """The registry's summary measures as rows: value, previous period, change, goal or tier."""
+    cards = scorecards(report["overall"], report.get("previous_overall"), config, SUMMARY)
+    return pd.DataFrame(
+        [
             {
-                "metric": label,
-                "value": value,
-                "previous_period": previous,
-                "change": fmt.delta(value, previous, kind),
-                "goal_or_tier": goal,
+                "metric": card.label,
+                "value": card.value,
+                "previous_period": card.previous,
+                "change": card.change,
+                "goal_or_tier": card.goal,
             }
-        )
-    return pd.DataFrame(rows)
+            for card in cards
+        ],
+        columns=["metric", "value", "previous_period", "change", "goal_or_tier"],
+    )
 
 
 def collect(engine: Engine, filters: Filters, config: Config) -> ReportData:
@@ -203,21 +177,13 @@ def html_table(frame: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _format_summary_value(metric: str, value: Any) -> str:
-    if "coverage" in metric.lower():
-        return fmt.percent(value)
-    if "EMQ" in metric:
-        return fmt.score(value)
-    if "lag" in metric:
-        return fmt.duration(value)
-    return fmt.compact(value)
-
-
 def _summary_html(frame: pd.DataFrame) -> str:
     out = frame.copy()
+    kinds = {measure.label: measure.kind for measure in SUMMARY}
     for column in ("value", "previous_period"):
         out[column] = [
-            _format_summary_value(m, v) for m, v in zip(out["metric"], out[column], strict=True)
+            FORMATS[kinds[metric]](value)
+            for metric, value in zip(out["metric"], out[column], strict=True)
         ]
     return html_table(out)
 

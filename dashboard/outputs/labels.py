@@ -13,15 +13,16 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.outputs import formatting as fmt
+from dashboard.core import formatting as fmt
+from dashboard.core.measures import MEASURES
+
+_DEDUP_HEADLINES = ("dedup.likely_double_counted", "dedup.rate")
 
 MISSING = fmt.NO_DATA
 
 # 0-1 shares: shown as percentages with one decimal; the header says "(%)".
 SHARE_COLUMNS = frozenset(
     {
-        "event_coverage",
-        "event_coverage_any_key",
         "share",
         "coverage",
         "valid_share",
@@ -30,15 +31,12 @@ SHARE_COLUMNS = frozenset(
         "browser_events_with_key",
         "server_events_with_key",
         "recoverable_share",
-        "dedup_rate",
     }
 )
 # Seconds: shown as 45 s, 12 min, 3.5 h, 2.1 d.
-DURATION_COLUMNS = frozenset(
-    {"median_lag_s", "p50_lag_s", "p90_lag_s", "p99_lag_s", "max_lag_s", "lag_s"}
-)
+DURATION_COLUMNS = frozenset({"p50_lag_s", "p99_lag_s", "max_lag_s", "lag_s"})
 # EMQ estimates and their gains: one decimal (gains two, they are small).
-SCORE_COLUMNS = frozenset({"emq_estimate", "emq_now", "emq_if_fixed"})
+SCORE_COLUMNS = frozenset({"emq_now", "emq_if_fixed"})
 GAIN_COLUMNS = frozenset({"gain_event", "gain_slice", "recoverable_gain"})
 
 COLUMN_LABELS: dict[str, str] = {
@@ -66,16 +64,6 @@ COLUMN_LABELS: dict[str, str] = {
     # volumes
     "events": "Events",
     "people": "People",
-    "browser_events": "Browser events",
-    "server_events": "Server events",
-    "server_sent": "Server events sent",
-    "server_rejected_by_meta": "Rejected by Meta",
-    "server_without_event_id": "Server events without event_id",
-    "test_events": "Test events",
-    "unhashed_pii": "Events with plaintext PII",
-    "likely_double_counted": "Likely double counts",
-    "stale_over_7d": "Sent over 7 days late",
-    "future": "Stamped in the future",
     "batches": "Batches",
     "affected": "Affected events",
     "total": "Of events",
@@ -91,8 +79,6 @@ COLUMN_LABELS: dict[str, str] = {
     "currencies": "Currencies",
     "recoverable_events": "Recoverable events",
     # rates and scores
-    "event_coverage": "Event coverage (%)",
-    "event_coverage_any_key": "Coverage, any dedup key (%)",
     "share": "Share (%)",
     "coverage": "Coverage now (%)",
     "valid_share": "Valid (%)",
@@ -101,8 +87,6 @@ COLUMN_LABELS: dict[str, str] = {
     "browser_events_with_key": "Browser events with key (%)",
     "server_events_with_key": "Server events with key (%)",
     "recoverable_share": "Recoverable (%)",
-    "dedup_rate": "Dedup rate (%)",
-    "emq_estimate": "EMQ estimate",
     "emq_tier": "EMQ tier",
     "emq_now": "EMQ now",
     "emq_if_fixed": "EMQ if fixed",
@@ -112,9 +96,7 @@ COLUMN_LABELS: dict[str, str] = {
     "ready": "Ready (≥ 10 in 7 days)",
     "learning_phase_ok": "Learning-phase volume",
     # lags
-    "median_lag_s": "Median lag",
     "p50_lag_s": "Median lag",
-    "p90_lag_s": "90th percentile lag",
     "p99_lag_s": "99th percentile lag",
     "max_lag_s": "Longest lag",
     "lag_s": "Lag",
@@ -162,6 +144,19 @@ COLUMN_LABELS: dict[str, str] = {
     "detail": "Detail",
     "count": "Count",
 }
+
+
+# The headline measures' columns: their labels and formats come from the registry
+# (core.measures), so a scorecard and a table column say the same thing.
+_HEADLINE = [
+    m
+    for m in MEASURES
+    if m.json and (len(m.path) == 1 or m.path[0] == "freshness" or m.key in _DEDUP_HEADLINES)
+]
+COLUMN_LABELS |= {m.column: f"{m.label} (%)" if m.kind == "rate" else m.label for m in _HEADLINE}
+SHARE_COLUMNS |= {m.column for m in _HEADLINE if m.kind == "rate"}
+DURATION_COLUMNS |= {m.column for m in _HEADLINE if m.kind == "duration"}
+SCORE_COLUMNS |= {m.column for m in _HEADLINE if m.kind == "score"}
 
 
 def label(column: str) -> str:

@@ -10,23 +10,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from dashboard.core.config import Config
+from dashboard.core.filters import Filters
+from dashboard.quality.blocks import block_dict, block_frame, block_frames
 from dashboard.quality.diagnostics import diagnose
-from dashboard.quality.indicators import (
-    Filters,
-    block_dict,
-    block_frame,
-    block_frames,
-    comparison,
-    data_range,
-    tier,
-    upload_frequency,
-)
+from dashboard.quality.emq import tier
+from dashboard.quality.freshness import upload_frequency
+from dashboard.quality.periods import comparison
 from dashboard.store import dedup
-from dashboard.store.database import quarantine
+from dashboard.store.handles import Engine
+from dashboard.store.import_log import quarantine_count
+from dashboard.store.queries.blocks import data_range
 
 REPORT_VERSION = 1
 
@@ -76,10 +70,7 @@ def build_report_and_frames(
             block_dict(block_frame(engine, compared.previous_filters(filters), config).iloc[0]),
             config,
         )
-    with engine.connect() as connection:
-        rejected_records = int(
-            connection.execute(sa.select(sa.func.count()).select_from(quarantine)).scalar()
-        )
+    rejected_records = quarantine_count(engine)
     span = data_range(engine)
     report = {
         "report_version": REPORT_VERSION,

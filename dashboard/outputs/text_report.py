@@ -18,11 +18,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from dashboard.core.config import Config
-from dashboard.outputs.formatting import NO_DATA, compact, delta, duration, percent, score
+from dashboard.core.formatting import NO_DATA, compact, duration, percent
+from dashboard.outputs.scorecards import scorecards
 
 MAX_LINES = 40
 TOP_DIAGNOSTICS = 3
-LABEL_WIDTH = 22
+LABEL_WIDTH = 27
 VALUE_WIDTH = 26
 
 
@@ -158,63 +159,39 @@ def _headline_lines(
     overall: dict[str, Any], previous: dict | None, report_config: dict, config: Config
 ) -> list[str]:
     goal = report_config.get("coverage_goal", config.coverage_goal)
-    rows: list[tuple[str, str, str | None]] = []
-
-    def row(label: str, shown: str, kind: str, pick) -> None:
-        change = delta(pick(overall), pick(previous), kind) if previous is not None else None
-        rows.append((label, shown, change))
-
-    emq = overall.get("emq_estimate")
-    row(
-        "EMQ estimate",
-        f"{score(emq)} ({overall.get('emq_tier', NO_DATA)})" if emq is not None else NO_DATA,
-        "score",
-        lambda b: b.get("emq_estimate"),
-    )
-    row(
-        "Event coverage",
-        f"{percent(overall.get('event_coverage'))} (goal {percent(goal, 0)})",
-        "rate",
-        lambda b: b.get("event_coverage"),
-    )
-    row("Dedup rate", percent(_dedup_rate(overall)), "rate", _dedup_rate)
-    row(
-        "Likely double counts",
-        compact(overall["dedup"]["likely_double_counted"]),
-        "count",
-        lambda b: b["dedup"]["likely_double_counted"],
-    )
     sent = overall.get("server_sent") or 0
-    rejected = overall.get("server_rejected_by_meta") or 0
-    row(
-        "Rejected events",
-        f"{compact(rejected)} of {compact(sent)} sent"
-        + (f" ({percent(rejected / sent)})" if sent else ""),
-        "count",
-        lambda b: b.get("server_rejected_by_meta"),
-    )
-    row(
-        "Unhashed PII",
-        f"{compact(overall.get('unhashed_pii'))} server events",
-        "count",
-        lambda b: b.get("unhashed_pii"),
-    )
-    lag = (overall.get("freshness") or {}).get("median_lag_s")
     frequency = overall.get("upload_frequency")
-    row(
-        "Median lag",
-        duration(lag) + (f" ({frequency})" if lag is not None and frequency else ""),
-        "duration",
-        lambda b: (b.get("freshness") or {}).get("median_lag_s"),
-    )
+    # What each headline adds to its value on a terminal, by measure.
+    details = {
+        "emq_estimate": lambda card: f" ({overall.get('emq_tier', NO_DATA)})",
+        "event_coverage": lambda card: f" (goal {percent(goal, 0)})",
+        "server_rejected_by_meta": lambda card: (
+            f" of {compact(sent)} sent" + (f" ({percent(card.value / sent)})" if sent else "")
+        ),
+        "unhashed_pii": lambda card: " server events",
+        "freshness.median_lag_s": lambda card: f" ({frequency})" if frequency else "",
+    }
     header = f"{'':<{LABEL_WIDTH}}{'this period':<{VALUE_WIDTH}}"
     lines = [(header + "vs previous") if previous is not None else header.rstrip()]
-    for label, shown, change in rows:
-        line = f"{label:<{LABEL_WIDTH}}{shown:<{VALUE_WIDTH}}"
+    for card in scorecards(_with_rate(overall), _with_rate(previous), config):
+        shown = card.shown
+        if card.value is not None and card.measure.key in details:
+            shown += details[card.measure.key](card)
+        line = f"{card.label:<{LABEL_WIDTH}}{shown:<{VALUE_WIDTH}}"
         if previous is not None:
-            line += change or NO_DATA
+            line += card.change or NO_DATA
         lines.append(line.rstrip())
     return lines
+
+
+def _with_rate(block: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The block with its dedup rate, computed as the JSON defines it for older reports
+    without one."""
+    if block is None or "rate" in (block.get("dedup") or {}):
+        return block
+    dedup = dict(block.get("dedup") or {})
+    dedup["rate"] = _dedup_rate(block)
+    return {**block, "dedup": dedup}
 
 
 def _dedup_rate(block: dict[str, Any]) -> float | None:

@@ -1,32 +1,64 @@
 """Ranked diagnostics, like Events Manager's, with how to fix each.
 
 Owns the rules that turn indicator results into findings (name, severity, affected and
-total events, how to fix). Every defect the sample generator plants has a rule here.
+total events, how to fix), as a registry: each rule is a small function computing its
+numbers (`Finding`s) and one row of `RULES` holding its texts. Every defect the sample
+generator plants has a rule here. The rules' thresholds are public names: the pandas
+oracle (tests/oracle/reference.py) reads them instead of copying them.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import pandas as pd
-from sqlalchemy.engine import Engine
 
 from dashboard.core.config import Config
-from dashboard.quality.indicators import (
-    Filters,
-    block_frame,
-    block_frames,
-    delivery_summary,
-    lag_stats,
-    parameter_presence_frame,
-)
+from dashboard.core.definitions import MIN_GROUP_EVENTS, SEVERITY_RANK
+from dashboard.core.filters import Filters
+from dashboard.quality.blocks import block_frame, block_frames
+from dashboard.quality.freshness import lag_stats
+from dashboard.store.handles import Engine
+from dashboard.store.queries.blocks import parameter_presence_frame
+from dashboard.store.queries.freshness import delivery_summary
 
-SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+# Over this share of the sent server events, rejections other than token errors are
+# critical (a warning below it).
+REJECTED_CRITICAL_SHARE = 0.05
 # Parameters whose absence in one campaign, while present elsewhere, points at one
 # broken integration rather than at the audience.
 GAP_PARAMS = ("em", "ph", "external_id", "fbp")
-MIN_GROUP_EVENTS = 10
+# A campaign is compared with the other campaigns of the same dataset, action source
+# and event name (the grouping's last column is the campaign).
+GAP_GROUPING = ["dataset_id", "action_source", "event_name", "campaign"]
+# A parameter is missing from a campaign when elsewhere sends it on at least
+# GAP_PEER_MIN_RATE of events and the campaign on under GAP_RATE_FACTOR of that rate.
+GAP_PEER_MIN_RATE = 0.5
+GAP_RATE_FACTOR = 0.5
+# The parameters whose malformed values each have a rule, with how to fix them.
+INVALID_PARAM_FIXES = {
+    "fbc": "Build fbc as fb.1.<creation time in ms, 13 digits>.<fbclid> and never "
+    "change the fbclid's case.",
+    "fbp": "Forward the _fbp cookie unchanged: fb.1.<ms>.<random>.",
+    "client_ip_address": "Send the visitor's real IPv4/IPv6 address.",
+}
+INVALID_PARAMS = tuple(INVALID_PARAM_FIXES)
+# The dedup statuses reported as info findings: (title, how to fix).
+INFO_DEDUP_TEXTS = {
+    "same_channel_repeat": (
+        "Repeated server events (same event_id within 48 h, e.g. retries)",
+        "Retries are fine: Meta keeps the first. Many repeats may mean a retry loop.",
+    ),
+    "outside_48h": (
+        "Browser/server twins more than 48 h apart (not deduplicated)",
+        "Send the server event soon after the browser event, within 48 hours.",
+    ),
+}
+INFO_DEDUP_STATUSES = tuple(INFO_DEDUP_TEXTS)
+# One missing parameter in a parameter_gap finding's title.
+GAP_DETAIL = "{param} on {rate:.1%} (elsewhere {elsewhere:.1%})"
 
 
 @dataclass(frozen=True)
@@ -54,18 +86,397 @@ class Diagnostic:
         return out
 
 
-def _pct(value: float) -> str:
-    return f"{value:.1%}"
+@dataclass(frozen=True)
+class Finding:
+    """A rule's numbers for one finding; `values` fill the rule's texts."""
+
+    affected: int
+    total: int
+    values: Mapping[str, Any] = field(default_factory=dict)
+    severity: str | None = None  # None: the rule's own severity
+    event_name: str | None = None
+    campaign: str | None = None
+    funnel_stage: str | None = None
+    parameter: str | None = None
 
 
-GAP_GROUPING = ["dataset_id", "action_source", "event_name", "campaign"]
+@dataclass(frozen=True)
+class Inputs:
+    """What the rules read, computed once per `diagnose` call."""
+
+    engine: Engine
+    filters: Filters
+    config: Config
+    overall: dict[str, Any]
+    delivery: dict[str, int]
+    by_event: pd.DataFrame  # block frame by event name
+    by_gap: pd.DataFrame  # parameter presence by GAP_GROUPING, the slice's campaigns
+    everywhere: pd.DataFrame  # the same, without the campaign and stage filters
+    lags: pd.DataFrame  # lag_stats by funnel stage
+
+    @property
+    def sent(self) -> int:
+        return self.overall["server_sent"]
+
+    @property
+    def accepted(self) -> int:
+        return self.overall["server_events"]
 
 
+def _one(affected: int, total: int, **values: Any) -> list[Finding]:
+    """One finding when anything is affected, none otherwise."""
+    return [Finding(affected, total, values)] if affected else []
+
+
+# ---------------------------------------------------------------------------
+# The rules' numbers: one small function each (Inputs -> findings).
+def unhashed_pii(i: Inputs) -> list[Finding]:
+    counts = i.overall["unhashed_parameters"].items()
+    fields = ", ".join(f"{p} ({n:,})" for p, n in counts if n)
+    return _one(i.overall["unhashed_pii"], i.sent, fields=fields)
+
+
+def token_errors(i: Inputs) -> list[Finding]:
+    batches = i.delivery["token_error_batches"]
+    return _one(i.delivery["token_error_events"], i.sent, batches=batches)
+
+
+def rejected_events(i: Inputs) -> list[Finding]:
+    """Rejections other than token errors (those have their own rule)."""
+    other = i.overall["server_rejected_by_meta"] - i.delivery["token_error_events"]
+    if other <= 0:
+        return []
+    critical = i.sent and other / i.sent > REJECTED_CRITICAL_SHARE
+    return [Finding(other, i.sent, severity="critical" if critical else "warning")]
+
+
+def likely_double_counted(i: Inputs) -> list[Finding]:
+    return _one(i.overall["dedup"]["likely_double_counted"], i.accepted)
+
+
+def missing_event_id(i: Inputs) -> list[Finding]:
+    return _one(i.overall["server_without_event_id"], i.accepted)
+
+
+def stale_events(i: Inputs) -> list[Finding]:
+    return _one(i.overall["freshness"]["stale_over_7d"], i.sent)
+
+
+def future_events(i: Inputs) -> list[Finding]:
+    return _one(i.overall["freshness"]["future"], i.sent)
+
+
+def event_time_in_ms(i: Inputs) -> list[Finding]:
+    return _one(i.overall["event_time_in_ms"], i.sent)
+
+
+def production_test_events(i: Inputs) -> list[Finding]:
+    return _one(i.overall["test_events"], i.sent)
+
+
+def rejected_combination(i: Inputs) -> list[Finding]:
+    return _one(i.overall["rejected_combination"], i.sent)
+
+
+def events_received_shortfall(i: Inputs) -> list[Finding]:
+    return _one(i.delivery["shortfall_events"], i.sent)
+
+
+def invalid_parameter(param: str) -> Callable[[Inputs], list[Finding]]:
+    """The rule counting malformed values of `param`."""
+
+    def compute(i: Inputs) -> list[Finding]:
+        invalid = i.overall["invalid_parameters"].get(param, 0)
+        return [Finding(invalid, i.sent, parameter=param)] if invalid else []
+
+    return compute
+
+
+def low_event_coverage(i: Inputs) -> list[Finding]:
+    return coverage_shortfalls(i.by_event, i.config)
+
+
+def coverage_shortfalls(frame: pd.DataFrame, config: Config) -> list[Finding]:
+    """Event names (block rows) whose event coverage is below the goal."""
+    out = []
+    for _, row in frame.iterrows():
+        coverage = row["event_coverage"]
+        if (
+            row["browser_events"] >= MIN_GROUP_EVENTS
+            and pd.notna(coverage)
+            # As shown, one decimal of a percent: 74.96% reads 75.0%, which meets 75%.
+            and (round(coverage, 3) < config.coverage_goal)
+        ):
+            out.append(
+                Finding(
+                    int(row["browser_events"] - row["covered"]),
+                    int(row["browser_events"]),
+                    {"name": row["event_name"], "coverage": coverage, "goal": config.coverage_goal},
+                    event_name=row["event_name"],
+                )
+            )
+    return out
+
+
+def parameter_gap(i: Inputs) -> list[Finding]:
+    return parameter_gaps(i.by_gap, i.everywhere)
+
+
+def parameter_gaps(frame: pd.DataFrame, everywhere: pd.DataFrame) -> list[Finding]:
+    """A campaign whose events lack a parameter that the same kind of event elsewhere has.
+
+    Compared only within one dataset, event name and action source, so a WhatsApp
+    Purchase is never held against a website Purchase. `frame` holds the slice's
+    campaigns, `everywhere` the same period without the campaign and stage filters: the
+    "elsewhere" a campaign is compared with, so filtering to one campaign keeps its gap.
+    """
+    keys = GAP_GROUPING[:-1]
+    frame = frame[frame["server_sent"] >= MIN_GROUP_EVENTS]
+    everywhere = everywhere[everywhere["server_sent"] >= MIN_GROUP_EVENTS]
+    others_by_key = dict(iter(everywhere.groupby(keys)))
+    out = []
+    for key, group in frame.groupby(keys):
+        others = others_by_key.get(key)
+        if others is None:
+            continue
+        for _, row in group.iterrows():
+            rest = others[others["campaign"] != row["campaign"]]
+            if not rest.empty:
+                out.extend(_campaign_gap(key[2], row, rest))
+    return out
+
+
+def _campaign_gap(event_name: Any, row: pd.Series, rest: pd.DataFrame) -> list[Finding]:
+    """The parameter_gap finding of one campaign (`row`) against the others (`rest`)."""
+    missing = []
+    for param in GAP_PARAMS:
+        valid = f"valid__{param}"
+        rest_rate = rest[valid].sum() / rest["server_sent"].sum()
+        rate = row[valid] / row["server_sent"]
+        if rest_rate >= GAP_PEER_MIN_RATE and rate < GAP_RATE_FACTOR * rest_rate:
+            missing.append((param, rate, rest_rate, int(row["server_sent"] - row[valid])))
+    if not missing:
+        return []
+    params = ", ".join(m[0] for m in missing)
+    detail = "; ".join(GAP_DETAIL.format(param=p, rate=r, elsewhere=o) for p, r, o, _ in missing)
+    values = {"name": event_name, "campaign": row["campaign"], "params": params, "detail": detail}
+    return [
+        Finding(
+            max(m[3] for m in missing),
+            int(row["server_sent"]),
+            values,
+            event_name=str(event_name),
+            campaign=str(row["campaign"]),
+            parameter=",".join(m[0] for m in missing),
+        )
+    ]
+
+
+def late_stage(i: Inputs) -> list[Finding]:
+    """Funnel stages whose median lag is over the configured limit."""
+    limit = i.config.freshness["late_median_lag_s"]
+    out = []
+    for _, row in i.lags.iterrows():
+        if pd.notna(row["p50_lag_s"]) and row["p50_lag_s"] > limit:
+            values = {
+                "stage": row["funnel_stage"],
+                "lag_h": row["p50_lag_s"] / 3600,
+                "frequency": row["upload_frequency"],
+            }
+            count = int(row["server_events"])
+            out.append(Finding(count, count, values, funnel_stage=str(row["funnel_stage"])))
+    return out
+
+
+def dedup_status(status: str) -> Callable[[Inputs], list[Finding]]:
+    """The rule counting accepted server events with dedup status `status`."""
+
+    def compute(i: Inputs) -> list[Finding]:
+        return _one(i.overall["dedup"]["server"][status], i.accepted)
+
+    return compute
+
+
+def unanswered_batches(i: Inputs) -> list[Finding]:
+    unanswered = i.delivery["unanswered_batches"]
+    return _one(unanswered, i.delivery["batches"], batches=unanswered)
+
+
+def integrity(i: Inputs) -> list[Diagnostic]:
+    """The integrity rules' findings; their texts live with them in quality/integrity.py."""
+    from dashboard.quality.integrity import (
+        integrity_findings,  # local: it imports Diagnostic from here
+    )
+
+    return integrity_findings(i.engine, i.filters, i.config)
+
+
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    """One row of the registry: a rule's key, severity and texts (str.format templates
+    filled with its findings' `values`), and the function computing its findings."""
+
+    key: str
+    severity: str  # critical | warning | info; a finding may override it
+    title: str  # the finding's name: what is wrong
+    how_to_fix: str
+    compute: Callable[[Inputs], list[Finding]]
+
+    def __call__(self, inputs: Inputs) -> list[Diagnostic]:
+        return [self.diagnostic(found) for found in self.compute(inputs)]
+
+    def diagnostic(self, found: Finding) -> Diagnostic:
+        return Diagnostic(
+            self.key,
+            self.title.format(**found.values),
+            found.severity or self.severity,
+            found.affected,
+            found.total,
+            self.how_to_fix.format(**found.values),
+            event_name=found.event_name,
+            campaign=found.campaign,
+            funnel_stage=found.funnel_stage,
+            parameter=found.parameter,
+        )
+
+
+# Every rule, in the order its findings are listed before ranking (ties keep it).
+RULES: tuple[Callable[[Inputs], list[Diagnostic]], ...] = (
+    Rule(
+        "unhashed_pii",
+        "critical",
+        "Plaintext personal data sent in fields Meta wants hashed: {fields}",
+        "Normalise and SHA-256 hash em, ph, fn, ln, db, ge, ct, st, zp and country before "
+        "sending (the official Business SDKs do it). Plaintext values are not stored here.",
+        unhashed_pii,
+    ),
+    Rule(
+        "token_errors",
+        "critical",
+        "Access token or permission errors (codes 190/200) rejected {batches:,} batches",
+        "Generate a new system-user access token for the dataset in Events Manager, update "
+        "it in the server integration, and re-send the lost events if they are under 7 days old.",
+        token_errors,
+    ),
+    Rule(
+        "rejected_events",
+        "warning",
+        "Server events in batches Meta rejected (other errors)",
+        "Open Freshness & delivery for the error codes and Meta's messages; one invalid event "
+        "rejects its whole batch of up to 1,000.",
+        rejected_events,
+    ),
+    Rule(
+        "likely_double_counted",
+        "critical",
+        "Server events that escape dedup although the same person's browser event "
+        "happened within 5 minutes: Meta counts both",
+        "Send the Pixel's eventID as event_id on the server event (same event_name), e.g. the "
+        "order id, so Meta can deduplicate the pair.",
+        likely_double_counted,
+    ),
+    Rule(
+        "missing_event_id",
+        "warning",
+        "Server events without event_id (only Meta's weaker fbp/external_id fallback can "
+        "deduplicate them)",
+        "Send event_id on every server event, equal to the Pixel's eventID for the same action.",
+        missing_event_id,
+    ),
+    Rule(
+        "stale_events",
+        "critical",
+        "Events sent more than 7 days after they happened (Meta rejects the whole batch)",
+        "Send events as they happen (ideally within an hour); drop events older than 7 days "
+        "from retries instead of re-sending them.",
+        stale_events,
+    ),
+    Rule(
+        "future_events",
+        "warning",
+        "Events whose event_time is more than 60 s after they were sent",
+        "Check the server clock and the unit of event_time (Unix seconds, UTC).",
+        future_events,
+    ),
+    Rule(
+        "event_time_in_ms",
+        "warning",
+        "event_time sent in milliseconds (Meta rejects it)",
+        "Send event_time as Unix seconds: divide JavaScript Date.now() by 1000.",
+        event_time_in_ms,
+    ),
+    Rule(
+        "test_event_code",
+        "warning",
+        "Production events sent with test_event_code",
+        "Remove test_event_code from the production integration; it is for the Test Events "
+        "tool only.",
+        production_test_events,
+    ),
+    Rule(
+        "rejected_combination",
+        "warning",
+        "Events whose only customer parameters form a combination Meta rejects",
+        "Add a strong identifier (hashed email or phone, external_id, fbp/fbc, IP with user "
+        "agent) to these events.",
+        rejected_combination,
+    ),
+    Rule(
+        "events_received_shortfall",
+        "warning",
+        "Accepted batches where Meta reported fewer events_received than were sent",
+        "Check the response messages of these batches; some events were dropped.",
+        events_received_shortfall,
+    ),
+    *(
+        Rule(f"invalid_{p}", "warning", f"Malformed {p} values", fix, invalid_parameter(p))
+        for p, fix in INVALID_PARAM_FIXES.items()
+    ),
+    Rule(
+        "low_event_coverage",
+        "warning",
+        "{name}: {coverage:.1%} of Pixel events covered by the Conversions API (goal {goal:.1%})",
+        "Send this event from the server too, with the Pixel's eventID as event_id.",
+        low_event_coverage,
+    ),
+    Rule(
+        "parameter_gap",
+        "warning",
+        "{name} server events of campaign {campaign} lack {params}: {detail}",
+        "Check the integration that sends {name} for this campaign: it drops "
+        "{params} that other campaigns send.",
+        parameter_gap,
+    ),
+    Rule(
+        "late_stage",
+        "warning",
+        "Stage {stage} is sent late: median lag {lag_h:.1f} h ({frequency})",
+        "Send the stage's event when it happens (real time), not in a daily batch; "
+        "late events optimise worse and over 7 days are rejected.",
+        late_stage,
+    ),
+    integrity,
+    *(
+        Rule(f"dedup_{status}", "info", title, fix, dedup_status(status))
+        for status, (title, fix) in INFO_DEDUP_TEXTS.items()
+    ),
+    Rule(
+        "unanswered_batches",
+        "info",
+        "Batches with no answer from Meta (timeouts): {batches:,}",
+        "Retry with the same event_id; Meta deduplicates what it already received.",
+        unanswered_batches,
+    ),
+)
+
+
+# ---------------------------------------------------------------------------
 def overview(engine: Engine, filters: Filters, config: Config) -> dict[str, Any]:
     """The Overview page's numbers for a slice: its block ("overall"), the block per day
     ("daily") and the findings ("diagnostics", as dicts), from one block scan shared by
     all three instead of one each."""
-    from dashboard.quality.indicators import block_dict  # local: avoids a cycle in type checkers
+    from dashboard.quality.blocks import block_dict  # local: avoids a cycle in type checkers
 
     overall_frame, by_event, daily = block_frames(
         engine, filters, config, [(), ("event_name",), ("event_day",)], missing_days=True
@@ -89,171 +500,28 @@ def diagnose(
     `overall`, `by_event` and `by_gap` may be passed when the caller already has them
     (block frames by event name, and by dataset/action source/event/campaign).
     """
-    from dashboard.quality.indicators import block_dict  # local: avoids a cycle in type checkers
+    inputs = gather_inputs(engine, filters, config, overall, by_event=by_event, by_gap=by_gap)
+    found = [finding for rule in RULES for finding in rule(inputs)]
+    return sorted(found, key=lambda d: (SEVERITY_RANK[d.severity], -(d.share or 0), -d.affected))
+
+
+def gather_inputs(
+    engine: Engine,
+    filters: Filters,
+    config: Config,
+    overall: dict[str, Any] | None = None,
+    *,
+    by_event: pd.DataFrame | None = None,
+    by_gap: pd.DataFrame | None = None,
+) -> Inputs:
+    """What the rules read: the frames not passed in are computed here, once."""
+    from dashboard.quality.blocks import block_dict  # local: avoids a cycle in type checkers
 
     if overall is None and by_event is None:
         overall_frame, by_event = block_frames(engine, filters, config, [(), ("event_name",)])
         overall = block_dict(overall_frame.iloc[0])
     elif overall is None:
         overall = block_dict(block_frame(engine, filters, config).iloc[0])
-    found: list[Diagnostic] = []
-    sent = overall["server_sent"]
-    accepted = overall["server_events"]
-
-    if overall["unhashed_pii"]:
-        fields = ", ".join(f"{p} ({n:,})" for p, n in overall["unhashed_parameters"].items() if n)
-        found.append(
-            Diagnostic(
-                "unhashed_pii",
-                f"Plaintext personal data sent in fields Meta wants hashed: {fields}",
-                "critical",
-                overall["unhashed_pii"],
-                sent,
-                "Normalise and SHA-256 hash em, ph, fn, ln, db, ge, ct, st, zp and country before "
-                "sending (the official Business SDKs do it). Plaintext values are not stored here.",
-            )
-        )
-    delivery = delivery_summary(engine, filters)
-    if delivery["token_error_events"]:
-        found.append(
-            Diagnostic(
-                "token_errors",
-                f"Access token or permission errors (codes 190/200) rejected "
-                f"{delivery['token_error_batches']:,} batches",
-                "critical",
-                delivery["token_error_events"],
-                sent,
-                "Generate a new system-user access token for the dataset in Events Manager, update "
-                "it in the server integration, and re-send the lost events if they are under 7 days old.",
-            )
-        )
-    other_rejected = overall["server_rejected_by_meta"] - delivery["token_error_events"]
-    if other_rejected > 0:
-        found.append(
-            Diagnostic(
-                "rejected_events",
-                "Server events in batches Meta rejected (other errors)",
-                "critical" if sent and other_rejected / sent > 0.05 else "warning",
-                other_rejected,
-                sent,
-                "Open Freshness & delivery for the error codes and Meta's messages; one invalid event "
-                "rejects its whole batch of up to 1,000.",
-            )
-        )
-    if overall["dedup"]["likely_double_counted"]:
-        found.append(
-            Diagnostic(
-                "likely_double_counted",
-                "Server events that escape dedup although the same person's browser event "
-                "happened within 5 minutes: Meta counts both",
-                "critical",
-                overall["dedup"]["likely_double_counted"],
-                accepted,
-                "Send the Pixel's eventID as event_id on the server event (same event_name), e.g. the "
-                "order id, so Meta can deduplicate the pair.",
-            )
-        )
-    missing = overall["server_without_event_id"]
-    if missing:
-        found.append(
-            Diagnostic(
-                "missing_event_id",
-                "Server events without event_id (only Meta's weaker fbp/external_id fallback can "
-                "deduplicate them)",
-                "warning",
-                missing,
-                accepted,
-                "Send event_id on every server event, equal to the Pixel's eventID for the same action.",
-            )
-        )
-    if overall["freshness"]["stale_over_7d"]:
-        found.append(
-            Diagnostic(
-                "stale_events",
-                "Events sent more than 7 days after they happened (Meta rejects the whole batch)",
-                "critical",
-                overall["freshness"]["stale_over_7d"],
-                sent,
-                "Send events as they happen (ideally within an hour); drop events older than 7 days "
-                "from retries instead of re-sending them.",
-            )
-        )
-    if overall["freshness"]["future"]:
-        found.append(
-            Diagnostic(
-                "future_events",
-                "Events whose event_time is more than 60 s after they were sent",
-                "warning",
-                overall["freshness"]["future"],
-                sent,
-                "Check the server clock and the unit of event_time (Unix seconds, UTC).",
-            )
-        )
-    if overall["event_time_in_ms"]:
-        found.append(
-            Diagnostic(
-                "event_time_in_ms",
-                "event_time sent in milliseconds (Meta rejects it)",
-                "warning",
-                overall["event_time_in_ms"],
-                sent,
-                "Send event_time as Unix seconds: divide JavaScript Date.now() by 1000.",
-            )
-        )
-    if overall["test_events"]:
-        found.append(
-            Diagnostic(
-                "test_event_code",
-                "Production events sent with test_event_code",
-                "warning",
-                overall["test_events"],
-                sent,
-                "Remove test_event_code from the production integration; it is for the Test Events "
-                "tool only.",
-            )
-        )
-    if overall["rejected_combination"]:
-        found.append(
-            Diagnostic(
-                "rejected_combination",
-                "Events whose only customer parameters form a combination Meta rejects",
-                "warning",
-                overall["rejected_combination"],
-                sent,
-                "Add a strong identifier (hashed email or phone, external_id, fbp/fbc, IP with user "
-                "agent) to these events.",
-            )
-        )
-    if delivery["shortfall_events"]:
-        found.append(
-            Diagnostic(
-                "events_received_shortfall",
-                "Accepted batches where Meta reported fewer events_received than were sent",
-                "warning",
-                delivery["shortfall_events"],
-                sent,
-                "Check the response messages of these batches; some events were dropped.",
-            )
-        )
-    for param in ("fbc", "fbp", "client_ip_address"):
-        invalid = overall["invalid_parameters"].get(param, 0)
-        if invalid:
-            found.append(
-                Diagnostic(
-                    f"invalid_{param}",
-                    f"Malformed {param} values",
-                    "warning",
-                    invalid,
-                    sent,
-                    {
-                        "fbc": "Build fbc as fb.1.<creation time in ms, 13 digits>.<fbclid> and never "
-                        "change the fbclid's case.",
-                        "fbp": "Forward the _fbp cookie unchanged: fb.1.<ms>.<random>.",
-                        "client_ip_address": "Send the visitor's real IPv4/IPv6 address.",
-                    }[param],
-                    parameter=param,
-                )
-            )
     if by_event is None:
         by_event = block_frame(engine, filters, config, "event_name")
     if by_gap is None:
@@ -265,136 +533,14 @@ def diagnose(
         everywhere = parameter_presence_frame(
             engine, replace(filters, campaigns=(), stages=()), GAP_PARAMS, GAP_GROUPING
         )
-    found.extend(_coverage_findings(by_event, config))
-    found.extend(_parameter_gap_findings(by_gap, everywhere))
-    found.extend(_late_stage_findings(engine, filters, config))
-    from dashboard.quality.integrity import (
-        integrity_findings,  # local: it imports Diagnostic from here
+    return Inputs(
+        engine,
+        filters,
+        config,
+        overall,
+        delivery_summary(engine, filters),
+        by_event,
+        by_gap,
+        everywhere,
+        lag_stats(engine, filters, config, "funnel_stage"),
     )
-
-    found.extend(integrity_findings(engine, filters, config))
-    for status, text, fix in (
-        (
-            "same_channel_repeat",
-            "Repeated server events (same event_id within 48 h, e.g. retries)",
-            "Retries are fine: Meta keeps the first. Many repeats may mean a retry loop.",
-        ),
-        (
-            "outside_48h",
-            "Browser/server twins more than 48 h apart (not deduplicated)",
-            "Send the server event soon after the browser event, within 48 hours.",
-        ),
-    ):
-        count = overall["dedup"]["server"][status]
-        if count:
-            found.append(Diagnostic(f"dedup_{status}", text, "info", count, accepted, fix))
-    if delivery["unanswered_batches"]:
-        found.append(
-            Diagnostic(
-                "unanswered_batches",
-                f"Batches with no answer from Meta (timeouts): {delivery['unanswered_batches']:,}",
-                "info",
-                delivery["unanswered_batches"],
-                delivery["batches"],
-                "Retry with the same event_id; Meta deduplicates what it already received.",
-            )
-        )
-    return sorted(found, key=lambda d: (SEVERITY_RANK[d.severity], -(d.share or 0), -d.affected))
-
-
-def _coverage_findings(frame: pd.DataFrame, config: Config) -> list[Diagnostic]:
-    out = []
-    for _, row in frame.iterrows():
-        coverage = row["event_coverage"]
-        if (
-            row["browser_events"] >= MIN_GROUP_EVENTS
-            and pd.notna(coverage)
-            # As shown, one decimal of a percent: 74.96% reads 75.0%, which meets 75%.
-            and (round(coverage, 3) < config.coverage_goal)
-        ):
-            out.append(
-                Diagnostic(
-                    "low_event_coverage",
-                    f"{row['event_name']}: {_pct(coverage)} of Pixel events covered by the "
-                    f"Conversions API (goal {_pct(config.coverage_goal)})",
-                    "warning",
-                    int(row["browser_events"] - row["covered"]),
-                    int(row["browser_events"]),
-                    "Send this event from the server too, with the Pixel's eventID as event_id.",
-                    event_name=row["event_name"],
-                )
-            )
-    return out
-
-
-def _parameter_gap_findings(frame: pd.DataFrame, everywhere: pd.DataFrame) -> list[Diagnostic]:
-    """A campaign whose events lack a parameter that the same kind of event elsewhere has.
-
-    Compared only within one dataset, event name and action source, so a WhatsApp
-    Purchase is never held against a website Purchase. `frame` holds the slice's
-    campaigns, `everywhere` the same period without the campaign and stage filters: the
-    "elsewhere" a campaign is compared with, so filtering to one campaign keeps its gap.
-    """
-    keys = GAP_GROUPING[:-1]
-    frame = frame[frame["server_sent"] >= MIN_GROUP_EVENTS]
-    everywhere = everywhere[everywhere["server_sent"] >= MIN_GROUP_EVENTS]
-    others_by_key = dict(iter(everywhere.groupby(keys)))
-    out = []
-    for key, group in frame.groupby(keys):
-        event_name = key[2]
-        others = others_by_key.get(key)
-        if others is None:
-            continue
-        for _, row in group.iterrows():
-            rest = others[others["campaign"] != row["campaign"]]
-            if rest.empty:
-                continue
-            missing = []
-            for param in GAP_PARAMS:
-                valid = f"valid__{param}"
-                rest_rate = rest[valid].sum() / rest["server_sent"].sum()
-                rate = row[valid] / row["server_sent"]
-                if rest_rate >= 0.5 and rate < 0.5 * rest_rate:
-                    missing.append((param, rate, rest_rate, int(row["server_sent"] - row[valid])))
-            if not missing:
-                continue
-            worst = max(m[3] for m in missing)
-            detail = "; ".join(f"{p} on {_pct(r)} (elsewhere {_pct(o)})" for p, r, o, _ in missing)
-            out.append(
-                Diagnostic(
-                    "parameter_gap",
-                    f"{event_name} server events of campaign {row['campaign']} lack "
-                    f"{', '.join(m[0] for m in missing)}: {detail}",
-                    "warning",
-                    worst,
-                    int(row["server_sent"]),
-                    f"Check the integration that sends {event_name} for this campaign: it drops "
-                    f"{', '.join(m[0] for m in missing)} that other campaigns send.",
-                    event_name=str(event_name),
-                    campaign=str(row["campaign"]),
-                    parameter=",".join(m[0] for m in missing),
-                )
-            )
-    return out
-
-
-def _late_stage_findings(engine, filters, config) -> list[Diagnostic]:
-    frame = lag_stats(engine, filters, config, "funnel_stage")
-    out = []
-    limit = config.freshness["late_median_lag_s"]
-    for _, row in frame.iterrows():
-        if pd.notna(row["p50_lag_s"]) and row["p50_lag_s"] > limit:
-            out.append(
-                Diagnostic(
-                    "late_stage",
-                    f"Stage {row['funnel_stage']} is sent late: median lag "
-                    f"{row['p50_lag_s'] / 3600:.1f} h ({row['upload_frequency']})",
-                    "warning",
-                    int(row["server_events"]),
-                    int(row["server_events"]),
-                    "Send the stage's event when it happens (real time), not in a daily batch; "
-                    "late events optimise worse and over 7 days are rejected.",
-                    funnel_stage=str(row["funnel_stage"]),
-                )
-            )
-    return out

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import re
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
+# Re-exported: quality/ and store/queries/ modules still import it from here; it is
+# defined once, in core/definitions.
 from dashboard.core.params import PARAMS, REJECTED_COMBINATIONS
+from dashboard.store.locks import LOCK_POLICY, LOCK_WAIT_S, LockPolicy, is_lock_error
 
 metadata = sa.MetaData()
 
@@ -97,16 +98,6 @@ store_meta = sa.Table(
     metadata,
     sa.Column("key", sa.String(32), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
-)
-
-DEDUP_STATUSES = (
-    "same_channel_repeat",
-    "deduplicated",
-    "outside_48h",
-    "fallback_deduplicated",
-    "server_only",
-    "browser_only",
-    "missing_event_id",
 )
 
 _EVENT_COLUMNS: list[sa.Column] = [
@@ -278,34 +269,16 @@ def percentile(column: ColumnElement, fraction: float) -> ColumnElement:
 
 # ---------------------------------------------------------------------------
 # DuckDB lets one process at a time open a file read-write (or several read-only): a
-# second process gets "Could not set lock on file". Both the importer and the dashboard
-# open the file per transaction or query, so the holder lets go within one of those;
-# whoever finds it locked waits here instead of failing.
-LOCK_WAIT_S = 60.0
-
-
-def is_lock_error(exc: BaseException) -> bool:
-    """True when `exc` says another process holds the store's file lock."""
-    text = str(exc).lower()
-    return "could not set lock" in text or "database is locked" in text
-
-
-def _wait_for_file_lock(lock_wait_s: float):
+# second process gets "Could not set lock on file". Opening the file waits for it under
+# the store's one lock policy (`dashboard.store.locks`).
+def _wait_for_file_lock(policy: LockPolicy):
     def connect(dialect, _record, cargs, cparams):
-        deadline = time.monotonic() + lock_wait_s
-        delay = 0.02
-        while True:
-            try:
-                # The dialect pops keys from cparams: give each attempt its own copy.
-                attempt = {**cparams, "config": dict(cparams.get("config", {}))}
-                return dialect.connect(*cargs, **attempt)
-            except Exception as exc:  # noqa: BLE001 - re-raised unless it is the file lock
-                if not is_lock_error(exc) or time.monotonic() + delay > deadline:
-                    raise
-            # Short, jittered waits: the holder's transactions are short, and two
-            # waiting processes should not retry in lockstep.
-            time.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, 0.1)
+        def attempt():
+            # The dialect pops keys from cparams: give each attempt its own copy.
+            own = {**cparams, "config": dict(cparams.get("config", {}))}
+            return dialect.connect(*cargs, **own)
+
+        return policy.run(attempt)
 
     return connect
 
@@ -326,8 +299,8 @@ def make_engine(
     `reuse_connections` (a pool) for the queries of one page run, and calls
     `release_connections` when the run ends: one open of the file per page instead of one
     per query, with DuckDB's cache warm between them, and the lock still free between runs.
-    Opening a DuckDB file another process has open waits for it (with backoff) up to
-    `lock_wait_s` seconds.
+    Opening a DuckDB file another process has open waits for it up to `lock_wait_s`
+    seconds (`LockPolicy`).
     """
     try:
         parsed = sa.engine.make_url(url)
@@ -353,7 +326,7 @@ def make_engine(
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _register_sqlite_functions)
     elif engine.dialect.name == "duckdb":
-        sa.event.listen(engine, "do_connect", _wait_for_file_lock(lock_wait_s))
+        sa.event.listen(engine, "do_connect", _wait_for_file_lock(LockPolicy(lock_wait_s)))
         sa.event.listen(engine, "connect", _quiet_duckdb)
     return engine
 
@@ -412,21 +385,23 @@ def _short(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:300]
 
 
+# The store's engine (`make_engine`) and the connection a `write_transaction` yields, as
+# modules outside the store name them: they hand them on to the store's functions and
+# never import SQLAlchemy themselves.
+StoreEngine: TypeAlias = Engine
+StoreConnection: TypeAlias = Connection
+
+
 @contextmanager
 def write_transaction(
-    engine: Engine, *, retries: int = 20, wait_s: float = 0.25
-) -> Iterator[Connection]:
-    """A write transaction that waits (with backoff) while another process holds the lock."""
-    delay = wait_s
-    for attempt in range(retries + 1):
-        try:
-            connection = engine.connect()
-            break
-        except sa.exc.OperationalError as exc:  # DuckDB: "Could not set lock on file"
-            if attempt == retries or "lock" not in str(exc).lower():
-                raise StoreError(f"cannot open the store for writing: {_short(exc)}") from exc
-            time.sleep(delay)
-            delay = min(delay * 1.5, 2.0)
+    engine: Engine, *, policy: LockPolicy = LOCK_POLICY
+) -> Iterator[StoreConnection]:
+    """A write transaction, opened under the lock policy (waiting while another process
+    holds the store)."""
+    try:
+        connection = policy.run(engine.connect)
+    except sa.exc.OperationalError as exc:  # DuckDB: "Could not set lock on file"
+        raise StoreError(f"cannot open the store for writing: {_short(exc)}") from exc
     try:
         with connection.begin():
             yield connection

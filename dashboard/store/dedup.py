@@ -14,10 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from dashboard.core.definitions import DEDUP_WINDOW_S, DOUBLE_COUNT_WINDOW_S
 from dashboard.store.database import events, get_meta, set_meta, write_transaction
-
-DEDUP_WINDOW_S = 48 * 3600  # "within" is inclusive everywhere
-DOUBLE_COUNT_WINDOW_S = 5 * 60
 
 
 def _accepted(table) -> sa.ColumnElement[bool]:
@@ -31,68 +29,7 @@ def status_query(affected: sa.Table | None = None) -> sa.Select:
     event_id key with one of them (whole window partitions, so statuses stay exact)
     and the affected events without an event_id.
     """
-    e = events.alias("e")
-    scope: list[sa.ColumnElement[bool]] = []
-    if affected is not None:
-        positions = sa.select(affected.c.source_id, affected.c.line_no, affected.c.idx)
-        a = events.alias("a")
-        keys = (
-            sa.select(a.c.dataset_id, a.c.event_name, a.c.event_id)
-            .where(
-                sa.tuple_(a.c.source_id, a.c.line_no, a.c.idx).in_(positions),
-                a.c.event_id.is_not(None),
-            )
-            .distinct()
-        )
-        scope.append(
-            sa.or_(
-                sa.tuple_(e.c.dataset_id, e.c.event_name, e.c.event_id).in_(keys),
-                sa.and_(
-                    e.c.event_id.is_(None),
-                    sa.tuple_(e.c.source_id, e.c.line_no, e.c.idx).in_(positions),
-                ),
-            )
-        )
-    key = (e.c.dataset_id, e.c.event_name, e.c.event_id)
-    order = (e.c.sent_at, e.c.source_id, e.c.line_no, e.c.idx)
-
-    def sent_when(channel: str):
-        return sa.case((e.c.channel == channel, e.c.sent_at))
-
-    windowed = (
-        sa.select(
-            e.c.source_id,
-            e.c.line_no,
-            e.c.idx,
-            e.c.channel,
-            e.c.dataset_id,
-            e.c.event_name,
-            e.c.event_id,
-            e.c.fbp,
-            e.c.external_id,
-            e.c.sent_at,
-            sa.func.lag(e.c.sent_at)
-            .over(partition_by=(*key, e.c.channel), order_by=order)
-            .label("prev_same"),
-            sa.func.max(sent_when("browser"))
-            .over(partition_by=key, order_by=order, rows=(None, -1))
-            .label("prev_browser"),
-            sa.func.min(sent_when("browser"))
-            .over(partition_by=key, order_by=order, rows=(1, None))
-            .label("next_browser"),
-            sa.func.max(sent_when("server"))
-            .over(partition_by=key, order_by=order, rows=(None, -1))
-            .label("prev_server"),
-            sa.func.min(sent_when("server"))
-            .over(partition_by=key, order_by=order, rows=(1, None))
-            .label("next_server"),
-            sa.func.count(sent_when("browser")).over(partition_by=key).label("n_browser"),
-            sa.func.count(sent_when("server")).over(partition_by=key).label("n_server"),
-        )
-        .where(_accepted(e), *scope)
-        .subquery("w")
-    )
-    w = windowed
+    w = _neighbours(affected)
     has_id = w.c.event_id.is_not(None)
     is_server = w.c.channel == "server"
     prev_other = sa.case((is_server, w.c.prev_browser), else_=w.c.prev_server)
@@ -125,6 +62,79 @@ def status_query(affected: sa.Table | None = None) -> sa.Select:
         status.label("dedup_status"),
         sa.case((id_twin, True), else_=False).label("id_twin_48h"),
     )
+
+
+def _neighbours(affected: sa.Table | None) -> sa.Subquery:
+    """Accepted events (in `_scope`) with, per event_id key, the send times of the
+    previous event of their own channel and of the nearest events of each channel
+    before and after them, and how many events of each channel the key has."""
+    e = events.alias("e")
+    key = (e.c.dataset_id, e.c.event_name, e.c.event_id)
+    order = (e.c.sent_at, e.c.source_id, e.c.line_no, e.c.idx)
+
+    def sent_when(channel: str):
+        return sa.case((e.c.channel == channel, e.c.sent_at))
+
+    return (
+        sa.select(
+            e.c.source_id,
+            e.c.line_no,
+            e.c.idx,
+            e.c.channel,
+            e.c.dataset_id,
+            e.c.event_name,
+            e.c.event_id,
+            e.c.fbp,
+            e.c.external_id,
+            e.c.sent_at,
+            sa.func.lag(e.c.sent_at)
+            .over(partition_by=(*key, e.c.channel), order_by=order)
+            .label("prev_same"),
+            sa.func.max(sent_when("browser"))
+            .over(partition_by=key, order_by=order, rows=(None, -1))
+            .label("prev_browser"),
+            sa.func.min(sent_when("browser"))
+            .over(partition_by=key, order_by=order, rows=(1, None))
+            .label("next_browser"),
+            sa.func.max(sent_when("server"))
+            .over(partition_by=key, order_by=order, rows=(None, -1))
+            .label("prev_server"),
+            sa.func.min(sent_when("server"))
+            .over(partition_by=key, order_by=order, rows=(1, None))
+            .label("next_server"),
+            sa.func.count(sent_when("browser")).over(partition_by=key).label("n_browser"),
+            sa.func.count(sent_when("server")).over(partition_by=key).label("n_server"),
+        )
+        .where(_accepted(e), *_scope(e, affected))
+        .subquery("w")
+    )
+
+
+def _scope(e: sa.Alias, affected: sa.Table | None) -> list[sa.ColumnElement[bool]]:
+    """No condition without `affected`; with it, the events sharing an event_id key with
+    an affected event (whole keys: a window over part of one would be wrong) and the
+    affected events without an event_id."""
+    if affected is None:
+        return []
+    positions = sa.select(affected.c.source_id, affected.c.line_no, affected.c.idx)
+    a = events.alias("a")
+    keys = (
+        sa.select(a.c.dataset_id, a.c.event_name, a.c.event_id)
+        .where(
+            sa.tuple_(a.c.source_id, a.c.line_no, a.c.idx).in_(positions),
+            a.c.event_id.is_not(None),
+        )
+        .distinct()
+    )
+    return [
+        sa.or_(
+            sa.tuple_(e.c.dataset_id, e.c.event_name, e.c.event_id).in_(keys),
+            sa.and_(
+                e.c.event_id.is_(None),
+                sa.tuple_(e.c.source_id, e.c.line_no, e.c.idx).in_(positions),
+            ),
+        )
+    ]
 
 
 def _fallback_exists(column: str, w) -> sa.ColumnElement[bool]:

@@ -17,8 +17,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from dashboard.ingest.uploads import UPLOAD_PREFIX
-from dashboard.outputs.formatting import NO_DATA
+from dashboard.core.definitions import UPLOAD_PREFIX
+from dashboard.core.formatting import NO_DATA
 from dashboard.store.database import imports, quarantine
 
 # Reasons whose detail is empty, said in words (any other: "–").
@@ -79,6 +79,12 @@ def import_history(engine: Engine, limit: int = 200) -> pd.DataFrame:
         lambda text: "\n".join(shown_path(p) for p in str(text).split("\n"))
     )
     return frame
+
+
+def quarantine_count(engine: Engine) -> int:
+    """How many lines and events the quarantine holds (the report's rejected_records)."""
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(quarantine)).scalar())
 
 
 def quarantine_reasons(engine: Engine) -> pd.DataFrame:

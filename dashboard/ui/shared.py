@@ -10,24 +10,44 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import weakref
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
-import sqlalchemy as sa
 import streamlit as st
 
+from dashboard.core import clock
+from dashboard.core import formatting as fmt
 from dashboard.core.config import DB_URL_ENV, Config, default_db_url, load_config
-from dashboard.outputs import formatting as fmt
+from dashboard.core.filters import Filters
 from dashboard.outputs import labels
 from dashboard.outputs.exports import to_csv_bytes
-from dashboard.quality import indicators as ind
+from dashboard.quality.blocks import block_frames, overall_block
 from dashboard.quality.diagnostics import overview
-from dashboard.quality.indicators import Filters
+from dashboard.quality.freshness import lag_stats
+from dashboard.quality.funnel import funnel_stages
+from dashboard.quality.match_quality import what_to_fix
+from dashboard.quality.periods import comparison
 from dashboard.store.database import create_schema, make_engine, release_connections, store_version
+from dashboard.store.locks import retry_on_lock
+from dashboard.store.queries import blocks as block_queries
+from dashboard.store.queries.blocks import distinct_values
+from dashboard.store.queries.freshness import (
+    delivery_errors,
+    delivery_summary,
+    lag_sample,
+    pipeline_health,
+)
+from dashboard.store.queries.funnel import (
+    funnel_people,
+    purchase_readiness,
+    purchases,
+    stage_order_gaps,
+    weekly_purchases,
+)
+from dashboard.store.queries.match import action_sources_by, dedup_key_feedback, gap_events
 
 FILTER_FIELDS = {
     # session-state key: (Filters field, URL parameter, store column, label)
@@ -155,18 +175,9 @@ def get_config() -> Config:
     return load_config()
 
 
-def _with_retry(fn: Callable[[], Any], attempts: int = 8) -> Any:
-    # DuckDB allows one writer per file: while an import holds the lock, wait a little.
-    delay = 0.2
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except sa.exc.OperationalError as exc:
-            if "lock" not in str(exc).lower() or attempt == attempts - 1:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-    return None
+def _with_retry(fn: Callable[[], Any]) -> Any:
+    # While an import holds the store, wait under the store's one lock policy.
+    return retry_on_lock(fn)
 
 
 def begin_run() -> None:
@@ -215,28 +226,28 @@ def _filters_from_key(key: str) -> Filters:
 
 
 QUERIES: dict[str, Callable[..., Any]] = {
-    "overall": lambda e, f, c: ind.overall_block(e, f, c),
+    "overall": lambda e, f, c: overall_block(e, f, c),
     # Several groupings in one scan (GROUPING SETS where the database has them).
-    "blocks": lambda e, f, c, groupings: ind.block_frames(e, f, c, [list(g) for g in groupings]),
-    "what_to_fix": lambda e, f, c, limit=50: ind.what_to_fix(e, f, c, limit),
-    "dedup_key_feedback": lambda e, f, c: ind.dedup_key_feedback(e, f),
-    "gap_events": lambda e, f, c, statuses, limit=1000: ind.gap_events(e, f, statuses, limit, c),
-    "lag_stats": lambda e, f, c, by="funnel_stage": ind.lag_stats(e, f, c, by),
-    "lag_sample": lambda e, f, c: ind.lag_sample(e, f),
-    "delivery_errors": lambda e, f, c: ind.delivery_errors(e, f),
-    "delivery_summary": lambda e, f, c: ind.delivery_summary(e, f),
-    "funnel_stages": lambda e, f, c: ind.funnel_stages(e, f, c),
-    "funnel_people": lambda e, f, c: ind.funnel_people(e, f, c),
-    "stage_order_gaps": lambda e, f, c: ind.stage_order_gaps(e, f, c),
-    "purchases": lambda e, f, c: ind.purchases(e, f, c),
-    "purchase_readiness": lambda e, f, c: ind.purchase_readiness(e, f, c),
-    "weekly_purchases": lambda e, f, c: ind.weekly_purchases(e, f),
+    "blocks": lambda e, f, c, groupings: block_frames(e, f, c, [list(g) for g in groupings]),
+    "what_to_fix": lambda e, f, c, limit=50: what_to_fix(e, f, c, limit),
+    "dedup_key_feedback": lambda e, f, c: dedup_key_feedback(e, f),
+    "gap_events": lambda e, f, c, statuses, limit=1000: gap_events(e, f, statuses, limit, c),
+    "lag_stats": lambda e, f, c, by="funnel_stage": lag_stats(e, f, c, by),
+    "lag_sample": lambda e, f, c: lag_sample(e, f),
+    "delivery_errors": lambda e, f, c: delivery_errors(e, f),
+    "delivery_summary": lambda e, f, c: delivery_summary(e, f),
+    "funnel_stages": lambda e, f, c: funnel_stages(e, f, c),
+    "funnel_people": lambda e, f, c: funnel_people(e, f, c),
+    "stage_order_gaps": lambda e, f, c: stage_order_gaps(e, f, c),
+    "purchases": lambda e, f, c: purchases(e, f, c),
+    "purchase_readiness": lambda e, f, c: purchase_readiness(e, f, c),
+    "weekly_purchases": lambda e, f, c: weekly_purchases(e, f),
     # `day` as for comparison: the days without events end yesterday.
     "overview": lambda e, f, c, day=None: overview(e, f, c),
     # `day`: today's date, only for the cache key (the comparison depends on it).
-    "comparison": lambda e, f, c, day=None: ind.comparison(e, f),
-    "action_sources_by": lambda e, f, c, by: ind.action_sources_by(e, f, by),
-    "pipeline_health": lambda e, f, c: ind.pipeline_health(e, f),
+    "comparison": lambda e, f, c, day=None: comparison(e, f),
+    "action_sources_by": lambda e, f, c, by: action_sources_by(e, f, by),
+    "pipeline_health": lambda e, f, c: pipeline_health(e, f),
 }
 
 
@@ -255,12 +266,12 @@ def query(name: str, filters: Filters, *args: Any) -> Any:
 
 @st.cache_data(ttl=900, max_entries=64, show_spinner=False)
 def _distinct(url: str, store_ver: tuple[int, int], column: str) -> list[str]:
-    return _with_retry(lambda: ind.distinct_values(get_engine(url), column))
+    return _with_retry(lambda: distinct_values(get_engine(url), column))
 
 
 @st.cache_data(ttl=900, max_entries=16, show_spinner=False)
 def _range(url: str, store_ver: tuple[int, int]) -> tuple[date, date] | None:
-    return _with_retry(lambda: ind.data_range(get_engine(url)))
+    return _with_retry(lambda: block_queries.data_range(get_engine(url)))
 
 
 def data_range() -> tuple[date, date] | None:
@@ -300,7 +311,7 @@ def _init_from_url(span: tuple[date, date]) -> None:
 
 def today() -> date:
     """Today's UTC date (indicators.today: the one clock of the periods)."""
-    return ind.today()
+    return clock.today()
 
 
 def _period_dates(span: tuple[date, date]) -> tuple[date | None, date | None, str | None]:

@@ -32,9 +32,10 @@ What it computes itself (nothing derived across events is read from the store)
       statuses per channel, likely double counts, lag median/p90 (linear interpolation,
       as percentile_cont), stale and future counts, upload frequency;
     * period.data_first_day/data_last_day, rejected_records;
-    * diagnostics: key, severity, affected, total, share and the event/campaign/stage/
-      parameter they name, in the report's order (batch-level delivery summary, lag per
-      stage, parameter gaps per dataset/action source/event/campaign in pandas too).
+    * diagnostics (tests/oracle/diagnostics.py): key, severity, affected, total, share
+      and the event/campaign/stage/parameter they name, in the report's order
+      (batch-level delivery summary, lag per stage, parameter gaps per dataset/action
+      source/event/campaign in pandas too), with the report's rule thresholds.
 
 Not covered (not numbers, or constants): generated_at, report_version, the config echo,
 the diagnostics' prose (name, how_to_fix). The report is for `Filters()` (everything),
@@ -53,17 +54,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from dashboard.core.config import Config
+from dashboard.core.definitions import (
+    DEDUP_STATUSES,
+    DEDUP_WINDOW_S,
+    DOUBLE_COUNT_WINDOW_S,
+    FUTURE_TOLERANCE_S,
+    STALE_AFTER_S,
+)
 from dashboard.core.params import PARAMS, REJECTED_COMBINATIONS
-from dashboard.store.database import DEDUP_STATUSES, events, quarantine
+from dashboard.store.database import events, quarantine
 
-WINDOW_S = 48 * 3600
-DOUBLE_COUNT_WINDOW_S = 5 * 60
-STALE_AFTER_S = 7 * 86400
-FUTURE_TOLERANCE_S = 60
-GAP_PARAMS = ("em", "ph", "external_id", "fbp")
-MIN_GROUP_EVENTS = 10
-TOKEN_ERROR_CODES = (190, 200)
-SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+# Re-exported: the benchmark and tests/test_reference.py call them as reference's.
+from tests.oracle.compare import NOT_COMPARED as NOT_COMPARED
+from tests.oracle.compare import compare_reports as compare_reports
+from tests.oracle.compare import count_numbers as count_numbers
+
+# Re-exported: tests/test_meta_errors.py checks the oracle's token codes.
+from tests.oracle.diagnostics import diagnostics
 
 # Per-event output of the importer; nothing computed across events.
 LOADED_COLUMNS = (
@@ -92,8 +99,6 @@ LOADED_COLUMNS = (
     "has_unhashed_pii",
     *[f"p_{p}" for p in PARAMS],
 )
-# Fields of the report the reference does not reproduce (see the module docstring).
-NOT_COMPARED = ("generated_at", "report_version", "config", "name", "how_to_fix")
 
 
 # ---------------------------------------------------------------------------
@@ -152,11 +157,51 @@ def _codes(series: pd.Series) -> np.ndarray:
 
 def dedup_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """dedup_status, id_twin_48h, covered_any_key, likely_double for every event (by row)."""
-    n = len(frame)
     server = frame["channel"].eq("server").to_numpy()
     accepted = frame["delivery"].ne("rejected").to_numpy()
-    # A narrow numeric copy: one code per (dataset, event_name), one per key value.
-    keys = pd.DataFrame(
+    keys = _dedup_keys(frame)
+    status, id_twin = _id_statuses(frame, keys, server, accepted)
+    browsers = keys[accepted & ~server]
+    _fallback_statuses(keys, browsers, status, server, accepted)
+
+    # 3. Coverage with any key: a server event with the same event_name and fbp or
+    #    external_id within 48 h, either order.
+    servers = keys[accepted & server]
+    covered_any = id_twin.copy()
+    for key in ("fbp", "external_id"):
+        covered_any[_match(browsers, servers, key, "sent_at", "nearest", DEDUP_WINDOW_S)] = True
+
+    # 4. Likely double counts: a server event that escaped dedup while the same person's
+    #    browser event of the same name happened within 5 minutes (event_time).
+    code = _STATUS_CODE
+    escaped = keys[
+        accepted
+        & server
+        & np.isin(status, [code["server_only"], code["missing_event_id"], code["outside_48h"]])
+    ]
+    double = np.zeros(len(frame), dtype=bool)
+    for key in ("fbp", "external_id", "em_hash"):
+        double[_match(escaped, browsers, key, "event_time", "nearest", DOUBLE_COUNT_WINDOW_S)] = (
+            True
+        )
+
+    return pd.DataFrame(
+        {
+            "dedup_status": status,  # index into DEDUP_STATUSES, -1 for rejected events
+            "id_twin_48h": id_twin,
+            "covered_any_key": covered_any & accepted & ~server,
+            "likely_double": double,
+        },
+        index=frame.index,
+    )
+
+
+_STATUS_CODE = {name: i for i, name in enumerate(DEDUP_STATUSES)}
+
+
+def _dedup_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    """A narrow numeric copy: one code per (dataset, event_name), one per key value."""
+    return pd.DataFrame(
         {
             "name": frame.groupby(["dataset_id", "event_name"], observed=True).ngroup().to_numpy(),
             "event_id": _codes(frame["event_id"]),
@@ -167,13 +212,19 @@ def dedup_columns(frame: pd.DataFrame) -> pd.DataFrame:
             "event_time": frame["event_time"].to_numpy(),
         }
     )
+
+
+def _id_statuses(
+    frame: pd.DataFrame, keys: pd.DataFrame, server: np.ndarray, accepted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """1. event_id twins and repeats: each (dataset, event_name, event_id) in arrival order
+    (sent_at, then position in the log). Returns the status codes (-1: not decided by
+    event_id, or rejected) and the id_twin_48h flags."""
+    n = len(frame)
+    code = _STATUS_CODE
     sent = keys["sent_at"].to_numpy()
-    code = {name: i for i, name in enumerate(DEDUP_STATUSES)}
     status = np.full(n, -1, dtype=np.int8)  # index into DEDUP_STATUSES; -1: rejected
     id_twin = np.zeros(n, dtype=bool)
-
-    # 1. event_id twins and repeats: each (dataset, event_name, event_id) in arrival order
-    #    (sent_at, then position in the log).
     with_id = np.flatnonzero(accepted & (keys["event_id"].to_numpy() >= 0))
     gid = keys["name"].to_numpy()[with_id] * (n + 1) + keys["event_id"].to_numpy()[with_id]
     order = np.lexsort(
@@ -204,9 +255,9 @@ def dedup_columns(frame: pd.DataFrame) -> pd.DataFrame:
     next_other = np.where(srv, next_b, next_s)
     n_other = np.where(srv, n_b, n_s)
     with np.errstate(invalid="ignore"):
-        repeat = (s_sent - prev_same).to_numpy() <= WINDOW_S
-        twin = ((s_sent.to_numpy() - prev_other) <= WINDOW_S) | (
-            (next_other - s_sent.to_numpy()) <= WINDOW_S
+        repeat = (s_sent - prev_same).to_numpy() <= DEDUP_WINDOW_S
+        twin = ((s_sent.to_numpy() - prev_other) <= DEDUP_WINDOW_S) | (
+            (next_other - s_sent.to_numpy()) <= DEDUP_WINDOW_S
         )
     id_twin[rows] = twin
     id_status = np.select(
@@ -216,15 +267,27 @@ def dedup_columns(frame: pd.DataFrame) -> pd.DataFrame:
     )
     decided = id_status >= 0
     status[rows[decided]] = id_status[decided]
+    return status, id_twin
 
-    # 2. Fallback (server only): a browser event with the same event_name and fbp or
-    #    external_id arrived strictly earlier, within 48 h.
-    browsers = keys[accepted & ~server]
-    undecided = accepted & server
-    undecided[rows[decided]] = False
-    fallback = np.zeros(n, dtype=bool)
+
+def _fallback_statuses(
+    keys: pd.DataFrame,
+    browsers: pd.DataFrame,
+    status: np.ndarray,
+    server: np.ndarray,
+    accepted: np.ndarray,
+) -> None:
+    """2. Fallback (server only): a browser event with the same event_name and fbp or
+    external_id arrived strictly earlier, within 48 h. Then every accepted event not
+    decided yet gets its status (in place)."""
+    code = _STATUS_CODE
+    # Accepted server events that event_id did not decide.
+    undecided = accepted & server & (status < 0)
+    fallback = np.zeros(len(keys), dtype=bool)
     for key in ("fbp", "external_id"):
-        hit = _match(keys[undecided], browsers, key, "sent_at", "backward", WINDOW_S, exact=False)
+        hit = _match(
+            keys[undecided], browsers, key, "sent_at", "backward", DEDUP_WINDOW_S, exact=False
+        )
         fallback[hit] = True
     no_status = accepted & (status < 0)
     has_id = keys["event_id"].to_numpy() >= 0
@@ -233,36 +296,6 @@ def dedup_columns(frame: pd.DataFrame) -> pd.DataFrame:
     status[rest & has_id & server] = code["server_only"]
     status[rest & has_id & ~server] = code["browser_only"]
     status[rest & ~has_id] = code["missing_event_id"]
-
-    # 3. Coverage with any key: a server event with the same event_name and fbp or
-    #    external_id within 48 h, either order.
-    servers = keys[accepted & server]
-    covered_any = id_twin.copy()
-    for key in ("fbp", "external_id"):
-        covered_any[_match(browsers, servers, key, "sent_at", "nearest", WINDOW_S)] = True
-
-    # 4. Likely double counts: a server event that escaped dedup while the same person's
-    #    browser event of the same name happened within 5 minutes (event_time).
-    escaped = keys[
-        accepted
-        & server
-        & np.isin(status, [code["server_only"], code["missing_event_id"], code["outside_48h"]])
-    ]
-    double = np.zeros(n, dtype=bool)
-    for key in ("fbp", "external_id", "em_hash"):
-        double[_match(escaped, browsers, key, "event_time", "nearest", DOUBLE_COUNT_WINDOW_S)] = (
-            True
-        )
-
-    return pd.DataFrame(
-        {
-            "dedup_status": status,  # index into DEDUP_STATUSES, -1 for rejected events
-            "id_twin_48h": id_twin,
-            "covered_any_key": covered_any & accepted & ~server,
-            "likely_double": double,
-        },
-        index=frame.index,
-    )
 
 
 def _match(
@@ -515,168 +548,6 @@ def _block(row: pd.Series, config: Config, period: list | None = None) -> dict[s
 
 
 # ---------------------------------------------------------------------------
-# Diagnostics (numbers and identities; the prose is the report's)
-def _diagnostics(
-    frame: pd.DataFrame,
-    values: pd.DataFrame,
-    overall: dict[str, Any],
-    by_event: pd.DataFrame,
-    config: Config,
-) -> list[dict[str, Any]]:
-    server = frame["channel"] == "server"
-    found: list[dict[str, Any]] = []
-
-    def add(key: str, severity: str, affected: int, total: int, **named: Any) -> None:
-        entry = {"key": key, "severity": severity, "affected": int(affected), "total": int(total)}
-        entry.update({k: v for k, v in named.items() if v is not None})
-        entry["share"] = round(affected / total, 6) if total else None
-        found.append(entry)
-
-    sent, accepted = overall["server_sent"], overall["server_events"]
-    # Batches: one CAPI request line is one batch.
-    batch_columns = [
-        "source_id",
-        "line_no",
-        "delivery",
-        "error_code",
-        "batch_size",
-        "events_received",
-    ]
-    batches = (
-        frame.loc[server, batch_columns]
-        .groupby(["source_id", "line_no"])
-        .agg(
-            delivery=("delivery", "first"),  # one answer per batch
-            error_code=("error_code", "min"),
-            batch_size=("batch_size", "min"),
-            events_received=("events_received", "min"),
-            events=("delivery", "size"),
-        )
-    )
-    rejected = batches["delivery"] == "rejected"
-    token = rejected & batches["error_code"].isin(TOKEN_ERROR_CODES)
-    shortfall = (
-        (batches["delivery"] == "accepted")
-        & batches["events_received"].notna()
-        & (batches["events_received"] < batches["batch_size"])
-    )
-    token_events = int(batches.loc[token, "events"].sum())
-    shortfall_events = int((batches["batch_size"] - batches["events_received"])[shortfall].sum())
-    unanswered = int((batches["delivery"] == "unknown").sum())
-
-    if overall["unhashed_pii"]:
-        add("unhashed_pii", "critical", overall["unhashed_pii"], sent)
-    if token_events:
-        add("token_errors", "critical", token_events, sent)
-    other = overall["server_rejected_by_meta"] - token_events
-    if other > 0:
-        add(
-            "rejected_events",
-            "critical" if sent and other / sent > 0.05 else "warning",
-            other,
-            sent,
-        )
-    if overall["dedup"]["likely_double_counted"]:
-        add(
-            "likely_double_counted", "critical", overall["dedup"]["likely_double_counted"], accepted
-        )
-    if overall["server_without_event_id"]:
-        add("missing_event_id", "warning", overall["server_without_event_id"], accepted)
-    if overall["freshness"]["stale_over_7d"]:
-        add("stale_events", "critical", overall["freshness"]["stale_over_7d"], sent)
-    if overall["freshness"]["future"]:
-        add("future_events", "warning", overall["freshness"]["future"], sent)
-    if overall["event_time_in_ms"]:
-        add("event_time_in_ms", "warning", overall["event_time_in_ms"], sent)
-    if overall["test_events"]:
-        add("test_event_code", "warning", overall["test_events"], sent)
-    if overall["rejected_combination"]:
-        add("rejected_combination", "warning", overall["rejected_combination"], sent)
-    if shortfall_events:
-        add("events_received_shortfall", "warning", shortfall_events, sent)
-    for param in ("fbc", "fbp", "client_ip_address"):
-        if overall["invalid_parameters"][param]:
-            add(
-                f"invalid_{param}",
-                "warning",
-                overall["invalid_parameters"][param],
-                sent,
-                parameter=param,
-            )
-    # Low event coverage per event name.
-    for name, row in by_event.iterrows():
-        browser = int(row["browser_events"])
-        shown = round(int(row["covered"]) / browser, 3) if browser else 0.0  # as displayed
-        if browser >= MIN_GROUP_EVENTS and shown < config.coverage_goal:
-            add(
-                "low_event_coverage",
-                "warning",
-                browser - int(row["covered"]),
-                browser,
-                event_name=str(name),
-            )
-    # A campaign missing a parameter its peers (same dataset, action source, event) send.
-    srv = frame.loc[server, ["dataset_id", "action_source", "event_name", "campaign"]]
-    gap_keys = ["dataset_id", "action_source", "event_name", "campaign"]
-    presence = (
-        values.loc[server.to_numpy(), [f"valid__{p}" for p in GAP_PARAMS]]
-        .astype("int64")
-        .assign(
-            dataset_id=srv["dataset_id"].cat.codes.to_numpy(),
-            action_source=srv["action_source"].cat.codes.to_numpy(),  # -1: none
-            event_name=srv["event_name"].cat.codes.to_numpy(),
-            campaign=srv["campaign"].cat.codes.to_numpy(),
-            server_sent=1,
-        )
-        .groupby(gap_keys)
-        .sum()
-        .reset_index()
-    )
-    for key in gap_keys:
-        labels = np.array([*srv[key].cat.categories, "(none)"], dtype=object)
-        presence[key] = labels[presence[key].to_numpy()]  # code -1 -> "(none)"
-    presence = presence[presence["server_sent"] >= MIN_GROUP_EVENTS]
-    for (_, _, event_name), group in presence.groupby(
-        ["dataset_id", "action_source", "event_name"]
-    ):
-        if len(group) < 2:
-            continue
-        for _, row in group.iterrows():
-            rest = group[group["campaign"] != row["campaign"]]
-            missing = []
-            for param in GAP_PARAMS:
-                rest_rate = rest[f"valid__{param}"].sum() / rest["server_sent"].sum()
-                rate = row[f"valid__{param}"] / row["server_sent"]
-                if rest_rate >= 0.5 and rate < 0.5 * rest_rate:
-                    missing.append((param, int(row["server_sent"] - row[f"valid__{param}"])))
-            if missing:
-                add(
-                    "parameter_gap",
-                    "warning",
-                    max(m[1] for m in missing),
-                    int(row["server_sent"]),
-                    event_name=str(event_name),
-                    campaign=str(row["campaign"]),
-                    parameter=",".join(m[0] for m in missing),
-                )
-    # Stages sent late (median lag over the configured limit).
-    lagged = values.loc[~np.isnan(values["lag"].to_numpy()), ["funnel_stage", "lag"]]
-    for stage, lags in lagged.groupby("funnel_stage")["lag"]:
-        if lags.quantile(0.5) > config.freshness["late_median_lag_s"]:
-            add("late_stage", "warning", len(lags), len(lags), funnel_stage=str(stage))
-    for status in ("same_channel_repeat", "outside_48h"):
-        count = overall["dedup"]["server"][status]
-        if count:
-            add(f"dedup_{status}", "info", count, accepted)
-    if unanswered:
-        add("unanswered_batches", "info", unanswered, len(batches))
-    return sorted(
-        found,
-        key=lambda d: (SEVERITY_RANK[d["severity"]], -(d["share"] or 0), -d["affected"]),
-    )
-
-
-# ---------------------------------------------------------------------------
 def compute_report(frame: pd.DataFrame, rejected_records: int, config: Config) -> dict[str, Any]:
     """The report (Filters(): everything) from the loaded events, in pandas."""
     frame = frame.reset_index(drop=True)  # row labels are positions from here on
@@ -721,70 +592,6 @@ def compute_report(frame: pd.DataFrame, rejected_records: int, config: Config) -
         "by_dataset": {
             str(k): _block(row, config, period) for k, row in tables["dataset_id"].iterrows()
         },
-        "diagnostics": _diagnostics(frame, values, overall, tables["event_name"], config),
+        "diagnostics": diagnostics(frame, values, overall, tables["event_name"], config),
         "rejected_records": int(rejected_records),
     }
-
-
-# ---------------------------------------------------------------------------
-def compare_reports(
-    report: dict[str, Any], reference: dict[str, Any], tolerance: float = 1e-9
-) -> list[str]:
-    """Differences between the report and the reference (empty when they agree).
-
-    Every field of the reference is compared (numbers within `tolerance`, everything
-    else exactly); the report may only have more fields where NOT_COMPARED says so.
-    """
-    problems: list[str] = []
-    _compare("", report, reference, tolerance, problems)
-    return problems
-
-
-def _compare(path: str, got: Any, want: Any, tolerance: float, problems: list[str]) -> None:
-    if len(problems) > 50:
-        return
-    if isinstance(want, dict):
-        if not isinstance(got, dict):
-            problems.append(f"{path}: report has {got!r}, reference a mapping")
-            return
-        extra = set(got) - set(want) - set(NOT_COMPARED)
-        missing = set(want) - set(got)
-        if extra or missing:
-            problems.append(
-                f"{path}: keys only in report {sorted(extra)}, only in reference {sorted(missing)}"
-            )
-        for key in want:
-            if key in got:
-                _compare(f"{path}.{key}", got[key], want[key], tolerance, problems)
-        return
-    if isinstance(want, list):
-        if not isinstance(got, list) or len(got) != len(want):
-            problems.append(
-                f"{path}: report has {len(got) if isinstance(got, list) else got!r} items, "
-                f"reference {len(want)}"
-            )
-            return
-        for i, (g, w) in enumerate(zip(got, want, strict=True)):
-            _compare(f"{path}[{i}]", g, w, tolerance, problems)
-        return
-    numeric = (int, float, np.integer, np.floating)
-    if (
-        isinstance(want, numeric)
-        and isinstance(got, numeric)
-        and not isinstance(want, bool)
-        and not isinstance(got, bool)
-    ):
-        if not math.isclose(float(got), float(want), rel_tol=0.0, abs_tol=tolerance):
-            problems.append(f"{path}: report {got!r}, reference {want!r}")
-        return
-    if got != want:
-        problems.append(f"{path}: report {got!r}, reference {want!r}")
-
-
-def count_numbers(reference: dict[str, Any]) -> int:
-    """How many numeric fields the reference holds (what a comparison checked)."""
-    if isinstance(reference, dict):
-        return sum(count_numbers(v) for v in reference.values())
-    if isinstance(reference, list):
-        return sum(count_numbers(v) for v in reference)
-    return int(isinstance(reference, int | float) and not isinstance(reference, bool))

@@ -1,20 +1,21 @@
 """One JSON value per line, read alike by the per-record path and the vectorised one.
 
-Owns `load_json_line`: orjson first, and DuckDB's JSON reader where orjson refuses, so
-the vectorised path (which uses DuckDB) and the per-record path agree on which lines are
-JSON; and `parses`, whether a last line without its newline is complete yet.
+Owns `load_json_line`: orjson first, and DuckDB's JSON reader where orjson refuses
+(`dashboard.store.duckdb_json`), so the vectorised path (which uses DuckDB) and the
+per-record path agree on which lines are JSON; and `parses`, whether a last line without
+its newline is complete yet.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
 from typing import Any
 
 import orjson
 
 from dashboard.ingest.rows import Rejected
+from dashboard.store.duckdb_json import duckdb_json_text
 
 
 def load_json_line(line: bytes) -> Any:
@@ -29,9 +30,6 @@ def load_json_line(line: bytes) -> Any:
         return lenient_loads(text)
 
 
-_READER = threading.local()
-
-
 def lenient_loads(text: str) -> Any:
     """A record orjson refused, read as DuckDB's JSON reader reads it (the vectorised path).
 
@@ -40,17 +38,7 @@ def lenient_loads(text: str) -> Any:
     which lines are JSON, so both accept these; a NaN value then counts as missing.
     Anything DuckDB refuses too is malformed.
     """
-    reader = getattr(_READER, "connection", None)
-    if reader is None:
-        import duckdb
-
-        reader = _READER.connection = duckdb.connect()
-    try:
-        normalised = reader.execute(
-            "SELECT CASE WHEN json_valid($1) THEN CAST(json($1) AS VARCHAR) END", [text]
-        ).fetchall()[0][0]
-    except Exception:  # noqa: BLE001 - anything DuckDB cannot read is not JSON to us
-        normalised = None
+    normalised = duckdb_json_text(text)
     if normalised is None:
         raise Rejected("malformed JSON")
     # DuckDB also reads nan/inf in any case; Python's reader knows NaN and Infinity only.

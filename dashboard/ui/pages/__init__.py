@@ -1,1 +1,1 @@
-"""ui/pages"""
+"""The dashboard's pages, each drawn from named queries through `ui.shared`."""

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
+from dashboard.core import formatting as fmt
+from dashboard.core.definitions import GAP_STATUSES
 from dashboard.outputs import charts
-from dashboard.outputs import formatting as fmt
-from dashboard.quality.indicators import GAP_STATUSES, block_dict
+from dashboard.quality.blocks import block_dict
 from dashboard.ui import shared as ui
 
 st.title("Coverage & dedup")

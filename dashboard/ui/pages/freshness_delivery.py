@@ -3,9 +3,9 @@ errors over time with what each code means and how to fix it (dashboard.core.met
 
 import streamlit as st
 
+from dashboard.core import formatting as fmt
 from dashboard.core import meta_errors
 from dashboard.outputs import charts
-from dashboard.outputs import formatting as fmt
 from dashboard.ui import shared as ui
 
 st.title("Freshness & delivery")

@@ -9,7 +9,7 @@ stage). Stages not sent show as "not sent", and conversion runs across them.
 import streamlit as st
 
 from dashboard.outputs import charts
-from dashboard.quality.indicators import NOT_SENT, conversion_from_stages, enters, funnel_steps
+from dashboard.quality.funnel import NOT_SENT, conversion_from_stages, enters, funnel_steps
 from dashboard.ui import shared as ui
 
 st.title("Funnel")

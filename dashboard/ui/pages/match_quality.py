@@ -3,10 +3,11 @@
 import pandas as pd
 import streamlit as st
 
+from dashboard.core import formatting as fmt
 from dashboard.core.params import PARAMS
 from dashboard.outputs import charts
-from dashboard.outputs import formatting as fmt
-from dashboard.quality.indicators import applicable_by_group, block_dict, coverage_table
+from dashboard.quality.blocks import block_dict
+from dashboard.quality.match_quality import applicable_by_group, coverage_table
 from dashboard.ui import shared as ui
 
 st.title("Match quality")

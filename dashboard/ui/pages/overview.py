@@ -5,9 +5,12 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
+from dashboard.core import formatting as fmt
+from dashboard.core.clock import now
+from dashboard.core.filters import Filters
 from dashboard.outputs import charts
-from dashboard.outputs import formatting as fmt
-from dashboard.quality.indicators import Filters, now, tier
+from dashboard.outputs.scorecards import Scorecard, scorecards
+from dashboard.quality.emq import tier
 from dashboard.ui import shared as ui
 
 st.title("Event quality overview")
@@ -77,127 +80,44 @@ before = ui.query("overall", compared.previous_filters(filters)) if available el
 vs = f"vs {fmt.day(compared.since)} – {fmt.day(compared.until)}" if before else None
 
 
-def previous(*path):
-    if before is None:
-        return None
-    value = before
-    for part in path:
-        value = value[part]
-    return value
-
-
-def card(col, label, shown, current, earlier, kind, *, lower_is_better=False, help=None):
+def card(col, scorecard: Scorecard) -> None:
     """A scorecard whose change is computed from the values as shown; none is neutral."""
-    change = fmt.delta(current, earlier, kind) if before is not None else None
-    if change == fmt.NO_CHANGE:
+    shown = scorecard.shown
+    if scorecard.measure.kind == "score":
+        shown = f"{shown} · {tier(scorecard.value, config)}"
+    if scorecard.change == fmt.NO_CHANGE:
         col.metric(
-            label,
+            scorecard.label,
             shown,
-            change,
+            scorecard.change,
             delta_color="off",
             delta_arrow="off",
             delta_description=vs,
-            help=help,
+            help=scorecard.help,
         )
         return
     col.metric(
-        label,
+        scorecard.label,
         shown,
-        change,
-        delta_color="inverse" if lower_is_better else "normal",
-        delta_description=vs if change else None,
-        help=help,
+        scorecard.change,
+        delta_color="inverse" if scorecard.lower_is_better else "normal",
+        delta_description=vs if scorecard.change else None,
+        help=scorecard.help,
     )
 
 
-emq = now["emq_estimate"]
-cols = st.columns(4)
-card(
-    cols[0],
-    "EMQ estimate",
-    f"{fmt.score(emq)} · {tier(emq, config)}",
-    emq,
-    previous("emq_estimate"),
-    "score",
-    help="Estimated from the customer parameters sent (0-10); not Meta's score. Tiers "
-    f"Poor < {config.emq_tiers['ok']:g} ≤ OK < {config.emq_tiers['good']:g} ≤ Good < "
-    f"{config.emq_tiers['great']:g} ≤ Great are approximate, not Meta-published.",
-)
-coverage = now["event_coverage"]
-card(
-    cols[1],
-    "Event coverage",
-    fmt.percent(coverage),
-    coverage,
-    previous("event_coverage"),
-    "rate",
-    help="Share of Pixel events with a Conversions API twin (same event_name and event_id "
-    f"within 48 h). Meta's goal: {config.coverage_goal:.0%}.",
-)
-rate = now["dedup"]["rate"]
-by_design = now["dedup"]["server"]["by_design"]
-card(
-    cols[2],
-    "Dedup rate",
-    fmt.percent(rate) if rate is not None else "n/a",
-    rate,
-    previous("dedup", "rate"),
-    "rate",
-    help="Share of accepted server events that can have a Pixel twin which Meta deduplicates "
-    "against one (by event_id, or the fbp/external_id fallback). "
-    f"{fmt.compact(by_design)} server-only events by design (CRM, messaging, offline) are "
-    "left out: they have no browser counterpart.",
-)
-card(
-    cols[3],
-    "Likely double counts",
-    fmt.compact(now["dedup"]["likely_double_counted"]),
-    now["dedup"]["likely_double_counted"],
-    previous("dedup", "likely_double_counted"),
-    "count",
-    lower_is_better=True,
-    help="Server events that escape dedup although the same person's browser event of the "
-    "same name happened within 5 minutes.",
-)
-cols = st.columns(4)
-lag = now["freshness"]["median_lag_s"]
-card(
-    cols[0],
-    "Median lag",
-    fmt.duration(lag),
-    lag,
-    previous("freshness", "median_lag_s"),
-    "duration",
-    lower_is_better=True,
-    help="Median time from event_time to sending, server events. Meta: send in real time, "
-    "at most within an hour.",
-)
-card(
-    cols[1],
-    "Rejected events",
-    fmt.compact(now["server_rejected_by_meta"]),
-    now["server_rejected_by_meta"],
-    previous("server_rejected_by_meta"),
-    "count",
-    lower_is_better=True,
-    help="Server events in batches Meta rejected (the whole batch fails on one bad event).",
-)
-card(
-    cols[2],
-    "Unhashed PII",
-    fmt.compact(now["unhashed_pii"]),
-    now["unhashed_pii"],
-    previous("unhashed_pii"),
-    "count",
-    lower_is_better=True,
-    help="Server events carrying plaintext personal data where Meta wants a SHA-256 hash. "
-    "The values are never stored here.",
-)
-cols[3].metric(
+# The headline measures of the registry (core.measures.SCORECARDS), four to a row; the
+# last card shows the volumes.
+cards = scorecards(now, before, config)
+columns = [*st.columns(4), *st.columns(4)]
+for column, scorecard in zip(columns, cards, strict=False):
+    card(column, scorecard)
+columns[len(cards)].metric(
     "Events (browser / server)",
     f"{fmt.compact(now['browser_events'])} / {fmt.compact(now['server_events'])}",
     help="Accepted browser (Pixel) and server (CAPI) events in the selection.",
 )
+coverage = now["event_coverage"]
 if compared is not None:
     st.caption(compared.note)
 # Judged on the value as shown: 74.96% reads "75.0%", which is not below 75%.

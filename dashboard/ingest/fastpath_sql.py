@@ -1,0 +1,202 @@
+r"""SQL vocabulary of the vectorised importer: JSON leaves and value validity in DuckDB.
+
+Owns the small SQL expressions `fastpath_plan` builds its query from: reading a raw JSON
+leaf (its type, the text of a string leaf, the checks that a text is kept unchanged by
+the Python path) and the DuckDB form of a user_data value's status. Every validity rule
+comes from `dashboard.core.params`; this module only spells it in SQL. The expressions
+assume a fast-path line: printable ASCII with no escape but `\/` (see `fastpath`), so
+every text is clean ASCII and RE2 reads each shared pattern as Python's `re` does.
+"""
+
+from __future__ import annotations
+
+import json
+
+from dashboard.core.params import (
+    EMAIL_PATTERN,
+    HASHED_PARAMS,
+    HEXISH_PATTERN,
+    INVALID,
+    MIN_HEXISH_DIGITS,
+    MIN_PHONE_DIGITS,
+    PHONE_CHARS_PATTERN,
+    PLACEHOLDERS,
+    PLAIN_PATTERNS,
+    PLAINTEXT_MARKER,
+    SHA256_HEX_DIGITS,
+    SHA256_PATTERN,
+    UNHASHED,
+    VALID,
+)
+
+# The Python functions the query calls, registered on the connection by `BlockParser`.
+IP_OK_FUNCTION = "eqm_ip_ok"
+QUERY_VALUE_FUNCTION = "eqm_query_value"
+
+
+def quoted(pattern: str) -> str:
+    """A regex as the body of a SQL string literal."""
+    return pattern.replace("'", "''")
+
+
+def full_match(value: str, pattern: str) -> str:
+    """SQL for `re.match(f"^{pattern}$", value)` with a pattern of `params`: written in
+    the syntax RE2 and `re` share, so it goes to DuckDB as it is."""
+    return f"regexp_full_match({value}, '{quoted(pattern)}')"
+
+
+# -- JSON leaves ---------------------------------------------------------------------
+
+
+def leaf_type(leaf: str) -> str:
+    """JSON type of a raw leaf from its first character (DuckDB writes leaves minified);
+    only numbers need the parser, to tell integers from doubles."""
+    return (
+        f"CASE WHEN {leaf} IS NULL THEN 'NULL' ELSE CASE left(CAST({leaf} AS VARCHAR), 1)"
+        " WHEN '\"' THEN 'VARCHAR' WHEN '[' THEN 'ARRAY' WHEN '{' THEN 'OBJECT'"
+        " WHEN 'n' THEN 'NULL' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN'"
+        f" ELSE json_type({leaf}) END END"
+    )
+
+
+def text(leaf: str) -> str:
+    """The value of a string leaf. Fast-path lines hold no escapes (bar `\\/`, which
+    DuckDB writes back as `/`), so the leaf is the text between two quotes."""
+    return f"substr(CAST({leaf} AS VARCHAR), 2, strlen(CAST({leaf} AS VARCHAR)) - 2)"
+
+
+def is_text(leaf: str) -> str:
+    return f"{leaf_type(leaf)} = 'VARCHAR'"
+
+
+def is_null(leaf: str) -> str:
+    return f"{leaf_type(leaf)} = 'NULL'"
+
+
+def is_integer(leaf: str) -> str:
+    return f"{leaf_type(leaf)} IN ('BIGINT', 'UBIGINT')"
+
+
+def unspaced(value: str) -> str:
+    """No edge space (the only whitespace a fast-path line's text can hold): strip is a no-op."""
+    return f"NOT (starts_with({value}, ' ') OR ends_with({value}, ' '))"
+
+
+def plain_text_ok(leaf: str, max_bytes: int) -> str:
+    """A text the Python path would keep unchanged: no edge whitespace, not cut."""
+    value = text(leaf)
+    return f"({unspaced(value)} AND strlen({value}) <= {max_bytes})"
+
+
+def optional_text(leaf: str, max_bytes: int) -> tuple[str, str]:
+    """(value, ok) for `rows._opt_text`: None, or a text kept as sent; numbers go back."""
+    value = f"CASE WHEN {is_text(leaf)} THEN nullif({text(leaf)}, '') END"
+    ok = f"({is_null(leaf)} OR ({is_text(leaf)} AND {plain_text_ok(leaf, max_bytes)}))"
+    return value, ok
+
+
+def config_text(leaf: str, max_bytes: int) -> tuple[str, str]:
+    """(value, ok) for `config._text`: texts and nothing else; numbers go back."""
+    value = f"CASE WHEN {is_text(leaf)} THEN nullif({text(leaf)}, '') END"
+    kind = leaf_type(leaf)
+    ok = (
+        f"({kind} IN ('NULL', 'BOOLEAN', 'OBJECT', 'ARRAY')"
+        f" OR ({kind} = 'VARCHAR' AND {plain_text_ok(leaf, max_bytes)}))"
+    )
+    return value, ok
+
+
+def int32(leaf: str) -> tuple[str, str]:
+    """(value, ok) for `rows.int_or_none`: JSON integers; texts (parsed there) go back."""
+    kind = leaf_type(leaf)
+    number = f"TRY_CAST({leaf} AS HUGEINT)"
+    value = (
+        f"CASE WHEN {kind} IN ('BIGINT', 'UBIGINT') AND abs({number}) < 2147483648"
+        f" THEN CAST({number} AS INTEGER) END"
+    )
+    return value, f"({kind} <> 'VARCHAR')"
+
+
+def json_spec(paths: list[str]) -> dict:
+    """A from_json structure holding each dotted path, leaves kept as raw JSON."""
+    tree: dict = {}
+    for dotted in paths:
+        node = tree
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node.setdefault(parts[-1], "JSON")
+    return tree
+
+
+def json_path(root: str, dotted: str) -> str:
+    """The struct field at a dotted path under `root`, each part quoted."""
+    return root + "".join(f".{json.dumps(part)}" for part in dotted.split("."))
+
+
+# -- value validity (dashboard.core.params in SQL) -----------------------------------
+# Length checks go first where a pattern implies a length: they are cheaper than RE2.
+
+
+def _is_sha256(value: str) -> str:
+    return f"(strlen({value}) = {SHA256_HEX_DIGITS} AND {full_match(value, SHA256_PATTERN)})"
+
+
+def _is_hexish(value: str) -> str:
+    return f"(strlen({value}) >= {MIN_HEXISH_DIGITS} AND {full_match(value, HEXISH_PATTERN)})"
+
+
+def _is_placeholder(value: str) -> str:
+    listed = ", ".join(f"'{p}'" for p in sorted(PLACEHOLDERS))
+    return f"(strlen({value}) <= {max(map(len, PLACEHOLDERS))} AND lower({value}) IN ({listed}))"
+
+
+def is_email(value: str) -> str:
+    """SQL for `params.looks_like_email` on a clean ASCII text."""
+    return full_match(value, EMAIL_PATTERN)
+
+
+def is_phone(value: str) -> str:
+    """SQL for `params.looks_like_phone` on a clean ASCII text."""
+    digits = f"strlen(regexp_replace({value}, '[^0-9]', '', 'g'))"
+    return f"({full_match(value, PHONE_CHARS_PATTERN)} AND {digits} >= {MIN_PHONE_DIGITS})"
+
+
+def element_status(param: str, value: str) -> str:
+    """SQL for `params.value_status(param, value)[0]` on a clean ASCII text."""
+    marker = f"starts_with({value}, '{PLAINTEXT_MARKER}')"
+    return f"CASE WHEN {marker} THEN {UNHASHED} ELSE {_unmarked_status(param, value)} END"
+
+
+def _unmarked_status(param: str, x: str) -> str:
+    """The status of a value that is not the capture relay's plaintext marker, in the
+    order of `params._scalar_status` (hashed, external_id, then plain parameters)."""
+    if param in HASHED_PARAMS:
+        return (
+            f"CASE WHEN {_is_sha256(x)} THEN {VALID}"
+            f" WHEN {_is_placeholder(x)} OR {_is_hexish(x)} THEN {INVALID} ELSE {UNHASHED} END"
+        )
+    if param == "external_id":
+        return (
+            f"CASE WHEN {_is_placeholder(x)} THEN {INVALID} WHEN {is_email(x)}"
+            f" OR (starts_with({x}, '+') AND {is_phone(x)}) THEN {UNHASHED} ELSE {VALID} END"
+        )
+    if param == "client_ip_address":
+        check = f"{IP_OK_FUNCTION}({x})"
+    elif param in PLAIN_PATTERNS:
+        check = full_match(x, PLAIN_PATTERNS[param])
+    else:
+        check = f"NOT {_is_sha256(x)}"
+    return (
+        f"CASE WHEN {_is_placeholder(x)} THEN {INVALID}"
+        f" WHEN {check} THEN {VALID} ELSE {INVALID} END"
+    )
+
+
+def fingerprint(value: str, *, lower: bool) -> str:
+    """SQL for `rows.fingerprint` on a clean ASCII text (no edge spaces to strip)."""
+    folded = f"lower({value})" if lower else value
+    return f"left(sha256({folded}), 16)"

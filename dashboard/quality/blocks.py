@@ -1,0 +1,277 @@
+"""A block of indicators (the JSON contract's block B), computed from the registry.
+
+`store.queries.blocks.signature_frame` returns one row per *status signature* (the
+groupings' dimensions, channel, accepted, dedup status, rejected combination, the 25
+parameter statuses: a few hundred rows for a million events) with counts of the flags
+that are not part of it. Every `Count` of `core.measures.MEASURES` is summed from those
+rows here, then rolled up per grouping; `Latest` times are maxima, rolled up with max;
+lag percentiles cannot be rolled up and come from their own query. `block_dict` turns one
+row of the result into the JSON block, measure by measure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dashboard.core.config import Config
+from dashboard.core.definitions import DEDUP_STATUSES, DEDUPLICATED_STATUSES
+from dashboard.core.filters import Filters
+from dashboard.core.measures import (
+    MEASURES,
+    Count,
+    LagPercentile,
+    Latest,
+    Measure,
+    Ratio,
+)
+from dashboard.quality.emq import signature_emq
+from dashboard.store.queries import blocks as queries
+
+COUNTS = [m for m in MEASURES if isinstance(m.aggregate, Count)]
+LATEST = [m for m in MEASURES if isinstance(m.aggregate, Latest)]
+LAGS = [m for m in MEASURES if isinstance(m.aggregate, LagPercentile)]
+FRAME_RATIOS = [m for m in MEASURES if isinstance(m.aggregate, Ratio) and m.aggregate.in_frame]
+# Columns that hold fractions or times, not whole counts.
+FLOAT_KINDS = ("duration", "time", "sum")
+
+
+def count_columns(signature: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """Every `Count` and `Latest` measure, one row per signature row (then summed)."""
+    # NumPy arrays, not Series: ~150 columns over a few hundred rows, where pandas'
+    # per-operation overhead would cost more than the sums.
+    n = signature["n"].to_numpy(dtype="int64")
+    channel = signature["_channel"].to_numpy()
+    accepted = signature["_accepted"].to_numpy(dtype=bool)
+    emq = signature_emq(signature, config).to_numpy(dtype=float)
+    flags: dict[str, np.ndarray] = {"n": n, "emq": n * emq}
+    columns: dict[str, np.ndarray] = {}
+    for measure in COUNTS:
+        count = measure.aggregate
+        mask = np.ones(len(signature), dtype=bool)
+        if count.channel is not None:
+            mask &= channel == count.channel
+        if count.accepted is not None:
+            mask &= accepted if count.accepted else ~accepted
+        for column, operator, value in count.where:
+            values = signature[column].to_numpy()
+            mask &= values == value if operator == "==" else values >= value
+        if count.flag not in flags:
+            flags[count.flag] = signature[count.flag].to_numpy(dtype="int64")
+        columns[measure.column] = np.where(mask, flags[count.flag], 0)
+    # Maxima of accepted events (NaN elsewhere, so max skips them).
+    times = {
+        "event_time": signature["_max_event_time"].to_numpy(dtype=float),
+        "sent_at": signature["_max_sent_at"].to_numpy(dtype=float),
+    }
+    for measure in LATEST:
+        latest = measure.aggregate
+        mask = accepted if latest.channel is None else accepted & (channel == latest.channel)
+        columns[measure.column] = np.where(mask, times[latest.source], np.nan)
+    return pd.DataFrame(columns, index=signature.index)
+
+
+def block_frame(
+    engine, filters: Filters, config: Config, by: str | Sequence[str] | None = None
+) -> pd.DataFrame:
+    """One row of block columns per group (one row overall when `by` is None)."""
+    dims = [by] if isinstance(by, str) else list(by or [])
+    return block_frames(engine, filters, config, [dims])[0]
+
+
+def block_frames(
+    engine,
+    filters: Filters,
+    config: Config,
+    groupings: Sequence[Sequence[str]],
+    *,
+    missing_days: bool = False,
+) -> list[pd.DataFrame]:
+    """`block_frame` for several groupings from two scans (signatures, lag percentiles).
+
+    With `missing_days`, each row also gets `days_without_events`: the days of the
+    period (see `store.queries.blocks.period_days`) on which the group has no event.
+    """
+    dims: list[str] = []
+    for grouping in groupings:
+        dims.extend(d for d in grouping if d not in dims)
+    names = [m.column for m in COUNTS]
+    latest = [m.column for m in LATEST]
+    lags = [m.column for m in LAGS]
+    signature = queries.signature_frame(engine, filters, dims, config)
+    columns = count_columns(signature, config)
+    summed = columns.drop(columns=latest)
+    percentiles = queries.percentile_frames(engine, filters, groupings)
+    present = queries.days_present(engine, filters, dims) if missing_days else None
+    period = queries.period_days(engine, filters) if missing_days else []
+    out = []
+    for grouping, lag_frame in zip(groupings, percentiles, strict=True):
+        grouping = list(grouping)
+        if grouping:
+            keys = [signature[d] for d in grouping]
+            part = summed.groupby(keys, dropna=False, sort=True).sum()
+            newest = columns[latest].groupby(keys, dropna=False, sort=True).max()
+            part = part.join(newest).reset_index()
+            part = part.merge(lag_frame, on=grouping, how="left") if len(part) else part
+            for lag in lags:
+                if lag not in part:
+                    part[lag] = pd.Series(dtype=float)
+        else:
+            part = pd.DataFrame(
+                [summed.sum().to_dict() | columns[latest].max().to_dict()],
+                columns=[*names, *latest],
+            )
+            for lag in lags:
+                part[lag] = lag_frame[lag].iloc[0] if len(lag_frame) else None
+        part = part[[*grouping, *names, *latest, *lags]]
+        frame = _finish_block_frame(part.reset_index(drop=True), grouping)
+        if present is not None:
+            frame["days_without_events"] = _missing_days(frame, grouping, present, period)
+        out.append(frame)
+    return out
+
+
+def _missing_days(
+    frame: pd.DataFrame, grouping: list[str], present: pd.DataFrame, period: list[date]
+) -> list[list[str]]:
+    if "event_day" in grouping:
+        return [[] for _ in range(len(frame))]
+    if not grouping:
+        seen = set(present["event_day"])
+        return [[d.isoformat() for d in period if d not in seen]] * len(frame)
+    days_by_group = present.groupby(grouping, dropna=False)["event_day"].agg(set)
+    out = []
+    for row in frame[grouping].itertuples(index=False, name=None):
+        seen = days_by_group.get(row if len(grouping) > 1 else row[0], set())
+        out.append([d.isoformat() for d in period if d not in seen])
+    return out
+
+
+def _finish_block_frame(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
+    kinds = {m.column: m.kind for m in MEASURES}
+    floats = [c for c in frame.columns if c not in dims and kinds.get(c) in FLOAT_KINDS]
+    counts = [c for c in frame.columns if c not in dims and c not in floats]
+    # Whole-frame conversions: one per kind of column, not one per column.
+    as_float = _numeric(frame[floats]).astype(float)
+    as_count = _numeric(frame[counts]).fillna(0).astype("int64")
+    out = pd.concat([frame[dims], as_count, as_float], axis=1)[list(frame.columns)]
+    if "event_day" in dims:
+        out["event_day"] = pd.to_datetime(out["event_day"])
+    out = out.assign(emq_sum=out["emq_sum"].fillna(0.0))
+    ratios = {}
+    for measure in FRAME_RATIOS:
+        denominator = out[measure.aggregate.denominator]
+        ratios[measure.column] = out[measure.aggregate.numerator] / denominator.where(
+            denominator > 0
+        )
+    return out.assign(**ratios)
+
+
+def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every column numeric (already so when it came from sums)."""
+    if all(pd.api.types.is_numeric_dtype(kind) for kind in frame.dtypes):
+        return frame
+    return frame.apply(pd.to_numeric, errors="coerce")
+
+
+def _none_if_nan(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        return value
+    return value
+
+
+def none_if_nan(value: Any) -> Any:
+    """None for a missing value (None, NaN, NaT), else the value."""
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        return value
+    return value
+
+
+def iso_utc(seconds: Any) -> str | None:
+    """UTC Unix seconds as ISO 8601 ("2026-11-04T18:22:05Z"); None when missing."""
+    seconds = none_if_nan(seconds)
+    if seconds is None:
+        return None
+    moment = datetime.fromtimestamp(float(seconds), tz=UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def dedup_rate_of(counts: dict[str, Any] | pd.Series) -> float | None:
+    """Share of the accepted server events that can have a browser twin which Meta
+    deduplicates against one (by event_id, or the fbp/external_id fallback), from a
+    block row's dedup columns. Server-only events by design are left out of both
+    sides: they have no twin to find."""
+    server = {s: int(counts[f"dedup__server__{s}"]) for s in DEDUP_STATUSES}
+    by_design = {s: int(counts[f"by_design__{s}"]) for s in DEDUP_STATUSES}
+    twinnable = sum(server.values()) - sum(by_design.values())
+    deduped = sum(server[s] - by_design[s] for s in DEDUPLICATED_STATUSES)
+    return round(deduped / twinnable, 6) if twinnable > 0 else None
+
+
+def _derived(name: str, row: dict[str, Any] | pd.Series) -> Any:
+    if name == "by_design":
+        return sum(int(row[f"by_design__{s}"]) for s in DEDUP_STATUSES)
+    if name == "dedup_rate":
+        return dedup_rate_of(row)
+    if name == "days_without_events":
+        missing = row["days_without_events"] if "days_without_events" in row else None
+        return None if missing is None else list(missing)
+    raise KeyError(name)
+
+
+def measure_value(measure: Measure, row: dict[str, Any] | pd.Series) -> Any:
+    """One measure's value in the JSON block, from one row of a block frame."""
+    aggregate = measure.aggregate
+    if isinstance(aggregate, Count):
+        return int(row[measure.column])
+    if isinstance(aggregate, Ratio):
+        denominator = int(row[aggregate.denominator])
+        if denominator == 0:
+            return None
+        return round(float(row[aggregate.numerator]) / denominator, aggregate.decimals)
+    if isinstance(aggregate, LagPercentile):
+        value = none_if_nan(row[measure.column])
+        return None if value is None else round(float(value), 6)
+    if isinstance(aggregate, Latest):
+        return iso_utc(row[measure.column])
+    return _derived(aggregate.name, row)
+
+
+def block_dict(row: pd.Series | dict) -> dict[str, Any]:
+    """The report contract's block B from one row of `block_frame`: every measure of the
+    registry that belongs in JSON, at its path."""
+    block: dict[str, Any] = {}
+    for measure in MEASURES:
+        if not measure.json:
+            continue
+        parent = block
+        for part in measure.path[:-1]:
+            parent = parent.setdefault(part, {})
+        parent[measure.path[-1]] = measure_value(measure, row)
+    return block
+
+
+def overall_block(engine, filters: Filters, config: Config) -> dict[str, Any]:
+    """Block B for the whole slice."""
+    frame = block_frame(engine, filters, config)
+    return block_dict(frame.iloc[0])
+
+
+def blocks_by(engine, filters: Filters, config: Config, by: str) -> dict[str, dict]:
+    """Block B per value of one dimension."""
+    frame = block_frame(engine, filters, config, by)
+    return {str(row[by]): block_dict(row) for _, row in frame.iterrows()}

@@ -1,0 +1,206 @@
+"""Queries of match quality and dedup: recoverable values per person, action sources,
+dedup-key feedback and the event-level gap list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from dashboard.core.config import Config
+from dashboard.core.definitions import (
+    DEDUP_STATUSES,
+    GAP_STATUSES,
+)
+from dashboard.core.filters import Filters
+from dashboard.store.database import events
+from dashboard.store.queries.common import (
+    ACCEPTED,
+    BROWSER,
+    SERVER,
+    count_if,
+    default_config,
+    group_column,
+    read_frame,
+    server_only_by_design,
+    where,
+)
+
+
+# ---------------------------------------------------------------------------
+# Match quality
+def recoverable_counts(engine: Engine, filters: Filters, params: Sequence[str]) -> pd.DataFrame:
+    """Per (event name, action source) of the slice's server events: for each of `params`,
+    how many lack a valid value but belong to a person (same fbp, or same external_id)
+    who had sent a valid value on another event, of any channel, anywhere in the store,
+    at or before this event's time.
+
+    Those values are recoverable: the integration already knew them when it sent the
+    event and only has to pass them along. A value first seen later is not: a page
+    view sent before its visitor filled in the checkout form could not carry the
+    e-mail, and a sent event cannot be amended. One query: a table per person key
+    (the first time each parameter was valid) left-joined to the slice on equality, so
+    it grows linearly with the store. An event lacking the parameter cannot be the one
+    that carried it, so "another event" needs no self-exclusion.
+    """
+
+    def carried_by(key: sa.Column, name: str):
+        # Only the people of the slice: a filtered view then groups a few thousand
+        # people, not every visitor in the store.
+        slice_people = sa.select(key).where(*where(filters), SERVER, key.is_not(None))
+        return (
+            sa.select(
+                key.label("person"),
+                *[
+                    sa.func.min(sa.case((events.c[f"p_{p}"] == 1, events.c.event_time))).label(
+                        f"first_{p}"
+                    )
+                    for p in params
+                ],
+            )
+            .where(key.in_(slice_people))
+            .group_by(key)
+            .cte(name)
+        )
+
+    by_fbp = carried_by(events.c.fbp, "carried_by_fbp")
+    by_external_id = carried_by(events.c.external_id, "carried_by_external_id")
+    group_columns = [group_column("event_name"), group_column("action_source")]
+    query = (
+        sa.select(
+            *group_columns,
+            *[
+                count_if(
+                    sa.and_(
+                        events.c[f"p_{p}"] != 1,
+                        # A person without that key, or who never sent the parameter
+                        # valid, compares NULL: counted as false.
+                        sa.or_(
+                            by_fbp.c[f"first_{p}"] <= events.c.event_time,
+                            by_external_id.c[f"first_{p}"] <= events.c.event_time,
+                        ),
+                    )
+                ).label(f"recoverable__{p}")
+                for p in params
+            ],
+        )
+        .select_from(
+            events.outerjoin(by_fbp, events.c.fbp == by_fbp.c.person).outerjoin(
+                by_external_id, events.c.external_id == by_external_id.c.person
+            )
+        )
+        .where(*where(filters), SERVER)
+        .group_by(*group_columns)
+    )
+    names = ["event_name", "action_source", *[f"recoverable__{p}" for p in params]]
+    with engine.connect() as connection:
+        frame = read_frame(connection, query, names)
+    for p in params:
+        frame[f"recoverable__{p}"] = frame[f"recoverable__{p}"].astype("int64")
+    return frame
+
+
+def action_sources_by(engine: Engine, filters: Filters, by: str | Sequence[str]) -> pd.DataFrame:
+    """The action sources of the slice's server events per group: one row per distinct
+    (dims..., action_source), so one scan serves every grouping of those dims."""
+    dims = [by] if isinstance(by, str) else list(by)
+    source = sa.func.coalesce(events.c.action_source, "(none)").label("action_source")
+    query = (
+        sa.select(*[group_column(d) for d in dims], source)
+        .where(*where(filters), SERVER)
+        .distinct()
+    )
+    with engine.connect() as connection:
+        return read_frame(connection, query, [*dims, "action_source"])
+
+
+# ---------------------------------------------------------------------------
+# Dedup and coverage
+def dedup_key_feedback(engine: Engine, filters: Filters) -> pd.DataFrame:
+    """Meta's dedup-key feedback: per key, share of browser and of server events carrying it."""
+    keys = {"event_id": events.c.event_id, "external_id": events.c.external_id, "fbp": events.c.fbp}
+    columns = [
+        count_if(BROWSER).label("browser"),
+        count_if(SERVER).label("server"),
+    ]
+    for key, column in keys.items():
+        columns.append(count_if(sa.and_(BROWSER, column.is_not(None))).label(f"b__{key}"))
+        columns.append(count_if(sa.and_(SERVER, column.is_not(None))).label(f"s__{key}"))
+    query = sa.select(*columns).where(*where(filters), ACCEPTED)
+    with engine.connect() as connection:
+        row = connection.execute(query).mappings().one()
+    browser = int(row["browser"] or 0)
+    server = int(row["server"] or 0)
+    return pd.DataFrame(
+        [
+            {
+                "dedup_key": key,
+                "browser_events_with_key": (int(row[f"b__{key}"] or 0) / browser)
+                if browser
+                else None,
+                "server_events_with_key": (int(row[f"s__{key}"] or 0) / server) if server else None,
+            }
+            for key in keys
+        ]
+    )
+
+
+def gap_events(
+    engine: Engine,
+    filters: Filters,
+    statuses: Sequence[str] = (*GAP_STATUSES, "likely_double_counted"),
+    limit: int = 1000,
+    config: Config | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """Event-level dedup gaps for a developer (no PII: hashed fields never shown) and the total.
+
+    server_only is a gap only for events that can have a browser twin: CRM, messaging
+    and offline events are sent from the server alone by design (`server_only_by_design`).
+    """
+    wanted = [s for s in statuses if s in DEDUP_STATUSES and s != "server_only"]
+    conditions = []
+    if wanted:
+        conditions.append(events.c.dedup_status.in_(wanted))
+    if "server_only" in statuses:
+        # CRM and messaging events have no Pixel counterpart: server_only is a gap on the web.
+        by_design = server_only_by_design(config or default_config())
+        conditions.append(sa.and_(events.c.dedup_status == "server_only", sa.not_(by_design)))
+    if "likely_double_counted" in statuses:
+        conditions.append(events.c.likely_double == sa.true())
+    if not conditions:
+        return pd.DataFrame(), 0
+    selected = [*where(filters), ACCEPTED, sa.or_(*conditions)]
+    gap = sa.case(
+        (events.c.likely_double == sa.true(), "likely_double_counted"),
+        else_=events.c.dedup_status,
+    ).label("gap")
+    query = (
+        sa.select(
+            gap,
+            events.c.channel,
+            events.c.dataset_id,
+            events.c.event_name,
+            events.c.event_id,
+            events.c.campaign,
+            events.c.funnel_stage,
+            events.c.event_time,
+            events.c.sent_at,
+            events.c.fbp,
+            events.c.external_id,
+            events.c.action_source,
+        )
+        .where(*selected)
+        .order_by(events.c.sent_at.desc(), events.c.source_id, events.c.line_no, events.c.idx)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        total = int(connection.execute(sa.select(sa.func.count()).where(*selected)).scalar() or 0)
+        frame = pd.DataFrame(connection.execute(query).mappings().all())
+    if frame.empty:
+        frame = pd.DataFrame(columns=[c.name for c in query.selected_columns])
+    for column in ("event_time", "sent_at"):
+        frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
+    return frame, total
