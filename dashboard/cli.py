@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from dashboard.core.config import ConfigError, default_db_url, load_config
-from dashboard.core.filters import Filters
+from dashboard.core.filters import FILTER_DIMENSIONS, Filters
 from dashboard.ingest import IngestError, ingest
 from dashboard.ingest.formats import format_names
 from dashboard.outputs.check import Thresholds
@@ -77,16 +77,14 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
     """The slice options shared by report and check."""
     parser.add_argument("--since", type=_date, help="first day (UTC, inclusive)")
     parser.add_argument("--until", type=_date, help="last day (UTC, inclusive)")
-    for flag, help_text in (
-        ("--dataset", "dataset id"),
-        ("--campaign", "campaign"),
-        ("--stage", "funnel stage"),
-        ("--event", "event name"),
-        ("--action-source", "action_source"),
-        ("--messaging-channel", "messaging_channel"),
-        ("--channel", "browser or server"),
-    ):
-        parser.add_argument(flag, action="append", default=[], help=f"{help_text} (repeatable)")
+    for dimension in FILTER_DIMENSIONS:
+        parser.add_argument(
+            dimension.flag,
+            dest=dimension.field,
+            action="append",
+            default=[],
+            help=f"{dimension.help} (repeatable)",
+        )
 
 
 def filters_from_args(args: argparse.Namespace) -> Filters:
@@ -94,13 +92,7 @@ def filters_from_args(args: argparse.Namespace) -> Filters:
     return Filters(
         since=args.since,
         until=args.until,
-        datasets=tuple(args.dataset),
-        campaigns=tuple(args.campaign),
-        stages=tuple(args.stage),
-        event_names=tuple(args.event),
-        action_sources=tuple(args.action_source),
-        messaging_channels=tuple(args.messaging_channel),
-        channels=tuple(args.channel),
+        **{d.field: tuple(getattr(args, d.field)) for d in FILTER_DIMENSIONS},
     )
 
 

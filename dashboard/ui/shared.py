@@ -21,7 +21,7 @@ import streamlit as st
 from dashboard.core import clock
 from dashboard.core import formatting as fmt
 from dashboard.core.config import DB_URL_ENV, Config, default_db_url, load_config
-from dashboard.core.filters import Filters
+from dashboard.core.filters import FILTER_DIMENSIONS, Filters
 from dashboard.outputs import labels
 from dashboard.outputs.exports import to_csv_bytes
 from dashboard.quality.blocks import block_frames, overall_block
@@ -49,21 +49,6 @@ from dashboard.store.queries.funnel import (
 )
 from dashboard.store.queries.match import action_sources_by, dedup_key_feedback, gap_events
 
-FILTER_FIELDS = {
-    # session-state key: (Filters field, URL parameter, store column, label)
-    "f_dataset": ("datasets", "dataset", "dataset_id", "Dataset"),
-    "f_campaign": ("campaigns", "campaign", "campaign", "Campaign"),
-    "f_stage": ("stages", "stage", "funnel_stage", "Funnel stage"),
-    "f_event": ("event_names", "event", "event_name", "Event name"),
-    "f_action_source": ("action_sources", "action_source", "action_source", "Action source"),
-    "f_messaging_channel": (
-        "messaging_channels",
-        "messaging_channel",
-        "messaging_channel",
-        "Messaging channel",
-    ),
-    "f_channel": ("channels", "channel", "channel", "Channel"),
-}
 PERIODS = {"Last 7 days": 7, "Last 28 days": 28, "All data": None, "Custom": -1}
 DEFAULT_PERIOD = "Last 28 days"
 
@@ -304,8 +289,8 @@ def _init_from_url(span: tuple[date, date]) -> None:
         st.session_state["f_dates"] = (since, until)
     else:
         st.session_state["f_dates"] = (span[0], span[1])
-    for key, (_, url_name, _, _) in FILTER_FIELDS.items():
-        st.session_state[key] = params.get_all(url_name)
+    for dimension in FILTER_DIMENSIONS:
+        st.session_state[dimension.session_key] = params.get_all(dimension.url)
     st.session_state["_filters_initialised"] = True
 
 
@@ -355,19 +340,20 @@ def sidebar_filters() -> Filters:
         st.selectbox("Period", list(PERIODS), key="f_period")
         if st.session_state["f_period"] == "Custom":
             st.date_input("Dates (UTC, event time)", key="f_dates", min_value=date(2000, 1, 1))
-        for key, (_, _, column, label) in FILTER_FIELDS.items():
-            options = _distinct(url, ver, column)
+        for dimension in FILTER_DIMENSIONS:
+            key = dimension.session_key
+            options = _distinct(url, ver, dimension.column)
             # Values from a shared URL that this store does not have are dropped.
             st.session_state[key] = [v for v in st.session_state.get(key, []) if v in options]
-            st.multiselect(label, options, key=key, placeholder="All")
+            st.multiselect(dimension.label, options, key=key, placeholder="All")
     since, until, notice = _period_dates(span)
     st.session_state["period_notice"] = notice
     filters = Filters(
         since=since,
         until=until,
         **{
-            field: tuple(st.session_state.get(key, []))
-            for key, (field, _, _, _) in FILTER_FIELDS.items()
+            dimension.field: tuple(st.session_state.get(dimension.session_key, []))
+            for dimension in FILTER_DIMENSIONS
         },
     )
     _write_url(filters)
@@ -384,10 +370,10 @@ def _write_url(filters: Filters) -> None:
     if wanted["period"] == "Custom" and filters.since and filters.until:
         wanted["since"] = filters.since.isoformat()
         wanted["until"] = filters.until.isoformat()
-    for key, (_, url_name, _, _) in FILTER_FIELDS.items():
-        values = st.session_state.get(key, [])
+    for dimension in FILTER_DIMENSIONS:
+        values = st.session_state.get(dimension.session_key, [])
         if values:
-            wanted[url_name] = list(values)
+            wanted[dimension.url] = list(values)
     current = {k: st.query_params.get_all(k) for k in st.query_params}
     normalised = {k: v if isinstance(v, list) else [v] for k, v in wanted.items()}
     if current != normalised:
@@ -409,10 +395,10 @@ def describe(filters: Filters) -> str:
         else "all data"
     )
     parts = [span]
-    for field, _, _, label in FILTER_FIELDS.values():
-        values = getattr(filters, field)
+    for dimension in FILTER_DIMENSIONS:
+        values = getattr(filters, dimension.field)
         if values:
-            parts.append(f"{label.lower()}: {', '.join(values)}")
+            parts.append(f"{dimension.label.lower()}: {', '.join(values)}")
     return " · ".join(parts)
 
 
