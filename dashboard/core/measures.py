@@ -348,6 +348,9 @@ MEASURES: tuple[Measure, ...] = (
         "Server-only by design",
         "count",
         Derived("by_design"),
+        help="Server events with no browser counterpart by design: CRM, messaging and offline "
+        "action sources, and stages configured as server-only ([dedup] in the config). "
+        "Neutral: not a gap, and left out of the dedup rate.",
         family="dedup",
     ),
     Measure(

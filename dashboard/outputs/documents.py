@@ -29,7 +29,8 @@ from dashboard.core.measures import SUMMARY
 from dashboard.outputs import charts, labels
 from dashboard.outputs.exports import safe_frame
 from dashboard.outputs.report import build_report_and_frames
-from dashboard.outputs.scorecards import FORMATS, scorecards
+from dashboard.outputs.scorecards import FORMATS, Scorecard, scorecards
+from dashboard.quality.emq import tier
 from dashboard.store.handles import Engine
 from dashboard.store.queries.match import gap_events
 
@@ -195,6 +196,30 @@ def _comparison_note(report: dict[str, Any]) -> str:
     return compared["note"]
 
 
+def _card_value(card: Scorecard) -> str:
+    if card.measure.kind == "score":
+        return f"{card.shown} · {card.goal.removeprefix('tier ')}"
+    if card.measure.goal:
+        return f"{card.shown} ({card.goal})"
+    return card.shown
+
+
+def _verdict(card: Scorecard, config: Config) -> str:
+    """The colour of a card: good, bad, or none for a measure without a bar to pass."""
+    value = card.value
+    if card.measure.kind == "score":
+        return "good" if tier(value, config) in ("Good", "Great") else "bad"
+    if card.measure.goal:  # judged on the value as shown: 74.96% reads 75.0%
+        goal = getattr(config, card.measure.goal)
+        return "good" if value is not None and round(value, 3) >= goal else "bad"
+    if card.measure.kind == "duration":
+        late = config.freshness["late_median_lag_s"]
+        return "good" if (value or 0) <= late else "bad"
+    if card.lower_is_better:
+        return "good" if not value else "bad"
+    return ""
+
+
 def render_html(data: ReportData) -> str:
     """The whole report as one self-contained HTML page (plotly.js inlined, works offline)."""
     report, config = data.report, data.config
@@ -213,39 +238,10 @@ def render_html(data: ReportData) -> str:
         )
         or "none"
     )
-    coverage = overall["event_coverage"]
-    cards = [
-        (
-            "EMQ estimate",
-            f"{fmt.score(overall['emq_estimate'])} · {overall['emq_tier']}",
-            overall["emq_tier"] in ("Good", "Great"),  # the tier of the value shown
-        ),
-        (
-            "Event coverage",
-            f"{fmt.percent(coverage)} (goal {config.coverage_goal:.0%})",
-            coverage is not None and round(coverage, 3) >= config.coverage_goal,
-        ),
-        (
-            "Likely double counts",
-            fmt.compact(overall["dedup"]["likely_double_counted"]),
-            overall["dedup"]["likely_double_counted"] == 0,
-        ),
-        ("Unhashed PII", fmt.compact(overall["unhashed_pii"]), overall["unhashed_pii"] == 0),
-        (
-            "Rejected events",
-            fmt.compact(overall["server_rejected_by_meta"]),
-            overall["server_rejected_by_meta"] == 0,
-        ),
-        (
-            "Median lag",
-            fmt.duration(overall["freshness"]["median_lag_s"]),
-            (overall["freshness"]["median_lag_s"] or 0) <= config.freshness["late_median_lag_s"],
-        ),
-    ]
     card_html = "".join(
-        f'<div class="card"><div class="muted">{html.escape(label)}</div>'
-        f'<div class="v {"good" if ok else "bad"}">{html.escape(value)}</div></div>'
-        for label, value, ok in cards
+        f'<div class="card"><div class="muted">{html.escape(card.label)}</div>'
+        f'<div class="v {_verdict(card, config)}">{html.escape(_card_value(card))}</div></div>'
+        for card in scorecards(overall, None, config)
     )
     figures = [
         charts.emq_bars(data.by_campaign, "campaign", config, "EMQ by campaign"),

@@ -4,7 +4,9 @@ import streamlit as st
 
 from dashboard.core import formatting as fmt
 from dashboard.core.definitions import GAP_STATUSES
+from dashboard.core.measures import BY_KEY
 from dashboard.outputs import charts
+from dashboard.outputs.scorecards import scorecards
 from dashboard.quality.blocks import block_dict
 from dashboard.ui import shared as ui
 
@@ -24,25 +26,18 @@ overall = block_dict(overall_frame.iloc[0])
 if overall["browser_events"] + overall["server_sent"] == 0:
     st.info(f"No events in this selection ({ui.describe(filters)}).")
     st.stop()
-cols = st.columns(3)
-cols[0].metric("Event coverage (event_id)", fmt.percent(overall["event_coverage"]))
-cols[1].metric("Coverage with any dedup key", fmt.percent(overall["event_coverage_any_key"]))
-rate = overall["dedup"]["rate"]
-cols[2].metric(
-    "Dedup rate",
-    "n/a" if rate is None else fmt.percent(rate),
-    help="Share of the server events that can have a Pixel twin which Meta deduplicates.",
+# The coverage and dedup measures of the registry, labelled as on every other page.
+CARDS = (
+    "event_coverage",
+    "event_coverage_any_key",
+    "dedup.rate",
+    "dedup.likely_double_counted",
+    "server_without_event_id",
+    "dedup.server.by_design",
 )
-cols = st.columns(3)
-cols[0].metric("Likely double counts", fmt.compact(overall["dedup"]["likely_double_counted"]))
-cols[1].metric("Server events without event_id", fmt.compact(overall["server_without_event_id"]))
-cols[2].metric(
-    "Server-only by design",
-    fmt.compact(overall["dedup"]["server"]["by_design"]),
-    help="Server events with no browser counterpart by design: CRM, messaging and offline "
-    "action sources, and stages configured as server-only ([dedup] in the config). "
-    "Neutral: not a gap, and left out of the dedup rate.",
-)
+cards = scorecards(overall, None, config, [BY_KEY[k] for k in CARDS])
+for col, card in zip([*st.columns(3), *st.columns(3)], cards, strict=True):
+    col.metric(card.label, card.shown, help=card.help)
 
 st.segmented_control(
     "Break down by",

@@ -5,7 +5,9 @@ import streamlit as st
 
 from dashboard.core import formatting as fmt
 from dashboard.core import meta_errors
+from dashboard.core.measures import BY_KEY
 from dashboard.outputs import charts
+from dashboard.outputs.scorecards import scorecards
 from dashboard.ui import shared as ui
 
 st.title("Freshness & delivery")
@@ -23,12 +25,14 @@ if overall["server_sent"] == 0:
         "lags and Meta's answers exist only for server events."
     )
     st.stop()
-fresh = overall["freshness"]
-cols = st.columns(4)
-cols[0].metric("Median lag", fmt.duration(fresh["median_lag_s"]))
-cols[1].metric("90th percentile lag", fmt.duration(fresh["p90_lag_s"]))
-cols[2].metric("Older than 7 days when sent", fmt.compact(fresh["stale_over_7d"]))
-cols[3].metric("Stamped in the future", fmt.compact(fresh["future"]))
+# The freshness measures of the registry, labelled and formatted as everywhere else.
+FRESHNESS = ("median_lag_s", "p90_lag_s", "stale_over_7d", "future")
+for col, card in zip(
+    st.columns(4),
+    scorecards(overall, None, ui.get_config(), [BY_KEY[f"freshness.{k}"] for k in FRESHNESS]),
+    strict=True,
+):
+    col.metric(card.label, card.shown, help=card.help)
 cols = st.columns(4)
 cols[0].metric("Batches sent", fmt.compact(delivery["batches"]))
 cols[1].metric("Rejected batches", fmt.compact(delivery["rejected_batches"]))
