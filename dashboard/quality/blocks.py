@@ -178,17 +178,6 @@ def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.apply(pd.to_numeric, errors="coerce")
 
 
-def _none_if_nan(value: Any) -> Any:
-    if value is None:
-        return None
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        return value
-    return value
-
-
 def none_if_nan(value: Any) -> Any:
     """None for a missing value (None, NaN, NaT), else the value."""
     if value is None:

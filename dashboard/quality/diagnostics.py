@@ -18,7 +18,7 @@ import pandas as pd
 from dashboard.core.config import Config
 from dashboard.core.definitions import MIN_GROUP_EVENTS, SEVERITY_RANK
 from dashboard.core.filters import Filters
-from dashboard.quality.blocks import block_frame, block_frames
+from dashboard.quality.blocks import block_dict, block_frame, block_frames
 from dashboard.quality.freshness import lag_stats
 from dashboard.store.handles import Engine
 from dashboard.store.queries.blocks import parameter_presence_frame
@@ -476,7 +476,6 @@ def overview(engine: Engine, filters: Filters, config: Config) -> dict[str, Any]
     """The Overview page's numbers for a slice: its block ("overall"), the block per day
     ("daily") and the findings ("diagnostics", as dicts), from one block scan shared by
     all three instead of one each."""
-    from dashboard.quality.blocks import block_dict  # local: avoids a cycle in type checkers
 
     overall_frame, by_event, daily = block_frames(
         engine, filters, config, [(), ("event_name",), ("event_day",)], missing_days=True
@@ -515,7 +514,6 @@ def gather_inputs(
     by_gap: pd.DataFrame | None = None,
 ) -> Inputs:
     """What the rules read: the frames not passed in are computed here, once."""
-    from dashboard.quality.blocks import block_dict  # local: avoids a cycle in type checkers
 
     if overall is None and by_event is None:
         overall_frame, by_event = block_frames(engine, filters, config, [(), ("event_name",)])
