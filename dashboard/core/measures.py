@@ -22,10 +22,10 @@ one entry here (and a README line regenerated from it); see docs/architecture.md
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from dashboard.core.definitions import CHANNELS, DEDUP_STATUSES, DEDUPLICATED_STATUSES
+from dashboard.core.definitions import CHANNELS, DEDUP_STATUSES
 from dashboard.core.params import INVALID, PARAMS, UNHASHED, VALID
 
 HIGHER_IS_BETTER = 1
@@ -549,8 +549,6 @@ SUMMARY = (
         )
     ),
 )
-# Whether the deduplicated statuses count in the dedup rate.
-RATE_STATUSES = DEDUPLICATED_STATUSES
 
 
 @dataclass(frozen=True)
@@ -562,14 +560,13 @@ class HelpContext:
     tier_good: float
     tier_great: float
     by_design: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def help_text(measure: Measure, context: HelpContext) -> str | None:
     """The measure's tooltip with the config's goal and tiers filled in."""
     if not measure.help:
         return None
-    return measure.help.format(**{**context.__dict__, **context.extra})
+    return measure.help.format(**context.__dict__)
 
 
 def markdown_rows() -> list[str]:
