@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dashboard.core.config import SAMPLE_LOG_PATH, load_config
+from dashboard.core.params import PLAINTEXT_MARKER, REASON_TEXT, parse_reasons
 from dashboard.ingest import ingest
 from dashboard.ingest.fastpath import BlockParser
 from dashboard.store.database import EVENT_INSERT_COLUMNS, events_arrow_schema, make_engine
@@ -102,6 +103,15 @@ EM = sha("a@example.com")
 PH = sha("+15550100")
 FBP = "fb.1.1763632800000.1234567890"
 FBC = "fb.1.1763632800000.IwAR0abc_DEF-ghi"
+MD5 = "5d41402abc4b2a76b9719d911017c592"
+USER_ERROR = {
+    "message": "Invalid parameter",
+    "code": 100,
+    "error_subcode": 2804003,
+    "error_user_title": "Event Timestamp Too Old",
+    "error_user_msg": "Sent by x.y@example.com, call +1 (555) 010-0199, token=EAA" + "b" * 30,
+    "fbtrace_id": "A6UyEgg_HdoiRX9duxcBOjb",
+}
 
 
 def _edge_lines():
@@ -212,8 +222,27 @@ def _edge_lines():
         '{"kind": "pixel_event", "event": {"event_name": "Lead", "event_time": '
         + str(T0 + 75)
         + ', "event_source_url": "https:\\/\\/x.example\\/?utm_campaign=slash"}}',
+        # Reasons (params.value_reason, through the query's Python function) and the rest
+        # of Meta's error object.
+        px(ev("Lead", T0 + 76, "r1", fbc="fb.1.1763632800.x", fbp="fb.1.1763632800000.ab")),
+        px(ev("Lead", T0 + 77, "r2", fbc="IwAR0abc", em=[MD5.upper(), EM.upper()])),
+        px(ev("Lead", T0 + 78, "r3", ph=PLAINTEXT_MARKER + "ph", em=["null", "x"])),
+        px(ev("Lead", T0 + 79, "r4", lead_id="123456789012345678", external_id="+15550100123")),
+        capi([ev("Lead", T0 + 80, "r5", em="x")], T0 + 90, status=400, error=USER_ERROR),
+        capi(
+            [ev("Lead", T0 + 81, "r6")],
+            T0 + 90,
+            status=400,
+            error={"code": 1, "error_user_title": 5, "error_user_msg": None, "fbtrace_id": ""},
+        ),
         # Cases the fast path hands back (or that are quarantined).
         "HAND BACK FROM HERE",
+        capi(
+            [ev("Lead", T0 + 82, "r7")],
+            T0 + 90,
+            status=400,
+            error={**USER_ERROR, "error_user_msg": "m" * 480 + " x.y@example.com"},
+        ),
         px(ev("Lead", T0 + 45, "f1", em=[EM, 5])),  # non-text list element
         px(ev("Lead", T0 + 46, "f2", em=5)),  # number
         px(ev("Lead", T0 + 47, "f3", em={"x": 1})),
@@ -270,6 +299,10 @@ def test_edge_cases_are_identical(tmp_path):
     log = write_jsonl(tmp_path / "edge.jsonl", lines)
     rows, quarantined, summary = _assert_same(tmp_path, log)
     assert summary.events_imported > 50 and summary.lines_quarantined > 5
+    # Every reason is stored at least once, alike on both paths.
+    at = list(EVENT_INSERT_COLUMNS).index("param_reasons")
+    codes = {code for row in rows for code in parse_reasons(row[at]).values()}
+    assert codes == set(REASON_TEXT)
     # The fast path really takes the plain cases (all but the first line before the split).
     data = log.read_bytes()
     ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
@@ -296,7 +329,7 @@ def test_crlf_gzip_and_a_pending_last_line(tmp_path):
 _TEXT = st.sampled_from(
     [EM, EM.upper(), "a@example.com", "+15550100123", "5550100", "null", "", " x", "x ",
      "fb.1.1763632800000.123", FBC, "1.2.3.4", "::1", "2001:DB8::1", "1234567890123456",
-     "12", "Jose",
+     "12", "Jose", MD5, PLAINTEXT_MARKER + "x", "fb.1.1763632800.1", "IwAR0abc",
      "José", 'q"q', "a\\b", "\t", "é", "0", "-"]
 )  # fmt: skip
 _VALUE = st.one_of(
@@ -352,6 +385,7 @@ def _random_record(draw):
                         None,
                         {"status": 200, "body": {"events_received": 1}},
                         {"status": 400, "body": {"error": {"code": 100, "message": "bad"}}},
+                        {"status": 400, "body": {"error": USER_ERROR}},
                         {"status": 500},
                     ]
                 )

@@ -474,14 +474,27 @@ response_value = st.one_of(
         HOSTILE,
     ),
     st.builds(
-        lambda status, code, subcode, message: {
+        lambda status, code, subcode, message, details: {
             "status": status,
-            "body": {"error": {"message": message, "code": code, "error_subcode": subcode}},
+            "body": {
+                "error": {"message": message, "code": code, "error_subcode": subcode, **details}
+            },
         },
         st.one_of(st.sampled_from([400, 500, "400", None, *NON_ASCII_DIGITS]), HOSTILE),
         st.one_of(st.sampled_from([190, 200, "190", 2**40, -1, *NON_ASCII_DIGITS]), HOSTILE),
         st.one_of(st.sampled_from([463, None, *NON_ASCII_DIGITS]), HOSTILE),
         st.one_of(st.text(max_size=40), HOSTILE, ERROR_MESSAGE_PII),
+        # The rest of Meta's error object, stored redacted like the message.
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "error_user_title": st.one_of(st.text(max_size=40), HOSTILE, PLANTED),
+                "error_user_msg": st.one_of(st.text(max_size=40), HOSTILE, ERROR_MESSAGE_PII),
+                "fbtrace_id": st.one_of(
+                    st.sampled_from(["A6UyEgg_HdoiRX9duxcBOjb", "", "x" * 80]), HOSTILE, PLANTED
+                ),
+            },
+        ),
     ),
     st.fixed_dictionaries({}, optional={"status": HOSTILE, "body": HOSTILE}),
     HOSTILE,
@@ -736,6 +749,9 @@ CSV_OPTIONAL_COLUMNS = [
     "error_code",
     "error_subcode",
     "error_message",
+    "error_user_title",
+    "error_user_msg",
+    "fbtrace_id",
     "test_event_code",
     "notes",
     '=HYPERLINK("http://x")',
@@ -754,6 +770,9 @@ PII_COLUMNS = {
     "user_data.zz",
     "notes",
     "error_message",
+    "error_user_title",
+    "error_user_msg",
+    "fbtrace_id",
 }
 csv_text = st.one_of(
     st.text(max_size=20),
@@ -1834,6 +1853,26 @@ def test_email_across_the_error_message_limit_is_redacted(tmp_path, config, vect
     messages = [m for (m,) in _event_values(engine, "error_message")[1:]]
     assert all(len(m) <= 500 for m in messages)
     assert messages[0] == "x " * 240 + "[e-mail] is invalid"
+    assert "anna" not in _texts(engine)
+
+
+@BOTH_PATHS
+def test_email_across_the_error_detail_limits_is_redacted(tmp_path, config, vectorised):
+    """The same for error_user_msg (cut to 500) and fbtrace_id (cut to 64): redacted
+    first, then cut, so no part of an address is kept."""
+    data = SMALL
+    for at, trace_at in ((480, 50), (484, 56), (494, 60)):
+        error = {
+            "error_user_msg": "x " * (at // 2) + "anna.smith42@example.com is invalid",
+            "fbtrace_id": "t" * trace_at + " anna.smith42@example.com",
+        }
+        data += _capi_line(response={"status": 400, "body": {"error": error}})
+    summary, engine = _import_bytes(tmp_path, config, data, vectorised=vectorised)
+    assert summary.events_imported == 4
+    stored = _event_values(engine, "error_user_msg", "fbtrace_id")[1:]
+    assert stored[0] == ("x " * 240 + "[e-mail] is invalid", "t" * 50 + " [e-mail]")
+    # 56 + 9 and 60 + 9 characters, cut to 64.
+    assert [trace for _, trace in stored[1:]] == ["t" * 56 + " [e-mail]"[:8], "t" * 60 + " [e-"]
     assert "anna" not in _texts(engine)
 
 

@@ -1,8 +1,9 @@
 """Customer-information (user_data) parameters: the catalogue and value validation.
 
 Owns which user_data keys exist, which Meta wants hashed, what a valid value of each
-looks like, and Meta's rejected parameter combinations. Pure functions only; the
-importer stores the resulting status codes, never a plaintext value.
+looks like, why a value is not valid (the reason codes and their texts, and the stored
+form of an event's reasons), and Meta's rejected parameter combinations. Pure functions
+only; the importer stores the resulting status and reason codes, never a plaintext value.
 Source: developers.facebook.com/documentation/ads-commerce/conversions-api/parameters/
 customer-information-parameters and .../best-practices (see shared capi-reference.md).
 """
@@ -173,45 +174,145 @@ def is_ip_address(text: str) -> bool:
     return True
 
 
-def _hashed_status(value: str) -> int:
-    if _SHA256.match(value):
+# -- why a value is not valid ---------------------------------------------------------
+# Stored per event as `param_reasons` ("em:4;fbc:11", see `format_reasons`) for the
+# present parameters that are not valid; the codes are part of the store, so a code keeps
+# its meaning forever (add new ones at the end). Every reason belongs to one status: the
+# status of a value is derived from its reason (`_scalar_status`), so the two never
+# disagree. A text names what is wrong, never the value.
+REASON_PLACEHOLDER = 1
+REASON_UPPERCASE_HEX = 2
+REASON_HEX_NOT_SHA256 = 3
+REASON_PLAINTEXT_EMAIL = 4
+REASON_PLAINTEXT_PHONE = 5
+REASON_PLAINTEXT_VALUE = 6
+REASON_PLAINTEXT_MARKED = 7
+REASON_HASHED_RAW = 8
+REASON_NOT_IP = 9
+REASON_FB_PREFIX = 10
+REASON_FB_TIME = 11
+REASON_FB_ID = 12
+REASON_LEAD_ID_LENGTH = 13
+REASON_NOT_DIGITS = 14
+REASON_NOT_TEXT = 15
+REASON_LIST_NO_VALID = 16
+
+REASON_TEXT: dict[int, str] = {
+    REASON_PLACEHOLDER: "placeholder value (empty, null, undefined, n/a, 0...)",
+    REASON_UPPERCASE_HEX: "upper-case hex: SHA-256 must be lower-case hex",
+    REASON_HEX_NOT_SHA256: "not 64 hex characters: an MD5 or other hex digest, not SHA-256",
+    REASON_PLAINTEXT_EMAIL: "plaintext e-mail address, not hashed",
+    REASON_PLAINTEXT_PHONE: "plaintext phone number, not hashed",
+    REASON_PLAINTEXT_VALUE: "plaintext value, not a SHA-256 hash",
+    REASON_PLAINTEXT_MARKED: "plaintext value (removed by the capture relay), not hashed",
+    REASON_HASHED_RAW: "SHA-256 hash where Meta wants the raw value",
+    REASON_NOT_IP: "not an IP address (IPv4 or IPv6)",
+    REASON_FB_PREFIX: "without the fb.1. prefix (fb.0. and fb.2. also accepted)",
+    REASON_FB_TIME: "creation time not 13 digits (Unix milliseconds)",
+    REASON_FB_ID: "click id or random number after the creation time missing or malformed",
+    REASON_LEAD_ID_LENGTH: "lead_id not 15-17 digits",
+    REASON_NOT_DIGITS: "not digits (Meta wants a numeric id)",
+    REASON_NOT_TEXT: "object, nested list or true/false, not text",
+    REASON_LIST_NO_VALID: "list with no valid element (its elements fail for different reasons)",
+}
+_PLAINTEXT_REASONS = frozenset(
+    {
+        REASON_PLAINTEXT_EMAIL,
+        REASON_PLAINTEXT_PHONE,
+        REASON_PLAINTEXT_VALUE,
+        REASON_PLAINTEXT_MARKED,
+    }
+)
+# How far an fbc/fbp value gets: the prefix, then the 13-digit creation time.
+_FB_PREFIX = re.compile(r"fb\.[0-2]\.")
+_FB_TIME = re.compile(r"fb\.[0-2]\.\d{13}(?:\.|$)")
+_DIGITS = _full(DIGITS_PATTERN)
+
+
+def reason_status(reason: int | None) -> int:
+    """The status a reason gives a present value: VALID for None, UNHASHED for plaintext
+    reasons, else INVALID."""
+    if reason is None:
         return VALID
-    if value.strip().lower() in PLACEHOLDERS or _HEXISH.match(value):
-        # Placeholders and wrong-shape hashes (MD5, upper-case hex) carry no PII.
-        return INVALID
-    return UNHASHED
+    return UNHASHED if reason in _PLAINTEXT_REASONS else INVALID
 
 
-def _plain_status(param: str, value: str) -> int:
+def reason_text(code: int) -> str:
+    """The words for a reason code (a stored code this version does not know, too)."""
+    return REASON_TEXT.get(code, f"unknown reason (code {code})")
+
+
+def _hashed_reason(param: str, value: str) -> int | None:
+    if _SHA256.match(value):
+        return None
+    if value.strip().lower() in PLACEHOLDERS:
+        return REASON_PLACEHOLDER
+    if _HEXISH.match(value):
+        # Wrong-shape hashes carry no PII: invalid, not unhashed.
+        return REASON_UPPERCASE_HEX if _SHA256.match(value.lower()) else REASON_HEX_NOT_SHA256
+    if looks_like_email(value):
+        return REASON_PLAINTEXT_EMAIL
+    # Only in ph: a date of birth or zip code of 7+ digits is no phone number.
+    if param == "ph" and looks_like_phone(value):
+        return REASON_PLAINTEXT_PHONE
+    return REASON_PLAINTEXT_VALUE
+
+
+def _fb_cookie_reason(text: str) -> int:
+    """Why an fbc/fbp value does not match its pattern."""
+    if not _FB_PREFIX.match(text):
+        return REASON_FB_PREFIX
+    if not _FB_TIME.match(text):
+        return REASON_FB_TIME
+    return REASON_FB_ID
+
+
+def _plain_reason(param: str, value: str) -> int | None:
     text = value.strip()
     if text.lower() in PLACEHOLDERS:
-        return INVALID
+        return REASON_PLACEHOLDER
     if param == "client_ip_address":
-        return VALID if is_ip_address(text) else INVALID
-    shape = _PLAIN_SHAPES.get(param)
-    if shape is not None:
-        return VALID if shape.match(text) else INVALID
+        valid = is_ip_address(text)
+    else:
+        shape = _PLAIN_SHAPES.get(param)
+        # Without a shape any raw value is valid, but not a hash (ip, user agent...).
+        valid = shape.match(text) is not None if shape is not None else not _SHA256.match(text)
+    if valid:
+        return None
     if _SHA256.match(text):
-        # A hash where Meta wants the raw value (ip, user agent, click ids...).
-        return INVALID
-    return VALID
+        return REASON_HASHED_RAW
+    if param == "client_ip_address":
+        return REASON_NOT_IP
+    if param in ("fbc", "fbp"):
+        return _fb_cookie_reason(text)
+    if param == "lead_id" and _DIGITS.match(text):
+        return REASON_LEAD_ID_LENGTH
+    return REASON_NOT_DIGITS
+
+
+@lru_cache(maxsize=262_144)
+def _scalar_reason(param: str, value: str) -> int | None:
+    """None for a valid text, else why it is not (the one definition of validity)."""
+    if value.startswith(PLAINTEXT_MARKER):
+        return REASON_PLAINTEXT_MARKED
+    if param in HASHED_PARAMS:
+        return _hashed_reason(param, value)
+    if param == "external_id":
+        text = value.strip()
+        if text.lower() in PLACEHOLDERS:
+            return REASON_PLACEHOLDER
+        # Numeric customer ids are common and fine; only a +country phone is PII here.
+        if looks_like_email(text):
+            return REASON_PLAINTEXT_EMAIL
+        if text.startswith("+") and looks_like_phone(text):
+            return REASON_PLAINTEXT_PHONE
+        return None
+    return _plain_reason(param, value)
 
 
 @lru_cache(maxsize=262_144)
 def _scalar_status(param: str, value: str) -> int:
-    if value.startswith(PLAINTEXT_MARKER):
-        return UNHASHED
-    if param in HASHED_PARAMS:
-        return _hashed_status(value)
-    if param == "external_id":
-        text = value.strip()
-        if text.lower() in PLACEHOLDERS:
-            return INVALID
-        # Numeric customer ids are common and fine; only a +country phone is PII here.
-        if looks_like_email(text) or (text.startswith("+") and looks_like_phone(text)):
-            return UNHASHED
-        return VALID
-    return _plain_status(param, value)
+    return reason_status(_scalar_reason(param, value))
 
 
 def value_status(param: str, value: Any) -> tuple[int, bool]:
@@ -241,6 +342,57 @@ def value_status(param: str, value: Any) -> tuple[int, bool]:
     if best == VALID:
         return VALID, has_pii
     return (UNHASHED if has_pii else INVALID), has_pii
+
+
+def value_reason(param: str, value: Any) -> int | None:
+    """Why `value_status` finds a user_data value INVALID or UNHASHED; None when it is
+    absent or valid.
+
+    For a list without a valid element: the reason of its first plaintext element when
+    there is one (the status is then UNHASHED), else the reason its elements share, else
+    REASON_LIST_NO_VALID.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _scalar_reason(param, value)
+    elements = value if isinstance(value, list) else [value]
+    reasons = []
+    for element in elements:
+        if isinstance(element, bool) or not isinstance(element, str | int | float):
+            reasons.append(REASON_NOT_TEXT)
+            continue
+        reason = _scalar_reason(param, str(element))
+        if reason is None:
+            return None  # one valid element makes the value valid
+        reasons.append(reason)
+    if not reasons:
+        return None  # an empty list is absent
+    plaintext = [r for r in reasons if r in _PLAINTEXT_REASONS]
+    if plaintext:
+        return plaintext[0]
+    return reasons[0] if len(set(reasons)) == 1 else REASON_LIST_NO_VALID
+
+
+def format_reasons(reasons: dict[str, int]) -> str | None:
+    """The stored form of the reasons of an event's parameters: "em:4;fbc:11" in PARAMS
+    order, None when there is none."""
+    parts = [f"{param}:{reasons[param]}" for param in PARAMS if reasons.get(param) is not None]
+    return ";".join(parts) or None
+
+
+def parse_reasons(text: str | None) -> dict[str, int]:
+    """The reasons of a stored `format_reasons` text, by parameter (a part this version
+    cannot read is left out)."""
+    reasons: dict[str, int] = {}
+    for part in (text or "").split(";"):
+        param, _, code = part.partition(":")
+        if param in _PARAM_SET and code.isascii() and code.isdigit():
+            reasons[param] = int(code)
+    return reasons
+
+
+_PARAM_SET = frozenset(PARAMS)
 
 
 def first_valid(param: str, value: Any) -> str | None:

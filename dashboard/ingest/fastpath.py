@@ -31,9 +31,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dashboard.core.config import Config, query_value
-from dashboard.core.params import is_ip_address
+from dashboard.core.params import is_ip_address, value_reason
 from dashboard.ingest.fastpath_plan import plan_query
-from dashboard.ingest.fastpath_sql import IP_OK_FUNCTION, QUERY_VALUE_FUNCTION
+from dashboard.ingest.fastpath_sql import (
+    IP_OK_FUNCTION,
+    PARAM_REASON_FUNCTION,
+    QUERY_VALUE_FUNCTION,
+)
 from dashboard.ingest.rows import UNKNOWN_DATASET
 
 _MAX_OPENERS = 900  # orjson stops at 1024 levels of nesting: leave deep lines to it
@@ -44,6 +48,19 @@ def _ip_ok_batch(values: pa.Array) -> pa.Array:
     return pa.array(
         [None if v is None else is_ip_address(v) for v in values.to_pylist()], pa.bool_()
     )
+
+
+def _param_reason_batch(params: pa.Array, texts: pa.Array, lists: pa.Array) -> pa.Array:
+    """`params.value_reason` for a column of values, each a text or a list of texts (the
+    query calls it only for values that are not valid: the reason is defined once, in
+    Python, and a pattern-by-pattern SQL copy could drift)."""
+    out = []
+    for param, text, elements in zip(
+        params.to_pylist(), texts.to_pylist(), lists.to_pylist(), strict=True
+    ):
+        value = text if text is not None else elements
+        out.append(None if param is None or value is None else value_reason(param, value))
+    return pa.array(out, pa.int32())
 
 
 def _query_value_batch(urls: pa.Array, names: pa.Array) -> pa.Array:
@@ -72,6 +89,14 @@ class BlockParser:
         self.connection.execute("SET enable_progress_bar = false")
         self.connection.create_function(
             IP_OK_FUNCTION, _ip_ok_batch, ["VARCHAR"], "BOOLEAN", type="arrow"
+        )
+        self.connection.create_function(
+            PARAM_REASON_FUNCTION,
+            _param_reason_batch,
+            ["VARCHAR", "VARCHAR", "VARCHAR[]"],
+            "INTEGER",
+            type="arrow",
+            null_handling="special",  # one of text and list is always NULL
         )
         self.connection.create_function(
             QUERY_VALUE_FUNCTION,

@@ -24,14 +24,17 @@ from dashboard.core.config import Config
 from dashboard.core.definitions import MAX_TIMESTAMP_S, MIN_TIMESTAMP_S
 from dashboard.core.params import (
     EMAIL_IN_TEXT,
+    INVALID,
     PARAMS,
     PHONE_IN_TEXT,
     REJECTED_COMBINATIONS,
     SECRET_IN_TEXT,
+    UNHASHED,
     VALID,
 )
 from dashboard.ingest.fastpath_events import event_ctes, event_paths
 from dashboard.ingest.fastpath_sql import (
+    PARAM_REASON_FUNCTION,
     int32,
     is_integer,
     is_null,
@@ -42,6 +45,7 @@ from dashboard.ingest.fastpath_sql import (
     quoted,
     text,
 )
+from dashboard.ingest.rows import ERROR_TEXT_FIELDS
 
 # Lines whose containers are not objects go back (DuckDB would read them as empty).
 _NOT_AN_OBJECT = (r'"user_data"\s*:\s*[^{\sn]', r'"custom_data"\s*:\s*[^{\sn]')
@@ -56,7 +60,11 @@ _ISO = (
 _SENT = "r.sent_at"
 _DATASET = "r.dataset_id"
 _ERROR = "r.response.body.error"
-_MESSAGE = f"json_extract({_ERROR}, '$.message')"
+
+
+def _error_leaf(key: str) -> str:
+    """A leaf of Meta's error object, raw JSON (NULL when the error is no object)."""
+    return f"json_extract({_ERROR}, '$.{key}')"
 
 
 @dataclass(frozen=True)
@@ -157,8 +165,8 @@ def _records_cte(config: Config) -> str:
     Lines dropped here are never handled, so they go back to the Python path."""
     dataset_value, dataset_ok = _dataset()
     status, status_ok = int32("r.response.status")
-    _, code_ok = int32(f"json_extract({_ERROR}, '$.code')")
-    _, subcode_ok = int32(f"json_extract({_ERROR}, '$.error_subcode')")
+    _, code_ok = int32(_error_leaf("code"))
+    _, subcode_ok = int32(_error_leaf("error_subcode"))
     _, received_ok = int32("r.response.body.events_received")
     return f"""
     rec AS (
@@ -170,7 +178,7 @@ def _records_cte(config: Config) -> str:
             {dataset_ok} AS dataset_ok,
             {status} AS http_status,
             ({status_ok} AND {code_ok} AND {subcode_ok} AND {received_ok}
-                AND NOT coalesce({is_text(_MESSAGE)} AND strlen({text(_MESSAGE)}) > 500, false))
+                AND {" AND ".join(_error_text_ok(key) for _, key, _ in ERROR_TEXT_FIELDS)})
                 AS response_ok
         FROM (
             SELECT line_no, from_json(line, '{_record_spec(config)}') AS r FROM lines
@@ -188,27 +196,42 @@ def _nonblank(leaf: str) -> str:
     return f"coalesce({is_text(leaf)} AND trim({text(leaf)}) <> '', false)"
 
 
-def _error_message() -> str:
-    """`rows.delivery_from_response`'s message: secrets, e-mails, phones redacted, cut."""
-    redacted = text(_MESSAGE)
+def _error_text_ok(key: str) -> str:
+    """A text of the error object no longer than 500: `rows.error_text` redacts a window
+    of 2000 then cuts, which this query's redact-then-cut matches only on short texts
+    (longer ones go back)."""
+    leaf = _error_leaf(key)
+    return f"NOT coalesce({is_text(leaf)} AND strlen({text(leaf)}) > 500, false)"
+
+
+def _error_text(key: str, limit: int) -> str:
+    """`rows.error_text` of a leaf of the error object: secrets, e-mails, phones
+    redacted, cut; NULL for anything but a text."""
+    leaf = _error_leaf(key)
+    redacted = text(leaf)
     for pattern, placeholder in (
         (SECRET_IN_TEXT, "[secret]"),
         (EMAIL_IN_TEXT, "[e-mail]"),
         (PHONE_IN_TEXT, "[phone]"),
     ):
         redacted = f"regexp_replace({redacted}, '{quoted(pattern)}', '{placeholder}', 'g')"
-    return f"left({redacted}, 500)"
+    return f"CASE WHEN {is_text(leaf)} THEN left({redacted}, {limit}) END"
 
 
 def _batch_cte() -> str:
     """batch: the envelope of each record (`rows.Envelope`), and `line_ok`, whether the
     Python path would read the record's envelope to the same values."""
-    code, _ = int32(f"json_extract({_ERROR}, '$.code')")
-    subcode, _ = int32(f"json_extract({_ERROR}, '$.error_subcode')")
+    code, _ = int32(_error_leaf("code"))
+    subcode, _ = int32(_error_leaf("error_subcode"))
     received, _ = int32("r.response.body.events_received")
     has_error = f"({leaf_type(_ERROR)} = 'OBJECT')"
     rejected = f"({has_error} OR coalesce(http_status >= 400, false))"
     accepted = "coalesce(http_status BETWEEN 200 AND 299, false)"
+    error_texts = ",\n            ".join(
+        f"CASE WHEN kind_text = 'capi_request' AND {rejected} THEN {_error_text(key, limit)}"
+        f" END AS {column}"
+        for column, key, limit in ERROR_TEXT_FIELDS
+    )
     return f"""
     batch AS (
         SELECT line_no, kind_text, dataset_value,
@@ -225,9 +248,7 @@ def _batch_cte() -> str:
             CASE WHEN kind_text = 'capi_request' AND {rejected} THEN {code} END AS error_code,
             CASE WHEN kind_text = 'capi_request' AND {rejected} THEN {subcode} END
                 AS error_subcode,
-            CASE WHEN kind_text = 'capi_request' AND {rejected} AND {is_text(_MESSAGE)}
-                THEN {_error_message()}
-                END AS error_message,
+            {error_texts},
             CASE kind_text WHEN 'capi_request' THEN len(r.request.data)
                 WHEN 'capi_body' THEN len(r.data) END AS batch_size,
             CASE WHEN kind_text = 'capi_request' AND NOT {rejected} AND {accepted}
@@ -286,6 +307,9 @@ def _select_expressions() -> dict[str, str]:
         "error_code": "error_code",
         "error_subcode": "error_subcode",
         "error_message": "error_message",
+        "error_user_title": "error_user_title",
+        "error_user_msg": "error_user_msg",
+        "fbtrace_id": "fbtrace_id",
         "batch_size": "CAST(batch_size AS INTEGER)",
         "events_received": "events_received",
         "campaign": "campaign",
@@ -301,8 +325,21 @@ def _select_expressions() -> dict[str, str]:
         "has_unhashed_pii": "has_unhashed_pii",
         "n_valid_params": f"({n_valid})",
         **{f"p_{p}": f"CAST(p_{p} AS SMALLINT)" for p in PARAMS},
+        "param_reasons": _param_reasons(),
         **{f"combo_{k}": f"({expr})" for k, expr in enumerate(combos)},
     }
+
+
+def _param_reasons() -> str:
+    """`params.format_reasons` of the event: "param:code" for each parameter whose
+    status is invalid or unhashed, in PARAMS order, the code from `params.value_reason`
+    (called only for those values); NULL when there is none."""
+    parts = ", ".join(
+        f"CASE WHEN p_{p} IN ({INVALID}, {UNHASHED}) THEN '{p}:' || CAST("
+        f"{PARAM_REASON_FUNCTION}('{p}', s_{p}, a_{p}) AS VARCHAR) END"
+        for p in PARAMS
+    )
+    return f"nullif(concat_ws(';', {parts}), '')"
 
 
 def _final_select(columns: tuple[str, ...]) -> str:

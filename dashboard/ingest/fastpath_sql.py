@@ -32,6 +32,8 @@ from dashboard.core.params import (
 # The Python functions the query calls, registered on the connection by `BlockParser`.
 IP_OK_FUNCTION = "eqm_ip_ok"
 QUERY_VALUE_FUNCTION = "eqm_query_value"
+# (param, text of a string value, texts of an array's elements) -> `params.value_reason`.
+PARAM_REASON_FUNCTION = "eqm_param_reason"
 
 
 def quoted(pattern: str) -> str:

@@ -3,7 +3,8 @@
 Owns which paths an import reads (files, folders, globs), how a file is identified
 across renames, gzipping and growth (the fingerprint of its first line, and the hash of
 the bytes before a checkpoint), and the line-level reading helpers shared by the
-readers: the byte tail for checkpoints, CSV headers and decoded CSV lines.
+readers: the byte tail for checkpoints, CSV headers (and their delimiter) and decoded
+CSV lines.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import os
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from dashboard.ingest.summary import IngestError
 
 MAX_LINE_BYTES = 4 * 1024 * 1024  # a single record above this is quarantined, not parsed
 WINDOW = 256  # bytes before the checkpoint whose hash proves the file was not rewritten
 BOM = b"\xef\xbb\xbf"
+# The delimiters a CSV header is tried with, the usual one first (it wins a tie).
+CSV_DELIMITERS = (",", ";", "\t", "|")
 LOG_SUFFIXES = (
     ".jsonl",
     ".jsonl.gz",
@@ -131,11 +135,38 @@ class Tail:
         return hashlib.sha256(self.recent[len(self.recent) - wanted :]).hexdigest()
 
 
-def read_csv_header(fh, gzipped: bool) -> tuple[list[str] | None, int, int]:
-    """(header or None if unparseable, bytes it took, records it took) at a CSV's start.
+class CsvHeader(NamedTuple):
+    """A CSV file's start: the header (None if unparseable or not there yet), the bytes
+    and records it took (blank lines before it included) and its delimiter."""
+
+    cells: list[str] | None
+    consumed: int
+    records: int
+    delimiter: str
+
+
+def header_delimiter(text: str) -> str:
+    """The delimiter of a CSV header line: of CSV_DELIMITERS, the one that splits it into
+    the most cells, quotes respected (a tie, e.g. a one-column header, keeps the comma).
+    A header names columns, so it holds no delimiter of its own unquoted."""
+    best, most = ",", 0
+    for delimiter in CSV_DELIMITERS:
+        try:
+            cells = len(next(csv.reader([text], delimiter=delimiter), []))
+        except csv.Error:
+            continue
+        if cells > most:
+            best, most = delimiter, cells
+    return best
+
+
+def read_csv_header(fh, complete: bool, delimiter: str | None = ",") -> CsvHeader:
+    """The header at a CSV's start, split by `delimiter` (None: the one the header line
+    uses, `header_delimiter`).
 
     Leading blank lines are skipped (and counted); a BOM is dropped before decoding, so
-    a quoted first header cell is still recognised.
+    a quoted first header cell is still recognised. `complete`: the file will not grow
+    (gzip, an upload), so a header without its newline is whole.
     """
     consumed = 0
     records = 0
@@ -143,7 +174,7 @@ def read_csv_header(fh, gzipped: bool) -> tuple[list[str] | None, int, int]:
         line = fh.readline(MAX_LINE_BYTES)
         if not line:
             # Blank lines only, so far: nothing to read until a header arrives.
-            return None, 0, 0
+            return CsvHeader(None, 0, 0, delimiter or ",")
         first = consumed == 0
         consumed += len(line)
         records += 1
@@ -151,15 +182,17 @@ def read_csv_header(fh, gzipped: bool) -> tuple[list[str] | None, int, int]:
             line = line[len(BOM) :]
         if not line.strip():
             continue
+        text = decode_line(line)
+        delimiter = delimiter or header_delimiter(text)
         try:
-            header = [h.strip() for h in next(csv.reader([decode_line(line)]), [])]
+            header = [h.strip() for h in next(csv.reader([text], delimiter=delimiter), [])]
         except csv.Error:  # e.g. bare CRs: an old Mac file, read as one line
-            return None, consumed, records
-        if not line.endswith(b"\n") and not gzipped:
+            return CsvHeader(None, consumed, records, delimiter)
+        if not line.endswith(b"\n") and not complete:
             # A header still being written (its CRLF half there, or a quoted CR in it):
             # wait for its newline.
-            return None, 0, 0
-        return (header if any(header) else None), consumed, records
+            return CsvHeader(None, 0, 0, delimiter)
+        return CsvHeader(header if any(header) else None, consumed, records, delimiter)
 
 
 csv.field_size_limit(MAX_LINE_BYTES)

@@ -1,8 +1,9 @@
 """The import run: files in, rows and quarantine out, checkpointed so nothing is read twice.
 
 Owns `ingest()` and the state of one run (`Importer`): which source a file is (its
-checkpoint), which format it is read in (`formats.detect`, or `ingest --format`), what
-becomes of each record's outcome (events, an answer to an earlier request, a skipped
+checkpoint), which format it is read in (`formats.detect`, or `ingest --format`),
+whether it is complete (gzip, an upload) or may still grow, what becomes of each
+record's outcome (events, an answer to an earlier request, a skipped
 line, a quarantined one), and the crash-safe commit: rows, quarantine, the queue of
 open requests and the file checkpoint are written in one transaction, so a run killed
 at any point and started again leaves no duplicate and no gap. How each kind of file
@@ -17,14 +18,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from dashboard.core.config import Config, load_config
+from dashboard.core.definitions import UPLOAD_PREFIX
 from dashboard.ingest import formats, readers
-from dashboard.ingest.detect import Unrecognised, reader_for, sniff
+from dashboard.ingest.detect import Unrecognised, binary_detail, reader_for, sniff
 from dashboard.ingest.fastpath import BlockParser
 from dashboard.ingest.files import (
     Tail,
     expand_paths,
     head_fingerprints,
     is_csv,
+    is_gzip,
     window_hash,
 )
 from dashboard.ingest.formats.base import (
@@ -33,6 +36,7 @@ from dashboard.ingest.formats.base import (
     Batch,
     Outcome,
     Skipped,
+    csv_delimiter,
 )
 from dashboard.ingest.pairing import OpenRequests
 from dashboard.ingest.readers import Chunk
@@ -160,6 +164,16 @@ class Importer:
             detected = formats.Detected(fmt, reader or reader_for(fmt, path))
         elif stored and stored.format != formats.UNRECOGNISED:
             detected = formats.Detected(formats.BY_NAME[stored.format], stored.reader)
+            if (
+                sniffed is not None
+                and sniffed.name == stored.format
+                and csv_delimiter(stored.reader) is not None
+                and csv_delimiter(sniffed.reader) is not None
+            ):
+                # A CSV's delimiter comes from its header, which a grown file keeps: it
+                # differs only for a source a store read before delimiters were detected
+                # (as commas), which is read again in the delimiter it has.
+                detected = sniffed
         elif sniffed is None:
             # Nothing but blank lines so far: read them, and decide the format once
             # there is a record to go by.
@@ -179,17 +193,29 @@ class Importer:
 
     # -- one file ---------------------------------------------------------------
     def import_file(self, path: Path) -> None:
-        sniffed = None if self.forced_format else sniff(path)
+        # An upload is whole when it arrives (uploads.py names it UPLOAD_PREFIX + name):
+        # its last line is read even without a newline. A file on disk may still be
+        # being written, so there such a line waits (gzip excepted: it is complete).
+        complete = is_gzip(path) or self.shown(path).startswith(UPLOAD_PREFIX)
+        binary = binary_detail(path)
+        sniffed = None if self.forced_format or binary else sniff(path, complete)
         # One transaction (one opening of the store) for the source, its format and its
         # open requests.
         with write_transaction(self.engine) as connection:
             source_id, lines_done, bytes_done = self._source(connection, path)
-            detected, changed = self._format(connection, path, source_id, sniffed)
-            if changed and (lines_done or bytes_done):
-                self.restart(connection, source_id, path, keep_format=True)
-                lines_done = bytes_done = 0
+            if binary is None:
+                detected, changed = self._format(connection, path, source_id, sniffed)
+                if changed and (lines_done or bytes_done):
+                    self.restart(connection, source_id, path, keep_format=True)
+                    lines_done = bytes_done = 0
             self.open = OpenRequests.load(connection, source_id)
         self.summary.files += 1
+        self.summary.lines_already_imported += lines_done
+        if binary is not None:
+            self.summary.formats[self.shown(path)] = "(binary file, not text)"
+            file = readers.FileState(path, source_id, lines_done, bytes_done, Unrecognised())
+            readers.read_binary(self, file, *binary)
+            return
         fmt = detected.format
         self.summary.formats[self.shown(path)] = (
             f"{fmt.name} ({fmt.title})" if fmt else detected.name
@@ -197,9 +223,11 @@ class Importer:
         if fmt is None:
             self.summary.unrecognised_tried = tuple(formats.format_names())
             fmt = Unrecognised()
-        self.summary.lines_already_imported += lines_done
-        file = readers.FileState(path, source_id, lines_done, bytes_done, fmt)
-        if detected.reader == "csv":
+        delimiter = csv_delimiter(detected.reader)
+        file = readers.FileState(
+            path, source_id, lines_done, bytes_done, fmt, complete, delimiter or ","
+        )
+        if delimiter is not None:
             readers.read_csv(self, file)
         elif detected.reader == "json":
             readers.read_document(self, file)

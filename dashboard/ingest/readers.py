@@ -3,8 +3,10 @@
 Owns the reading loops. Every reader starts at the source's checkpoint (a line count and
 a byte offset), hands each record to the importer (`Importer.handle_record`), commits in
 blocks of whole records, and leaves a last record that is still being written (no
-newline yet, an entry not yet whole) for the next import. A damaged gzip keeps what was
-readable before the damage, which is recorded as a quarantined pseudo-line.
+newline yet, an entry not yet whole) for the next import, unless the file is complete
+(gzip, an upload: it will not grow). A damaged gzip keeps what was readable before the
+damage, which is recorded as a quarantined pseudo-line; a binary file is one
+quarantined pseudo-line.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from dashboard.ingest.files import (
     MAX_LINE_BYTES,
     LineFeeder,
     Tail,
-    is_gzip,
     open_binary,
     read_csv_header,
 )
@@ -41,6 +42,7 @@ CHUNK_LINES = 100_000  # lines per committed block
 FAST_PATH_MIN_LINES = 2_000
 _READ_BYTES = 1 << 20
 _GZIP_DAMAGE = (EOFError, zlib.error, gzip.BadGzipFile, OSError)
+BINARY_REASON = "binary file, not text"
 
 
 @dataclass
@@ -58,13 +60,17 @@ class Chunk:
 
 @dataclass(frozen=True)
 class FileState:
-    """One file being read: where it stands in the store, and its format."""
+    """One file being read: where it stands in the store, its format, whether it is
+    complete (gzip, an upload: a last line without its newline is whole, not one still
+    being written) and, for CSV, its delimiter."""
 
     path: Path
     source_id: int
     lines_done: int
     bytes_done: int
     fmt: LogFormat
+    complete: bool = False
+    delimiter: str = ","
 
 
 def _quarantine_damage(importer, chunk, file, line_no: int, damage: Exception) -> None:
@@ -83,7 +89,6 @@ def read_lines(importer: Importer, file: FileState) -> None:
     chunk = Chunk()
     line_no = file.lines_done
     offset = file.bytes_done
-    gzipped = is_gzip(file.path)
     damage: Exception | None = None
     with open_binary(file.path) as fh:
         try:
@@ -129,7 +134,7 @@ def read_lines(importer: Importer, file: FileState) -> None:
                 tail.add(block)
             if at_end and carry:
                 unbommed = carry[len(BOM) :] if line_no == 0 and carry.startswith(BOM) else carry
-                if not gzipped and not file.fmt.line_complete(unbommed):
+                if not file.complete and not file.fmt.line_complete(unbommed):
                     # The writer is still writing this last line: leave it for next time.
                     importer.summary.pending_lines += 1
                 else:
@@ -188,7 +193,6 @@ def read_entries(importer: Importer, file: FileState) -> None:
     next one; the checkpoint only ever falls between entries. Lines that hold no event
     and no error are counted as skipped, with their reason."""
     chunk = Chunk()
-    gzipped = is_gzip(file.path)
     line_no, offset = file.lines_done, file.bytes_done
     tail = Tail(start=offset)
     entry: list[str] = []  # the open entry's lines
@@ -230,7 +234,7 @@ def read_entries(importer: Importer, file: FileState) -> None:
                     break
                 if not raw.endswith(b"\n") and len(raw) >= MAX_LINE_BYTES:
                     raw += _rest_of_line(fh)  # over-long: read to its end, then quarantined
-                if not raw.endswith(b"\n") and not gzipped:
+                if not raw.endswith(b"\n") and not file.complete:
                     break  # still being written: this line and its entry wait
                 if line_no + len(entry) == 0 and raw.startswith(BOM):
                     text = raw[len(BOM) :].decode("utf-8", "replace")
@@ -266,7 +270,7 @@ def read_entries(importer: Importer, file: FileState) -> None:
         except _GZIP_DAMAGE as exc:
             damage = exc
     if entry:
-        if gzipped or damage is not None or file.fmt.entry_complete(entry):
+        if file.complete or damage is not None or file.fmt.entry_complete(entry):
             finish_entry()
         else:
             importer.summary.pending_lines += len(entry)
@@ -298,13 +302,14 @@ def read_csv(importer: Importer, file: FileState) -> None:
     """
     chunk = Chunk()
     since_commit = 0
-    gzipped = is_gzip(file.path)
     record_no = file.lines_done
     offset = file.bytes_done
     feeder = None
     try:
         with open_binary(file.path) as fh:
-            header, header_bytes, header_records = read_csv_header(fh, gzipped)
+            header, header_bytes, header_records, _ = read_csv_header(
+                fh, file.complete, file.delimiter
+            )
             if not header_records:
                 return  # empty, or blank lines only so far: wait for a header
             if file.lines_done == 0:
@@ -321,7 +326,7 @@ def read_csv(importer: Importer, file: FileState) -> None:
                 fh.seek(file.bytes_done)
             start = file.bytes_done or header_bytes
             feeder = LineFeeder(fh, start=start)
-            rows = csv.reader(feeder)
+            rows = csv.reader(feeder, delimiter=file.delimiter)
             while True:
                 try:
                     row = next(rows)
@@ -335,7 +340,7 @@ def read_csv(importer: Importer, file: FileState) -> None:
                         chunk, file, record_no, -1, Rejected("malformed CSV", str(exc)[:100])
                     )
                     continue
-                if (feeder.unterminated or feeder.exhausted) and not gzipped:
+                if (feeder.unterminated or feeder.exhausted) and not file.complete:
                     # A last row with no newline may still be being written (even a
                     # row with all its columns can be cut inside the last field), and
                     # so may one whose quoted field the file ended in: they wait.
@@ -422,3 +427,15 @@ def read_document(importer: Importer, file: FileState) -> None:
             lambda record=record: file.fmt.parse_record(record, importer.default_dataset),
         )
     importer.commit(chunk, file, len(records), size)
+
+
+# -- a binary file ----------------------------------------------------------------------
+def read_binary(importer: Importer, file: FileState, detail: str, size: int) -> None:
+    """A binary file (an image, an archive) is no log: one quarantined pseudo-line for
+    the whole file, not one per chunk of bytes that happens to end in a newline byte. Its
+    checkpoint covers the `size` bytes judged, so importing it again adds nothing."""
+    if file.lines_done:
+        return  # quarantined by an earlier import
+    chunk = Chunk()
+    _skip_line(importer, chunk, file, 1, Rejected(BINARY_REASON, detail))
+    importer.commit(chunk, file, 1, size)

@@ -1,10 +1,11 @@
 """One store row per event: field parsing and validation, the envelope of a batch.
 
-Owns `build_row`, the definition of every stored value of an event (validity flags,
-dedup keys, IP and user-agent fingerprints, campaign, stage; never plaintext PII), and
-the pieces every log format shares: `Rejected` (a record that cannot be imported, with
-a reason free of PII), the `Envelope` of a batch (channel, dataset, sent time, Meta's
-answer), timestamps, and Meta's answer read from a response (`delivery_from_response`).
+Owns `build_row`, the definition of every stored value of an event (validity flags and
+their reasons, dedup keys, IP and user-agent fingerprints, campaign, stage; never
+plaintext PII), and the pieces every log format shares: `Rejected` (a record that
+cannot be imported, with a reason free of PII), the `Envelope` of a batch (channel,
+dataset, sent time, Meta's answer), timestamps, and Meta's answer read from a response
+(`delivery_from_response`, the texts of its error object redacted).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from dashboard.core.params import (
     UNHASHED,
     VALID,
     first_valid,
+    format_reasons,
     looks_like_email,
     looks_like_phone,
     redact_pii,
     rejected_combination_flags,
+    value_reason,
     value_status,
 )
 from dashboard.store.database import EVENT_INSERT_COLUMNS
@@ -182,6 +185,9 @@ class Envelope:
     error_code: int | None = None
     error_subcode: int | None = None
     error_message: str | None = None
+    error_user_title: str | None = None
+    error_user_msg: str | None = None
+    fbtrace_id: str | None = None
     batch_size: int | None = None
     events_received: int | None = None
 
@@ -210,16 +216,15 @@ def delivery_from_response(response: Any) -> dict[str, Any]:
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict) or (status is not None and status >= 400):
         error = error if isinstance(error, dict) else {}
-        message = error.get("message")
-        # Redacted before the cut to 500 (a cut address would escape the pattern), on a
-        # bounded window so a huge message cannot make the regex slow.
-        message = redact_pii(message[:2000])[:500] if isinstance(message, str) else None
         return {
             "delivery": "rejected",
             "http_status": status,
             "error_code": int_or_none(error.get("code")),
             "error_subcode": int_or_none(error.get("error_subcode")),
-            "error_message": message,
+            **{
+                column: error_text(error.get(key), limit)
+                for column, key, limit in ERROR_TEXT_FIELDS
+            },
         }
     if status is not None and 200 <= status < 300:
         received = body.get("events_received") if isinstance(body, dict) else None
@@ -229,6 +234,25 @@ def delivery_from_response(response: Any) -> dict[str, Any]:
             "events_received": int_or_none(received),
         }
     return {"delivery": "unknown", "http_status": status}
+
+
+# The texts of Meta's error object as stored: (column, key in the error, longest kept).
+ERROR_TEXT_FIELDS = (
+    ("error_message", "message", 500),
+    ("error_user_title", "error_user_title", 500),
+    ("error_user_msg", "error_user_msg", 500),
+    ("fbtrace_id", "fbtrace_id", 64),
+)
+
+
+def error_text(value: Any, limit: int) -> str | None:
+    """A text of Meta's error object as stored: secrets, e-mails and phones it quotes
+    redacted, then cut to `limit`; None for anything but a text."""
+    if not isinstance(value, str):
+        return None
+    # Redacted before the cut (a cut address would escape the pattern), on a bounded
+    # window so a huge message cannot make the regex slow.
+    return redact_pii(value[:2000])[:limit]
 
 
 def dataset_or(value: Any, default: str = UNKNOWN_DATASET) -> str:
@@ -269,11 +293,13 @@ def _event_id(value: Any) -> str | None:
     return safe_text_identifier(str(value), False) or None
 
 
-def _param_statuses(user_data: dict) -> tuple[list[int], set[str], bool]:
-    """(status per parameter in PARAMS order, the valid parameters, any plaintext PII)."""
+def _param_statuses(user_data: dict) -> tuple[list[int], set[str], bool, str | None]:
+    """(status per parameter in PARAMS order, the valid parameters, any plaintext PII,
+    the stored reasons of the present parameters that are not valid)."""
     # Visit only the keys the event has (typically 5-10 of the 25 parameters).
     statuses = [ABSENT] * len(PARAMS)
     valid: set[str] = set()
+    reasons: dict[str, int] = {}
     has_pii = False
     for key, value in user_data.items():
         slot = _PARAM_POSITION.get(key)
@@ -284,7 +310,9 @@ def _param_statuses(user_data: dict) -> tuple[list[int], set[str], bool]:
         has_pii = has_pii or pii or status == UNHASHED
         if status == VALID:
             valid.add(key)
-    return statuses, valid, has_pii
+        elif status != ABSENT:
+            reasons[key] = value_reason(key, value)
+    return statuses, valid, has_pii, format_reasons(reasons)
 
 
 def _identity(user_data: dict, em_valid: bool) -> tuple[str | None, ...]:
@@ -332,7 +360,7 @@ def build_row(
         sent_at, defaulted = event_time, True
     else:
         sent_at, defaulted = envelope.sent_at, False
-    statuses, valid, has_pii = _param_statuses(user_data)
+    statuses, valid, has_pii, reasons = _param_statuses(user_data)
     identity = _identity(user_data, statuses[_EM_SLOT] == VALID)
     source_id, line_no, idx = position
     return (
@@ -357,6 +385,9 @@ def build_row(
         envelope.error_code,
         envelope.error_subcode,
         envelope.error_message,
+        envelope.error_user_title,
+        envelope.error_user_msg,
+        envelope.fbtrace_id,
         envelope.batch_size,
         envelope.events_received,
         resolve_campaign(event, config)[:256],
@@ -367,6 +398,7 @@ def build_row(
         has_pii,
         len(valid),
         *statuses,
+        reasons,
         *rejected_combination_flags(valid),
     )
 
@@ -378,6 +410,9 @@ ANSWER_FIELDS = (
     "error_code",
     "error_subcode",
     "error_message",
+    "error_user_title",
+    "error_user_msg",
+    "fbtrace_id",
     "events_received",
 )
 

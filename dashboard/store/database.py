@@ -100,6 +100,19 @@ store_meta = sa.Table(
     sa.Column("value", sa.BigInteger, nullable=False),
 )
 
+# Markers: a change the tracking engineer made (a deploy, a fix) at a UTC time, drawn
+# on every time chart and compared before/after (dashboard.store.markers). A table of
+# its own, so create_all adds it to a store made before it existed.
+markers = sa.Table(
+    "markers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    # Unix seconds (UTC). Quoted: AT is a keyword to DuckDB's parser.
+    sa.Column("at", sa.Double, nullable=False, quote=True),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
 _EVENT_COLUMNS: list[sa.Column] = [
     # Identity: position in the source file; unique by construction.
     sa.Column("source_id", sa.Integer, primary_key=True, autoincrement=False),
@@ -126,6 +139,11 @@ _EVENT_COLUMNS: list[sa.Column] = [
     sa.Column("error_code", sa.Integer),
     sa.Column("error_subcode", sa.Integer),
     sa.Column("error_message", sa.Text),
+    # Meta's error object's words for people and its request id, for support tickets:
+    # error_user_title and error_user_msg redacted like error_message.
+    sa.Column("error_user_title", sa.Text),
+    sa.Column("error_user_msg", sa.Text),
+    sa.Column("fbtrace_id", sa.String(64)),
     sa.Column("batch_size", sa.Integer),
     sa.Column("events_received", sa.Integer),
     sa.Column("campaign", sa.String(256), nullable=False),
@@ -145,6 +163,9 @@ _EVENT_COLUMNS: list[sa.Column] = [
     sa.Column("has_unhashed_pii", sa.Boolean, nullable=False),
     sa.Column("n_valid_params", sa.Integer, nullable=False),
     *[sa.Column(f"p_{param}", sa.SmallInteger, nullable=False) for param in PARAMS],
+    # Why each present parameter that is not valid is not ("em:4;fbc:11", reason codes of
+    # dashboard.core.params); NULL when every present one is valid. Never the value.
+    sa.Column("param_reasons", sa.Text),
     # Valid-parameter set is a subset of Meta's rejected combination k.
     *[
         sa.Column(f"combo_{k}", sa.Boolean, nullable=False)
@@ -329,6 +350,30 @@ def make_engine(
         sa.event.listen(engine, "do_connect", _wait_for_file_lock(LockPolicy(lock_wait_s)))
         sa.event.listen(engine, "connect", _quiet_duckdb)
     return engine
+
+
+# File stores: connecting to a missing file creates it, so existence is judged first.
+_FILE_BACKENDS = ("duckdb", "sqlite")
+
+
+def store_exists(engine: Engine) -> bool:
+    """Whether the store holds an `events` table, without creating anything: a DuckDB
+    or SQLite file that is not there is never opened (opening it would create an empty
+    store, and a mistyped --db would then report on nothing)."""
+    if engine.dialect.name in _FILE_BACKENDS:
+        path = engine.url.database
+        if not path or path == ":memory:" or not os.path.exists(path):
+            return False
+    with engine.connect() as connection:
+        return sa.inspect(connection).has_table("events")
+
+
+def store_location(engine: Engine) -> str:
+    """Where the store is, for a message: a file store's path, else its URL with the
+    password hidden."""
+    if engine.dialect.name in _FILE_BACKENDS and engine.url.database:
+        return engine.url.database
+    return engine.url.render_as_string(hide_password=True)
 
 
 def release_connections(engine: Engine) -> None:

@@ -37,7 +37,7 @@ What it computes itself (nothing derived across events is read from the store)
       (batch-level delivery summary, lag per stage, parameter gaps per dataset/action
       source/event/campaign in pandas too), with the report's rule thresholds.
 
-Not covered (not numbers, or constants): generated_at, report_version, the config echo,
+Not covered (not numbers, or constants): generated_at, report_version, schema_version, the config echo,
 the diagnostics' prose (name, how_to_fix). The report is for `Filters()` (everything),
 so previous_overall is null in both and the period bounds are null.
 """

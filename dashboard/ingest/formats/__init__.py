@@ -1,7 +1,8 @@
 """The log formats the importer reads, and how a file's format is recognised.
 
 Owns the registry of adapters (one module each in this folder) and `detect`, which
-decides a file's format from its first non-blank records. Adding a format means one module with a
+decides a file's format from its first non-blank records (and `detect_document`, from
+the first records of a whole-file JSON document). Adding a format means one module with a
 `LogFormat` subclass, its entry in `FORMATS`, a writer in tests/formatkit.py and its
 row in tests/test_formats.py, and a row in the README's format table (README, "Code
 layout"; tests/test_docs.py checks the last two).
@@ -13,10 +14,11 @@ import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dashboard.ingest.formats.base import LogFormat, Reader
+from dashboard.ingest.files import header_delimiter
+from dashboard.ingest.formats.base import LogFormat, Reader, csv_reader
 from dashboard.ingest.formats.capi_body import CapiBodyDocument, CapiBodyLines
 from dashboard.ingest.formats.eqm_csv import EqmCsv
-from dashboard.ingest.formats.eqm_v1 import EqmJsonLines
+from dashboard.ingest.formats.eqm_v1 import EqmJsonLines, record_kind_of
 from dashboard.ingest.formats.node_sdk import NodeSdkLog
 from dashboard.ingest.formats.python_sdk import PythonSdkDebug
 from dashboard.ingest.formats.sgtm import StapeTagLog
@@ -65,29 +67,50 @@ def csv_format(header: list[str]) -> LogFormat | None:
     return None
 
 
-def detect(head: list[bytes], whole_document: Callable[[], object] | None = None) -> Detected:
+def detect_document(document: object) -> Detected | None:
+    """The format of a whole-file JSON document (one record, pretty-printed, or an array
+    of records) from its first records: as for lines, the first that is a record decides
+    (log format v1, or a raw request body); None when none is. Either is read by the
+    "json" reader, each record numbered by its place in the array."""
+    records = document if isinstance(document, list) else [document]
+    for record in records[:HEAD_LINES]:
+        kind = record_kind_of(record)
+        if kind == "v1":
+            return Detected(BY_NAME["eqm-v1"], "json")
+        if kind == "body":
+            return Detected(BY_NAME["capi-body-json"], "json")
+    return None
+
+
+def detect(
+    head: list[bytes], whole_document: Callable[[], Detected | None] | None = None
+) -> Detected:
     """The format of a file from its first non-blank lines (BOM removed): the first line
     that a format claims decides (so a damaged first line does not hide the rest), the
     formats asked in the order of FORMATS.
 
-    `whole_document()` gives the file parsed as one JSON document of request bodies, or
-    None (a pretty-printed body, or an array of bodies): asked, once, only when the first
-    line is no record of its own, since it reads the whole file.
+    `whole_document()` gives the format of the file read as one JSON document
+    (`detect_document`), or None: asked, once, only when the first line is no record of
+    its own, since it reads the whole file.
     """
     line_formats = [fmt for fmt in FORMATS if {"lines", "entries"} & set(fmt.readers)]
     first_claimed = bool(head) and any(fmt.claims(head[0]) for fmt in line_formats)
-    if whole_document is not None and not first_claimed and whole_document() is not None:
-        return Detected(BY_NAME["capi-body-json"], "json")
+    document = whole_document() if whole_document is not None and not first_claimed else None
+    if document is not None:
+        return document
     for line in head:
         for fmt in line_formats:
             if fmt.claims(line):
                 return Detected(fmt, fmt.readers[0])
     if head and not head[0].lstrip().startswith((b"{", b"[")):
+        delimiter = ","
         try:
-            header = [h.strip() for h in next(csv.reader([head[0].decode("utf-8")]), [])]
+            text = head[0].decode("utf-8")
+            delimiter = header_delimiter(text)
+            header = [h.strip() for h in next(csv.reader([text], delimiter=delimiter), [])]
         except (csv.Error, UnicodeDecodeError):
             header = []
         fmt = csv_format(header)
         if fmt is not None:
-            return Detected(fmt, "csv")
+            return Detected(fmt, csv_reader(delimiter))
     return Detected(None, "lines")

@@ -20,15 +20,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from dashboard.ingest.files import CSV_DELIMITERS
 from dashboard.ingest.formats.jsonline import parses
 from dashboard.ingest.rows import Envelope
 
 # How the importer reads a file of this format:
 #   lines   - one record per line (JSON Lines, form-encoded lines);
 #   entries - records spanning several lines, each starting with a recognisable line;
-#   csv     - one record per CSV row, cells by header name;
-#   json    - the whole file is one JSON document (one body, or an array of bodies).
-Reader = Literal["lines", "entries", "csv", "json"]
+#   csv     - one record per CSV row, cells by header name ("csv" is comma-separated;
+#             "csv;", "csv\t", "csv|" name the other delimiters, see `csv_reader`);
+#   json    - the whole file is one JSON document (one record, or an array of records).
+Reader = Literal["lines", "entries", "csv", "csv;", "csv\t", "csv|", "json"]
+
+
+def csv_reader(delimiter: str) -> Reader:
+    """The reader of a CSV file with this delimiter. The delimiter is part of the reader
+    name, so it is stored with the source's format and a grown file is read alike; a
+    comma keeps the plain name stores made before delimiters were detected hold."""
+    return "csv" if delimiter == "," else f"csv{delimiter}"  # type: ignore[return-value]
+
+
+def csv_delimiter(reader: str) -> str | None:
+    """The delimiter of a CSV reader (None: not a CSV reader)."""
+    if reader == "csv":
+        return ","
+    if reader.startswith("csv") and reader[3:] in CSV_DELIMITERS:
+        return reader[3:]
+    return None
 
 
 @dataclass(frozen=True)

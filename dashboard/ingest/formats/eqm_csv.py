@@ -2,7 +2,9 @@
 
 Owns the reading of one row, its non-empty cells by header name, into an envelope and a
 CAPI-shaped event: `channel`, the CAPI top-level fields, user_data keys by their CAPI
-names (a JSON array in a cell for a list), `custom_data.<key>`, and the answer columns.
+names (a JSON array in a cell for a list), `custom_data.<key>`, and the answer columns
+(`response_status`, `error_code`, `error_subcode`, `error_message`, and optionally
+`error_user_title`, `error_user_msg`, `fbtrace_id`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ CSV_TOP_LEVEL = (
     "messaging_channel",
     "opt_out",
 )
+
+ERROR_DETAIL_COLUMNS = ("error_user_title", "error_user_msg", "fbtrace_id")
 
 
 def _csv_cell(value: str) -> Any:
@@ -73,6 +77,8 @@ def csv_row_to_record(cells: dict[str, str], default_dataset: str) -> Batch:
                     "code": int_or_none(cells["error_code"].strip()),
                     "error_subcode": int_or_none(cells.get("error_subcode", "").strip()),
                     "message": cells.get("error_message"),
+                    # Optional columns with the rest of Meta's error object.
+                    **{key: cells[key] for key in ERROR_DETAIL_COLUMNS if key in cells},
                 }
             }
     answer = delivery_from_response(response)

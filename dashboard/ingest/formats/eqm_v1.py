@@ -3,7 +3,8 @@
 Owns the reading of one JSON record of our own format into its envelope and events
 (README, "Log format v1"). A record without `kind` that carries a `data` list is a raw
 Conversions API request body: the same reading serves the `capi-body` format, so a file
-mixing both kinds still imports whole. Lines are parsed by `jsonline.load_json_line`.
+mixing both kinds still imports whole. Lines are parsed by `jsonline.load_json_line`;
+the same records as one JSON array (pretty-printed or not) are read whole ("json").
 """
 
 from __future__ import annotations
@@ -111,7 +112,9 @@ def _nonblank(value: Any) -> bool:
 
 class EqmJsonLines(LogFormat):
     name = "eqm-v1"
-    title = "log format v1 (JSON Lines)"
+    title = "log format v1 (JSON Lines, or one JSON array of records)"
+    # "json": the records as one JSON array (formats.detect_document picks it).
+    readers = ("lines", "json")
     vectorised = True
 
     def claims(self, line: bytes) -> bool:
@@ -120,6 +123,12 @@ class EqmJsonLines(LogFormat):
     def parse_line(self, line: bytes, default_dataset: str) -> Outcome:
         return record_batch(load_json_line(line), default_dataset)
 
+    def document_records(self, document: Any) -> list[Any]:
+        return document if isinstance(document, list) else [document]
+
+    def parse_record(self, record: Any, default_dataset: str) -> Outcome:
+        return record_batch(record, default_dataset)
+
 
 def record_kind(line: bytes) -> str | None:
     """ "v1" for a log format v1 record, "body" for a raw request body, else None."""
@@ -127,6 +136,11 @@ def record_kind(line: bytes) -> str | None:
         record = load_json_line(line)
     except (Rejected, RecursionError):
         return None
+    return record_kind_of(record)
+
+
+def record_kind_of(record: Any) -> str | None:
+    """`record_kind` of a parsed JSON value."""
     if not isinstance(record, dict):
         return None
     if record.get("kind") in KINDS or ("kind" not in record and "event_name" in record):
