@@ -15,7 +15,7 @@ from logkit import T0, capi, event, pixel, sha
 from dashboard.cli import build_parser, main
 from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
-from dashboard.outputs.check import Thresholds, run_check
+from dashboard.outputs.check import CHECKS, Thresholds, run_check
 
 DAY = 86_400
 END = T0 + 8 * DAY  # the window is the 8th day; the baseline the 7 before
@@ -88,9 +88,11 @@ def test_healthy_store_breaches_nothing(engine, tmp_path, config):
     load(engine, tmp_path, config, None)
     result = run_check(engine, config, Thresholds(), END)
     assert result.ok, result.lines()
-    # EMQ and coverage for Purchase, five overall checks, no_events and server_silence.
-    assert result.checks_run == 9
-    assert result.lines() == ["OK: all 9 checks hold"]
+    # Every check judged: EMQ and coverage on Purchase (30 events of each channel in the
+    # window), the baseline has server events, nothing skipped.
+    assert result.checks_run == list(CHECKS)
+    assert result.summary() == {"passed": 10, "breached": 0, "skipped": 0}
+    assert result.lines() == ["OK: 10 of 10 checks passed"]
 
 
 @pytest.mark.parametrize("breach", sorted(BREACHES))
@@ -145,7 +147,7 @@ def test_cli_exit_codes_json_and_webhook(tmp_path, config):
         == 0
     )
     ok = cli("check", "--db", healthy, "--at", "latest")
-    assert ok.returncode == 0 and ok.stdout.startswith("OK: all")
+    assert ok.returncode == 0 and ok.stdout.startswith("OK: 10 of 10 checks passed\n")
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -199,7 +201,13 @@ def test_dead_integration_breaches_no_events_and_server_silence(engine, tmp_path
     assert result.breaches[0].message == (
         "no events were sent in the 24 h before 2025-12-25 09:12 UTC"
     )
-    assert result.checks_run == 7  # no event group to judge: five overall + the two pipeline checks
+    # An empty window and an empty baseline: every other check is skipped, with its reason.
+    assert result.summary() == {"passed": 0, "breached": 2, "skipped": 8}
+    reasons = {o.check: o.message for o in result.outcomes if o.status == "skipped"}
+    assert reasons["error_rate"] == "no server event sent in the window"
+    assert reasons["server_volume_drop"] == (
+        "no server event in the 7 days before the window to compare with"
+    )
     assert json.loads(json.dumps(result.to_dict()))["breaches"][1]["value"] == 648.0
 
 
@@ -272,7 +280,10 @@ def test_server_silence_without_any_server_event(duck_engine, tmp_path, config):
     browser = run_check(
         duck_engine, config, Thresholds(), end, filters=Filters(channels=("browser",))
     )
-    assert browser.ok and browser.checks_run == 6  # five overall checks and no_events
+    # Judged: no_events (3 Pixel events) and stale_events; the server checks, the
+    # volume drop (no server baseline) and EMQ/coverage (3 < 20 events) are skipped.
+    assert browser.ok and browser.summary() == {"passed": 2, "breached": 0, "skipped": 8}
+    assert browser.statuses()["server_silence"] == "skipped"
 
 
 def test_check_at_latest_ends_at_the_newest_send_time(tmp_path, config, capsys):
@@ -294,17 +305,20 @@ def test_check_at_latest_ends_at_the_newest_send_time(tmp_path, config, capsys):
     assert main(["ingest", str(log), "--db", db]) == 0
     capsys.readouterr()
     assert main(["check", "--db", db, "--at", "latest"]) == 0
-    assert capsys.readouterr().out == "OK: all 9 checks hold\n"
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "OK: 10 of 10 checks passed"
+    assert len(out) == 11 and all(line.startswith("passed ") for line in out[1:])
     # The case: checked weeks after the last upload (27 d after it), it breaches.
     at = "2025-12-25T11:00:01Z"  # T0 + 8 d + 1 h (the last batch) + 27 d, + 1 s
     assert main(["check", "--db", db, "--at", at]) == 1
-    assert capsys.readouterr().out.splitlines() == [
+    assert capsys.readouterr().out.splitlines()[:3] == [
+        "BREACH: 2 of 10 checks breached, 0 passed, 8 skipped",
         "BREACH no_events [all]: no events were sent in the 24 h before 2025-12-25 11:00 UTC",
         "BREACH server_silence [dataset 1]: last server event sent 27.0 days ago, "
         "at 2025-11-28 11:00 UTC; limit 6 h",
     ]
     assert main(["check", "--db", db, "--at", at, "--max-silence-hours", "1000"]) == 1
-    assert "server_silence" not in capsys.readouterr().out
+    assert "BREACH server_silence" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

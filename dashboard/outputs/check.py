@@ -1,11 +1,12 @@
-"""Alerts: `python -m dashboard check`, a quality check a scheduler can run.
+"""Alerts: `python -m dashboard check`, a quality check a scheduler or CI can run.
 
-Owns the thresholds (data with defaults, overridable per option), comparing the latest
-window (default: the last 24 h) with the 7 days before it, the pipeline checks (an empty
-window, a silent server integration), the breach list, and posting a Slack-compatible
-message to a webhook. Exit codes live in cli.py: 0 all hold, 1 any
-breached, 2 usage or store error.
-"""
+Owns the thresholds (data with defaults, overridable per option), the fixed list of
+checks (`CHECKS`), comparing the latest window (default: the last 24 h) with the 7 days
+before it, the pipeline checks (an empty window, a silent server integration), the
+outcome of every check (passed, breached, or skipped with the reason), the JSON output
+(`CheckResult.to_dict`, described by schemas/check.schema.json) and posting a
+Slack-compatible message to a webhook. Exit codes live in cli.py: 0 none breached, 1 any
+breached, 2 usage or store error."""
 
 from __future__ import annotations
 
@@ -29,6 +30,26 @@ DAY_S = 86_400
 TIER_ORDER = ("Poor", "OK", "Good", "Great")
 
 
+# The checks, always all of them and in this order (pipeline first: when nothing arrives,
+# the quality numbers after them say little). Each is reported passed, breached or
+# skipped with its reason, so a CI log shows what was not judged and why.
+CHECKS = (
+    "no_events",
+    "server_silence",
+    "emq_estimate",
+    "event_coverage",
+    "likely_double_counted",
+    "error_rate",
+    "token_errors",
+    "stale_events",
+    "unhashed_pii",
+    "server_volume_drop",
+)
+PASSED, BREACHED, SKIPPED = "passed", "breached", "skipped"
+# The `check --format json` contract: schemas/check.schema.json describes this version.
+CHECK_SCHEMA_VERSION = "1.0"
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """What must hold in the latest window. Rates are 0-1."""
@@ -39,14 +60,45 @@ class Thresholds:
     max_error_rate: float = 0.02  # rejected / sent server events
     max_token_errors: int = 0  # events rejected with code 190 or 200
     max_stale: int = 0  # events older than 7 days when sent
+    max_unhashed_pii: int = 0  # server events with plaintext PII in a field to hash
     max_volume_drop: float = 0.5  # fall of server events vs the baseline's daily average
     min_events: int = 20
     max_silence_hours: float = 6.0  # age of the newest accepted server event, by sent_at
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """One check on one subject (an event name, a dataset, or "all"): passed or breached
+    with its message, or skipped (subject None) with the reason as its message."""
+
+    check: str
+    status: str  # passed | breached | skipped
+    subject: str | None
+    value: float | None  # None: nothing measured (skipped, or no server event ever)
+    threshold: float
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"check": self.check, "status": self.status}
+        if self.subject is not None:
+            out["subject"] = self.subject
+        out["value"] = self.value
+        out["threshold"] = self.threshold
+        out["reason" if self.status == SKIPPED else "message"] = self.message
+        return out
+
+    def line(self) -> str:
+        if self.status == BREACHED:  # as before the outcomes were listed: scripts grep it
+            return f"BREACH {self.check} [{self.subject}]: {self.message}"
+        if self.status == SKIPPED:
+            return f"skipped {self.check}: {self.message}"
+        return f"passed {self.check} [{self.subject}]: {self.message}"
+
+
+@dataclass(frozen=True)
 class Breach:
-    """One threshold that does not hold."""
+    """One threshold that does not hold (the JSON's `breaches`, kept for scripts written
+    before `checks`)."""
 
     check: str
     subject: str
@@ -57,33 +109,81 @@ class Breach:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The window checked and what breached."""
+    """The window checked and the outcome of every check."""
 
     window_start: float
     window_end: float
     baseline_start: float
-    checks_run: int
-    breaches: list[Breach]
+    outcomes: list[Outcome]
+    thresholds: Thresholds = Thresholds()
+    filters: Filters = Filters()
+
+    @property
+    def breaches(self) -> list[Breach]:
+        return [
+            Breach(o.check, o.subject or "all", o.value, o.threshold, o.message)
+            for o in self.outcomes
+            if o.status == BREACHED
+        ]
 
     @property
     def ok(self) -> bool:
         return not self.breaches
 
+    @property
+    def checks_run(self) -> list[str]:
+        """The fixed list of checks (each passed, breached or skipped)."""
+        return list(CHECKS)
+
+    def statuses(self) -> dict[str, str]:
+        """Each check's status over its subjects: breached if one breaches, passed if one
+        was judged, else skipped."""
+        out = {}
+        for check in CHECKS:
+            found = {o.status for o in self.outcomes if o.check == check}
+            out[check] = next((s for s in (BREACHED, PASSED) if s in found), SKIPPED)
+        return out
+
+    def summary(self) -> dict[str, int]:
+        counts = list(self.statuses().values())
+        return {status: counts.count(status) for status in (PASSED, BREACHED, SKIPPED)}
+
+    def verdict(self) -> str:
+        """OK: 8 of 10 checks passed, 2 skipped / BREACH: 2 of 10 checks breached, ..."""
+        n = self.summary()
+        skipped = f", {n[SKIPPED]} skipped" if n[SKIPPED] else ""
+        if self.ok:
+            return f"OK: {n[PASSED]} of {len(CHECKS)} checks passed{skipped}"
+        return (
+            f"BREACH: {n[BREACHED]} of {len(CHECKS)} checks breached, {n[PASSED]} passed{skipped}"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         iso = lambda t: datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="seconds")  # noqa: E731
         return {
+            "schema_version": CHECK_SCHEMA_VERSION,
             "ok": self.ok,
             "window": {"start": iso(self.window_start), "end": iso(self.window_end)},
             "baseline": {"start": iso(self.baseline_start), "end": iso(self.window_start)},
+            "filters": self.filters.as_dict(),
+            "thresholds": asdict(self.thresholds),
             "checks_run": self.checks_run,
+            "summary": self.summary(),
+            "checks": [o.to_dict() for o in self.outcomes],
             "breaches": [asdict(b) for b in self.breaches],
         }
 
     def lines(self) -> list[str]:
-        """One line per breach, or one line saying all hold."""
+        """One line per breach, or the verdict when none breached (the webhook's text)."""
         if self.ok:
-            return [f"OK: all {self.checks_run} checks hold"]
-        return [f"BREACH {b.check} [{b.subject}]: {b.message}" for b in self.breaches]
+            return [self.verdict()]
+        return [o.line() for o in self.outcomes if o.status == BREACHED]
+
+    def report_lines(self) -> list[str]:
+        """The verdict, then every outcome: breaches first, then passed, then skipped."""
+        order = (BREACHED, PASSED, SKIPPED)
+        ranked = sorted(self.outcomes, key=lambda o: order.index(o.status))  # stable
+        return [self.verdict(), *(o.line() for o in ranked)]
 
 
 def run_check(
@@ -110,166 +210,228 @@ def run_check(
     now = block_dict(overall_frame.iloc[0])
     delivery = delivery_summary(engine, window)
     before = overall_block(engine, baseline, config)
-    steps = (
-        _event_breaches(by_event, thresholds, cut),
-        _window_breaches(now, delivery, thresholds),
-        _volume_breaches(now, before, thresholds, window_s, baseline_days),
-    )
-    checks = sum(n for n, _ in steps)
-    breaches = [breach for _, found in steps for breach in found]
-    # Pipeline breaches first: when nothing arrives, the quality numbers above say little.
-    pipeline_checks, pipeline = _pipeline_breaches(engine, base, thresholds, now, start, window_end)
-    return CheckResult(
-        start, window_end, baseline_start, checks + pipeline_checks, pipeline + breaches
-    )
+    outcomes = [
+        *_pipeline_outcomes(engine, base, thresholds, now, start, window_end),
+        *_event_outcomes(by_event, thresholds, cut),
+        *_window_outcomes(now, delivery, thresholds),
+        _volume_outcome(now, before, thresholds, window_s, baseline_days),
+    ]
+    return CheckResult(start, window_end, baseline_start, outcomes, thresholds, base)
 
 
-def _event_breaches(
-    by_event: pd.DataFrame, thresholds: Thresholds, cut: float
-) -> tuple[int, list[Breach]]:
-    """EMQ estimate and event coverage per event name with enough events.
-    Returns (checks run, breaches)."""
-    breaches: list[Breach] = []
-    checks = 0
+def _judged(check: str, breached: bool, subject: str, value, threshold, message: str) -> Outcome:
+    return Outcome(check, BREACHED if breached else PASSED, subject, value, threshold, message)
+
+
+def _skipped(check: str, threshold: float, reason: str) -> Outcome:
+    return Outcome(check, SKIPPED, None, None, threshold, reason)
+
+
+def _event_outcomes(by_event: pd.DataFrame, thresholds: Thresholds, cut: float) -> list[Outcome]:
+    """EMQ estimate and event coverage per event name with at least `min_events` events
+    (server events sent for EMQ, browser events for coverage); skipped when none has."""
+    emq: list[Outcome] = []
+    coverage: list[Outcome] = []
+    least = thresholds.min_events
     for _, row in by_event.iterrows():
-        if row["server_sent"] >= thresholds.min_events:
-            checks += 1
+        name = row["event_name"]
+        if row["server_sent"] >= least:
             # As displayed (one decimal), like the tier labels: 3.96 shows as 4.0, OK.
-            if round(float(row["emq_estimate"]), 1) < cut:
-                breaches.append(
-                    Breach(
-                        "emq_estimate",
-                        row["event_name"],
-                        round(float(row["emq_estimate"]), 2),
-                        cut,
-                        f"EMQ estimate {row['emq_estimate']:.1f} is below {thresholds.min_emq_tier} ({cut:g})",
-                    )
+            score = float(row["emq_estimate"])
+            below = round(score, 1) < cut
+            relation = "is below" if below else "is at least"
+            emq.append(
+                _judged(
+                    "emq_estimate",
+                    below,
+                    name,
+                    round(score, 2),
+                    cut,
+                    f"EMQ estimate {score:.1f} {relation} {thresholds.min_emq_tier} ({cut:g})",
                 )
-        if row["browser_events"] >= thresholds.min_events:
-            checks += 1
+            )
+        if row["browser_events"] >= least:
             # As displayed (74.96% reads 75.0%), like the EMQ tier above.
-            if round(float(row["event_coverage"]), 3) < thresholds.min_coverage:
-                breaches.append(
-                    Breach(
-                        "event_coverage",
-                        row["event_name"],
-                        round(float(row["event_coverage"]), 4),
-                        thresholds.min_coverage,
-                        f"event coverage {row['event_coverage']:.1%} is below {thresholds.min_coverage:.0%}",
-                    )
+            share = float(row["event_coverage"])
+            below = round(share, 3) < thresholds.min_coverage
+            relation = "is below" if below else "is at least"
+            coverage.append(
+                _judged(
+                    "event_coverage",
+                    below,
+                    name,
+                    round(share, 4),
+                    thresholds.min_coverage,
+                    f"event coverage {share:.1%} {relation} {thresholds.min_coverage:.0%}",
                 )
-    return checks, breaches
+            )
+    return [
+        *(
+            emq
+            or [
+                _skipped(
+                    "emq_estimate", cut, f"no event name with ≥{least} server events in the window"
+                )
+            ]
+        ),
+        *(
+            coverage
+            or [
+                _skipped(
+                    "event_coverage",
+                    thresholds.min_coverage,
+                    f"no event name with ≥{least} browser events in the window",
+                )
+            ]
+        ),
+    ]
 
 
-def _window_breaches(
+def _window_outcomes(
     now: dict[str, Any], delivery: dict[str, int], thresholds: Thresholds
-) -> tuple[int, list[Breach]]:
-    """Double counts, error rate, token errors and stale events in the window's block.
-    Returns (checks run, breaches)."""
-    breaches: list[Breach] = []
-    double = now["dedup"]["likely_double_counted"]
-    if double > thresholds.max_likely_double:
-        breaches.append(
-            Breach(
-                "likely_double_counted",
+) -> list[Outcome]:
+    """Double counts, error rate, token errors, stale events and plaintext PII in the
+    window's block; each skipped when the window holds none of the events it is about."""
+    sent = now["server_sent"]
+    any_event = now["browser_events"] + sent
+    no_server = "no server event sent in the window"
+    out: list[Outcome] = []
+    double, most = now["dedup"]["likely_double_counted"], thresholds.max_likely_double
+    out.append(
+        _judged(
+            "likely_double_counted",
+            double > most,
+            "all",
+            double,
+            most,
+            f"{double} server events are likely counted twice (limit {most})",
+        )
+        if now["server_events"]
+        else _skipped("likely_double_counted", most, "no server event accepted in the window")
+    )
+    limit = thresholds.max_error_rate
+    if sent:
+        rate = now["server_rejected_by_meta"] / sent
+        out.append(
+            _judged(
+                "error_rate",
+                rate > limit,
                 "all",
-                double,
-                thresholds.max_likely_double,
-                f"{double} server events are likely counted twice",
+                round(rate, 4),
+                limit,
+                f"{rate:.1%} of server events were rejected by Meta (limit {limit:.1%})",
             )
         )
-    if now["server_sent"]:
-        rate = now["server_rejected_by_meta"] / now["server_sent"]
-        if rate > thresholds.max_error_rate:
-            breaches.append(
-                Breach(
-                    "error_rate",
-                    "all",
-                    round(rate, 4),
-                    thresholds.max_error_rate,
-                    f"{rate:.1%} of server events were rejected by Meta",
-                )
-            )
-    if delivery["token_error_events"] > thresholds.max_token_errors:
-        breaches.append(
-            Breach(
-                "token_errors",
-                "all",
-                delivery["token_error_events"],
-                thresholds.max_token_errors,
-                f"{delivery['token_error_events']} events rejected for the access token or permissions (190/200)",
-            )
+    else:
+        out.append(_skipped("error_rate", limit, no_server))
+    tokens, most = delivery["token_error_events"], thresholds.max_token_errors
+    out.append(
+        _judged(
+            "token_errors",
+            tokens > most,
+            "all",
+            tokens,
+            most,
+            f"{tokens} events rejected for the access token or permissions (190/200)"
+            f" (limit {most})",
         )
-    stale = now["freshness"]["stale_over_7d"]
-    if stale > thresholds.max_stale:
-        breaches.append(
-            Breach(
-                "stale_events",
-                "all",
-                stale,
-                thresholds.max_stale,
-                f"{stale} events were sent more than 7 days after they happened",
-            )
+        if sent
+        else _skipped("token_errors", most, no_server)
+    )
+    stale, most = now["freshness"]["stale_over_7d"], thresholds.max_stale
+    out.append(
+        _judged(
+            "stale_events",
+            stale > most,
+            "all",
+            stale,
+            most,
+            f"{stale} events were sent more than 7 days after they happened (limit {most})",
         )
-    return 4, breaches
+        if any_event
+        else _skipped("stale_events", most, "no event sent in the window")
+    )
+    pii, most = now["unhashed_pii"], thresholds.max_unhashed_pii
+    out.append(
+        _judged(
+            "unhashed_pii",
+            pii > most,
+            "all",
+            pii,
+            most,
+            f"{pii} server events carried plaintext personal data in a field Meta wants "
+            f"SHA-256 hashed (limit {most})",
+        )
+        if sent
+        else _skipped("unhashed_pii", most, no_server)
+    )
+    return out
 
 
-def _volume_breaches(
+def _volume_outcome(
     now: dict[str, Any],
     before: dict[str, Any],
     thresholds: Thresholds,
     window_s: float,
     baseline_days: int,
-) -> tuple[int, list[Breach]]:
+) -> Outcome:
     """Server events in the window against the baseline's daily average, scaled to the
-    window. Returns (checks run, breaches)."""
+    window; skipped without a server event in the baseline."""
+    limit = thresholds.max_volume_drop
     daily_before = before["server_events"] / baseline_days
     if daily_before <= 0:
-        return 1, []
+        return _skipped(
+            "server_volume_drop",
+            limit,
+            f"no server event in the {baseline_days} days before the window to compare with",
+        )
     expected = daily_before * window_s / DAY_S
     drop = 1 - now["server_events"] / expected
-    if drop <= thresholds.max_volume_drop:
-        return 1, []
-    return 1, [
-        Breach(
-            "server_volume_drop",
-            "all",
-            round(drop, 4),
-            thresholds.max_volume_drop,
-            f"server events fell {drop:.0%} ({now['server_events']} vs {expected:.0f} expected)",
-        )
-    ]
+    change = f"fell {drop:.0%}" if drop > 0 else f"rose {-drop:.0%}" if drop < 0 else "held"
+    return _judged(
+        "server_volume_drop",
+        drop > limit,
+        "all",
+        round(drop, 4),
+        limit,
+        f"server events {change} ({now['server_events']} vs {expected:.0f} expected)",
+    )
 
 
-def _pipeline_breaches(
+def _pipeline_outcomes(
     engine: Engine,
     base: Filters,
     thresholds: Thresholds,
     window_block: dict[str, Any],
     start: float,
     window_end: float,
-) -> tuple[int, list[Breach]]:
+) -> list[Outcome]:
     """Checks that the integration still sends: the window holds no event at all (`no_events`), and
     the newest accepted server event, by sent_at, at or before the window's end, is older
     than `max_silence_hours` or missing (`server_silence`). Without them a store whose
     last event is weeks old passes every other check: an empty window and an empty
-    baseline breach no rate and no volume drop. Returns (checks run, breaches)."""
-    breaches: list[Breach] = []
-    checks = 1
-    if window_block["browser_events"] + window_block["server_sent"] == 0:
-        breaches.append(
-            Breach(
-                "no_events",
-                "all",
-                0,
-                1,
-                f"no events were sent in the {(window_end - start) / 3600:g} h "
-                f"before {_utc_minute(window_end)}",
-            )
+    baseline breach no rate and no volume drop."""
+    sent = window_block["browser_events"] + window_block["server_sent"]
+    hours = f"{(window_end - start) / 3600:g} h before {_utc_minute(window_end)}"
+    out = [
+        _judged(
+            "no_events",
+            sent == 0,
+            "all",
+            sent,
+            1,
+            f"no events were sent in the {hours}"
+            if sent == 0
+            else f"{sent} events sent in the {hours}",
         )
+    ]
+    limit = thresholds.max_silence_hours
     if base.channels and "server" not in base.channels:
-        return checks, breaches  # a browser-only slice has no server integration to fall silent
-    checks += 1
+        # A browser-only slice has no server integration to fall silent.
+        return [
+            *out,
+            _skipped("server_silence", limit, "the slice has no server events (--channel)"),
+        ]
     # Not only the window: the last server event may be weeks old. sent_end_ts is
     # exclusive; its next float up makes it "at or before" the window's end.
     upto = replace(
@@ -280,11 +442,11 @@ def _pipeline_breaches(
     )
     # Per dataset: one dead integration must not hide behind another that still sends.
     health = pipeline_health(engine, upto)
-    limit = thresholds.max_silence_hours
     if health.empty:
-        breaches.append(
-            Breach(
+        out.append(
+            _judged(
                 "server_silence",
+                True,
                 "all",
                 None,
                 limit,
@@ -294,9 +456,10 @@ def _pipeline_breaches(
     for dataset, last in zip(health["dataset_id"], health["last_server_sent_at"], strict=True):
         subject = f"dataset {dataset}"
         if math.isnan(last):
-            breaches.append(
-                Breach(
+            out.append(
+                _judged(
                     "server_silence",
+                    True,
                     subject,
                     None,
                     limit,
@@ -304,19 +467,20 @@ def _pipeline_breaches(
                     f"{_utc_minute(window_end)}; limit {limit:g} h",
                 )
             )
-        elif window_end - last > limit * 3600:
-            silent = window_end - last
-            breaches.append(
-                Breach(
-                    "server_silence",
-                    subject,
-                    round(silent / 3600, 1),
-                    limit,
-                    f"last server event sent {_how_long(silent)} ago, at {_utc_minute(last)}; "
-                    f"limit {limit:g} h",
-                )
+            continue
+        silent = window_end - last
+        out.append(
+            _judged(
+                "server_silence",
+                silent > limit * 3600,
+                subject,
+                round(silent / 3600, 1),
+                limit,
+                f"last server event sent {_how_long(silent)} ago, at {_utc_minute(last)}; "
+                f"limit {limit:g} h",
             )
-    return checks, breaches
+        )
+    return out
 
 
 def _utc_minute(seconds: float) -> str:

@@ -1,9 +1,9 @@
 """The machine-readable quality report (a contract others script against).
 
-Owns the JSON report's shape: period, overall block, blocks per event name, campaign,
-funnel stage and dataset, diagnostics, rejected_records (quarantined lines and events), plus
-the previous period's overall block for period-over-period change.
-"""
+Owns the JSON report's shape, published as schemas/report.schema.json: period, overall
+block, blocks per event name, campaign, funnel stage and dataset, diagnostics,
+rejected_records (quarantined lines and events), plus the previous period's overall block
+for period-over-period change."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ from dashboard.store.handles import Engine
 from dashboard.store.import_log import quarantine_count
 from dashboard.store.queries.blocks import data_range
 
+# The JSON contract's version: schemas/report.schema.json describes it. The minor part
+# grows when keys are added, the major when one is removed or changes meaning.
+# report_version, an integer from before schema_version, stays its major part.
+REPORT_SCHEMA_VERSION = "1.0"
 REPORT_VERSION = 1
 
 
@@ -73,6 +77,7 @@ def build_report_and_frames(
     rejected_records = quarantine_count(engine)
     span = data_range(engine)
     report = {
+        "schema_version": REPORT_SCHEMA_VERSION,
         "report_version": REPORT_VERSION,
         "generated_at": datetime.now(tz=UTC).isoformat(timespec="seconds"),
         "period": {
