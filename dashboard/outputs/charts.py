@@ -6,7 +6,8 @@ so the dashboard and the HTML report draw the same pictures.
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -14,7 +15,9 @@ import plotly.graph_objects as go
 from dashboard.core import meta_errors
 from dashboard.core.config import Config
 from dashboard.core.definitions import DEDUP_STATUSES
+from dashboard.core.measures import LOWER_IS_BETTER, Measure
 from dashboard.core.params import PARAMS
+from dashboard.store.markers import Marker
 
 CHANNEL_COLORS = {"browser": "#4C78A8", "server": "#F58518"}
 TIER_COLORS = {
@@ -250,6 +253,43 @@ def every_day(
     return filled.reset_index()
 
 
+MARKER_COLOR = "#6A3D9A"
+MARKER_TEXT_CHARS = 40  # on the chart; the whole label shows on hover
+
+
+def with_markers(fig: go.Figure, markers: Sequence[Marker]) -> go.Figure:
+    """The figure with each marker (dashboard.store.markers) that falls within its date
+    axis's days drawn as a dashed vertical line at its UTC time, labelled. Every time
+    chart ends with this, so a fix shows where it happened. A marker outside those days
+    is left out: its line would stretch the axis to days the chart does not show."""
+    xs = [
+        pd.to_datetime(pd.Series(list(t.x))) for t in fig.data if getattr(t, "x", None) is not None
+    ]
+    xs = [x for x in xs if len(x) and pd.api.types.is_datetime64_any_dtype(x)]
+    if not xs:
+        return fig
+    # A day's point or bar stands for the whole day: its end is the next midnight.
+    low = min(x.min() for x in xs)
+    high = max(x.max() for x in xs) + pd.Timedelta(days=1)
+    for marker in markers:
+        x = datetime.fromtimestamp(marker.at, tz=UTC).replace(tzinfo=None)
+        if not low <= x <= high:
+            continue
+        text = marker.label
+        if len(text) > MARKER_TEXT_CHARS:
+            text = text[: MARKER_TEXT_CHARS - 1] + "…"
+        # Epoch milliseconds: what a date axis reads as UTC (a datetime would need a
+        # time zone plotly ignores, and add_vline cannot place text at one).
+        fig.add_vline(
+            x=marker.at * 1000,
+            line={"dash": "dash", "color": MARKER_COLOR, "width": 1.5},
+            annotation={"text": text, "hovertext": f"{marker.label} ({x:%d %b %H:%M} UTC)"},
+            annotation_position="top",
+            annotation_font={"size": 11, "color": MARKER_COLOR},
+        )
+    return fig
+
+
 # Date axes show dates, one tick per day at most (never "23:59:59.9996").
 DAY_MS = 86_400_000
 DATE_AXIS = {"type": "date", "tickformat": "%d %b", "dtick": DAY_MS, "tickangle": -45}
@@ -267,9 +307,10 @@ def emq_trend(
     title: str = "EMQ estimate per day",
     first: date | None = None,
     last: date | None = None,
+    markers: Sequence[Marker] = (),
 ) -> go.Figure:
     """Daily EMQ estimate (lines per group if a 'group' column exists); a day without
-    server events is a gap in the line, not a 0."""
+    server events is a gap in the line, not a 0. `markers` as `with_markers`."""
     if daily[daily["server_sent"] > 0].empty:
         return _empty(title)
     fig = go.Figure()
@@ -292,7 +333,7 @@ def emq_trend(
         xaxis=_date_axis(every_day(daily, first, last)),
         **LAYOUT,
     )
-    return fig
+    return with_markers(fig, markers)
 
 
 def daily_volume(
@@ -301,9 +342,11 @@ def daily_volume(
     first: date | None = None,
     last: date | None = None,
     partial: date | None = None,
+    markers: Sequence[Marker] = (),
 ) -> go.Figure:
     """Browser and server events per day, every day of the period (0 when none); the
-    `partial` day (today, not over) is marked "so far", so its low count reads as such."""
+    `partial` day (today, not over) is marked "so far", so its low count reads as such.
+    `markers` as `with_markers`."""
     if daily.empty:
         return _empty(title)
     daily = every_day(daily, first, last)
@@ -339,7 +382,7 @@ def daily_volume(
             annotation_position="top right",
         )
     fig.update_layout(title=title, yaxis_title="events", xaxis=_date_axis(daily), **LAYOUT)
-    return fig
+    return with_markers(fig, markers)
 
 
 NOT_SENT_COLOR = "#BDBDBD"
@@ -452,10 +495,12 @@ def errors_over_time(
     title: str = "Rejected events by error",
     first: date | None = None,
     last: date | None = None,
+    markers: Sequence[Marker] = (),
 ) -> go.Figure:
     """Stacked daily bars of rejected events per error ("190/463 access token expired"):
     token and permission errors in warning colours at the bottom, the others in greys.
-    The date axis spans the period (`first`..`last` when given), one bar a day."""
+    The date axis spans the period (`first`..`last` when given), one bar a day.
+    `markers` as `with_markers`."""
     if errors.empty:
         return _empty(title)
     rows = errors[["error_code", "error_subcode", "error_message"]].itertuples(index=False)
@@ -493,4 +538,46 @@ def errors_over_time(
         "range": [start - pd.Timedelta(hours=12), end + pd.Timedelta(hours=12)],
     }
     fig.update_layout(title=title, barmode="stack", yaxis_title="events", xaxis=axis, **LAYOUT)
-    return fig
+    return with_markers(fig, markers)
+
+
+def daily_measure(
+    series: pd.DataFrame,
+    measure: Measure,
+    markers: Sequence[Marker] = (),
+    goal: float | None = None,
+) -> go.Figure:
+    """One measure of a per-day series (dashboard.quality.daily): a count as bars (0 on a
+    day without events), a share or score as a line that breaks on a day with nothing to
+    divide (never bridged); `goal` as a dashed line; `markers` as `with_markers`."""
+    if series.empty:
+        return _empty(measure.label)
+    values = series[measure.key]
+    hover = {"rate": "%{y:.1%}", "score": "%{y:.1f}"}.get(measure.kind, "%{y:,}")
+    common = {
+        "x": series["day"],
+        "y": values,
+        "hovertemplate": f"%{{x|%d %b}}: {hover}<extra></extra>",
+    }
+    if measure.kind == "count":
+        colour = "#D62728" if measure.direction == LOWER_IS_BETTER else CHANNEL_COLORS["server"]
+        trace = go.Bar(**common, marker_color=colour)
+    else:
+        trace = go.Scatter(**common, mode="lines+markers", connectgaps=False)
+    fig = go.Figure(trace)
+    axis = {
+        "rate": {"tickformat": ".0%", "range": [0, 1.05]},
+        "score": {"range": [0, 10.2]},
+        # Counts: whole ticks only (an all-zero series would show 0.2, 0.4, ...).
+    }.get(measure.kind, {"rangemode": "tozero", "tickformat": ",d"})
+    if measure.kind == "count" and not (values.fillna(0) > 4).any():
+        axis = {**axis, "dtick": 1, "range": [0, 5]}
+    if goal is not None:
+        fig.add_hline(
+            y=goal, line_dash="dash", line_color=GOAL_COLOR, annotation_text=f"goal {goal:.0%}"
+        )
+    layout = {**LAYOUT, "height": 280, "margin": {"l": 10, "r": 10, "t": 60, "b": 30}}
+    fig.update_layout(
+        title=measure.label, yaxis=axis, xaxis=_date_axis(series), showlegend=False, **layout
+    )
+    return with_markers(fig, markers)

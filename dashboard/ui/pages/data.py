@@ -1,16 +1,23 @@
-"""Data: import a log (upload or path), import history, quarantined lines with reasons.
+"""Data: import a log (upload or path), import history, quarantined lines with reasons,
+and the markers (what changed, and when: dashboard.store.markers) with their form.
 
 Uploads are imported under the names they were uploaded with (dashboard.ingest.uploads);
 the history and the quarantine are read through ui.import_log (dashboard.store.import_log).
 """
 
+from datetime import UTC, datetime
+
+import pandas as pd
 import streamlit as st
 
 from dashboard.capture.relay import fetch_health
+from dashboard.core import clock
 from dashboard.ingest import IngestError
 from dashboard.ingest.formats import FORMATS
 from dashboard.ingest.uploads import ingest_uploads
 from dashboard.store.database import StoreError
+from dashboard.store.locks import retry_on_lock
+from dashboard.store.markers import MAX_LABEL_CHARS, add_marker, delete_marker, list_markers
 from dashboard.ui import shared as ui
 
 st.title("Data")
@@ -98,3 +105,61 @@ else:
         ui.table(reasons, "quarantine_reasons", "quarantine_reasons.csv")
     with right:
         ui.table(ui.import_log("quarantined_lines"), "quarantine_lines", "quarantine.csv")
+
+st.subheader("Markers")
+st.caption(
+    "What you changed, and when (a deploy, a fix): a dashed line on every time chart, and "
+    "the days before and after it compared on the Overview. Also "
+    '`python3 -m dashboard mark "what changed" --at 2026-12-01T10:00Z`.'
+)
+# The form's default time is fixed once per session: a default that moved every minute
+# would make a new widget, and lose what was typed.
+if "marker_default" not in st.session_state:
+    st.session_state["marker_default"] = datetime.fromtimestamp(clock.now(), tz=UTC).replace(
+        second=0, microsecond=0, tzinfo=None
+    )
+default_moment = st.session_state["marker_default"]
+with st.form("marker_form", clear_on_submit=True):
+    marker_label = st.text_input(
+        "What changed",
+        max_chars=MAX_LABEL_CHARS,
+        placeholder="Hashed em on checkout",
+        key="marker_label",
+    )
+    day_column, time_column = st.columns(2)
+    marker_day = day_column.date_input("Date (UTC)", value=default_moment.date(), key="marker_day")
+    marker_time = time_column.time_input(
+        "Time (UTC)", value=default_moment.time(), key="marker_time"
+    )
+    add_clicked = st.form_submit_button("Add marker", key="btn_add_marker")
+if add_clicked:
+    try:
+        added = add_marker(
+            engine, marker_label, datetime.combine(marker_day, marker_time, UTC).timestamp()
+        )
+        st.success(f"Marker {added.id} added: {added.label} ({added.at_iso}).")
+    except StoreError as exc:  # a MarkerError says what is wrong with the label or time
+        st.error(str(exc))
+markers = retry_on_lock(lambda: list_markers(engine))
+if not markers:
+    st.info("No markers yet.")
+else:
+    ui.table(
+        pd.DataFrame(
+            [{"marker": m.id, "time": m.at_iso, "label": m.label} for m in markers],
+            columns=["marker", "time", "label"],
+        ),
+        "markers",
+        "markers.csv",
+    )
+    by_id = {m.id: m for m in markers}
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    doomed = left.selectbox(
+        "Marker to delete",
+        list(by_id),
+        format_func=lambda i: f"{i} · {by_id[i].label} · {by_id[i].at_iso}",
+        key="marker_to_delete",
+    )
+    if right.button("Delete marker", key="btn_delete_marker"):
+        retry_on_lock(lambda: delete_marker(engine, doomed))
+        st.rerun()
