@@ -31,6 +31,7 @@ PAGES = [
     st.Page(
         "ui/pages/freshness_delivery.py", title="Freshness & delivery", icon=":material/schedule:"
     ),
+    st.Page("ui/pages/events.py", title="Events", icon=":material/list_alt:", url_path="events"),
     st.Page("ui/pages/data.py", title="Data", icon=":material/upload_file:"),
 ]
 

@@ -1,7 +1,9 @@
-"""Command line: `python -m dashboard ingest|relay|report|check|sample|demo`.
+"""Command line: `python -m dashboard ingest|relay|report|check|events|findings|mark|sample|demo`.
 
-Owns argument parsing, exit codes (0 ok, 1 strict-mode quarantine, 2 usage or store
-error) and one-line error messages without tracebacks. The store URL comes from --db,
+Owns argument parsing, exit codes (0 ok, 1 strict-mode quarantine or a check breached,
+2 usage or store error, e.g. a read command pointed at a store that does not exist) and
+one-line error messages without tracebacks. The read commands' shared options and rules
+live in dashboard/outputs/options.py. The store URL comes from --db,
 else $EQM_DB_URL, else the embedded DuckDB file; it is never printed (it may hold a
 password).
 """
@@ -11,89 +13,31 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
 from pathlib import Path
 
 from dashboard.core.config import ConfigError, default_db_url, load_config
-from dashboard.core.filters import FILTER_DIMENSIONS, Filters
 from dashboard.ingest import IngestError, ingest
 from dashboard.ingest.formats import format_names
-from dashboard.outputs.check import Thresholds
+from dashboard.outputs.options import (
+    CHECK_EPILOG,
+    UsageError,
+    add_check_thresholds,
+    add_filter_options,
+    add_store_options,
+    filters_from_args,
+    open_existing_store,
+    thresholds_from_args,
+    unknown_value_warnings,
+)
 from dashboard.store.database import StoreError, make_engine
 from dashboard.store.handles import DatabaseError
 
+# Commands that only read a store: they never create one (a missing store exits 2), and
+# warn about filter values the store does not hold. A new read command joins here.
+READ_COMMANDS = ("report", "check", "events", "findings")
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
-
-
-def _share(text: str) -> float:
-    """A 0-1 share: 75 for 75% would otherwise be reported as "below 7500%"."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a share from 0 to 1 (0.75 for 75%), not {text}")
-    return value
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
-    if not value > 0:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
-    return value
-
-
-def _days(text: str) -> int:
-    value = _count(text)
-    if value == 0:  # the baseline's daily average divides by it
-        raise argparse.ArgumentTypeError("must be 1 or more, not 0")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
-
-
-def _add_store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="store URL (default: $EQM_DB_URL or data/events.duckdb)")
-    parser.add_argument("--config", help="config file (default: $EQM_CONFIG or data/config.toml)")
-
-
-def add_filter_options(parser: argparse.ArgumentParser) -> None:
-    """The slice options shared by report and check."""
-    parser.add_argument("--since", type=_date, help="first day (UTC, inclusive)")
-    parser.add_argument("--until", type=_date, help="last day (UTC, inclusive)")
-    for dimension in FILTER_DIMENSIONS:
-        parser.add_argument(
-            dimension.flag,
-            dest=dimension.field,
-            action="append",
-            default=[],
-            help=f"{dimension.help} (repeatable)",
-        )
-
-
-def filters_from_args(args: argparse.Namespace) -> Filters:
-    """Filters from parsed CLI options."""
-    return Filters(
-        since=args.since,
-        until=args.until,
-        **{d.field: tuple(getattr(args, d.field)) for d in FILTER_DIMENSIONS},
-    )
+# The name the parsers below were written with; the options live in outputs/options.py.
+_add_store_options = add_store_options
 
 
 def _add_relay_parser(commands) -> None:
@@ -122,98 +66,14 @@ def _add_relay_parser(commands) -> None:
 
 def _add_check_parser(commands) -> None:
     p_check = commands.add_parser(
-        "check", help="check the latest window against thresholds (exit 0 ok, 1 breach, 2 error)"
+        "check",
+        help="check the latest window against thresholds (exit 0 ok, 1 breach, 2 error)",
+        description="Check the latest window of send time against thresholds.",
+        epilog=CHECK_EPILOG,
     )
     _add_store_options(p_check)
     add_filter_options(p_check)
-    defaults = Thresholds()
-    p_check.add_argument(
-        "--at",
-        default="now",
-        metavar="WHEN",
-        help="end of the window: now (default), latest (the newest send time in the store) "
-        "or an ISO time (UTC unless it has an offset)",
-    )
-    p_check.add_argument(
-        "--window-hours",
-        type=_positive,
-        metavar="HOURS",
-        default=24.0,
-        help="length of the window checked, in hours of send time (default %(default)g)",
-    )
-    p_check.add_argument(
-        "--baseline-days",
-        type=_days,
-        metavar="DAYS",
-        default=7,
-        help="days before the window that server volume is compared with (default %(default)s)",
-    )
-    p_check.add_argument(
-        "--min-emq-tier",
-        default=defaults.min_emq_tier,
-        choices=["Poor", "OK", "Good", "Great"],
-        help="lowest EMQ estimate tier per event name (default %(default)s)",
-    )
-    p_check.add_argument(
-        "--min-coverage",
-        type=_share,
-        metavar="SHARE",
-        default=defaults.min_coverage,
-        help="smallest event coverage per event name, a 0-1 share (default %(default)s)",
-    )
-    p_check.add_argument(
-        "--max-likely-double",
-        type=_count,
-        metavar="N",
-        default=defaults.max_likely_double,
-        help="most server events likely counted twice, a count (default %(default)s)",
-    )
-    p_check.add_argument(
-        "--max-error-rate",
-        type=_share,
-        metavar="SHARE",
-        default=defaults.max_error_rate,
-        help="largest share of sent server events Meta rejected, 0-1 (default %(default)s)",
-    )
-    p_check.add_argument(
-        "--max-token-errors",
-        type=_count,
-        metavar="N",
-        default=defaults.max_token_errors,
-        help="most events rejected for the token or permissions (codes 190/200), a count "
-        "(default %(default)s)",
-    )
-    p_check.add_argument(
-        "--max-stale",
-        type=_count,
-        metavar="N",
-        default=defaults.max_stale,
-        help="most events sent more than 7 days after they happened, a count (default %(default)s)",
-    )
-    p_check.add_argument(
-        "--max-volume-drop",
-        type=_share,
-        metavar="SHARE",
-        default=defaults.max_volume_drop,
-        help="largest fall of server events vs the baseline's daily average, a 0-1 share "
-        "(default %(default)s)",
-    )
-    p_check.add_argument(
-        "--max-silence-hours",
-        type=_positive,
-        metavar="HOURS",
-        default=None,
-        help="largest age of the newest accepted server event, in hours of send time "
-        f"before the window's end (default {defaults.max_silence_hours:g}, or "
-        "max_silence_hours under [health] in the config file)",
-    )
-    p_check.add_argument(
-        "--min-events",
-        type=_count,
-        metavar="N",
-        default=defaults.min_events,
-        help="smallest event group judged on EMQ and coverage, in events (default %(default)s)",
-    )
+    add_check_thresholds(p_check)
     p_check.add_argument(
         "--format", choices=["text", "json"], default="text", help="output (default text)"
     )
@@ -266,10 +126,24 @@ def build_parser() -> argparse.ArgumentParser:
     p_report.add_argument(
         "--out", help="write to this file (required for pdf and xlsx; else stdout)"
     )
+    p_report.add_argument(
+        "--by", choices=["day"], help="the headline measures per day (--format json or csv)"
+    )
+    p_report.add_argument(
+        "--before-after",
+        type=int,
+        metavar="MARKER_ID",
+        help="the days before and after a marker (see mark --list; --format json or text)",
+    )
+    p_report.add_argument(
+        "--days", type=int, default=7, help="days on each side of --before-after (default 7)"
+    )
     _add_store_options(p_report)
     add_filter_options(p_report)
 
     _add_check_parser(commands)
+    _add_mark_parser(commands)
+    _add_drilldown_parsers(commands)
 
     p_demo = commands.add_parser(
         "demo", help="import the bundled sample into the store (once) and open the dashboard"
@@ -292,10 +166,10 @@ def _fail(message: str) -> int:
 
 def _report(args: argparse.Namespace, engine, config) -> int:
     from dashboard.outputs.report import build_report
-    from dashboard.store.database import create_schema
 
-    create_schema(engine)
     filters = filters_from_args(args)
+    if args.by or args.before_after is not None:
+        return _daily_report(args, engine, config, filters)
     if args.format is None:
         # A person at a terminal gets the summary; a pipe, a script or --out gets the contract.
         args.format = "text" if not args.out and _stdout_is_terminal() else "json"
@@ -331,6 +205,152 @@ def _report(args: argparse.Namespace, engine, config) -> int:
     return 0
 
 
+def _daily_report(args: argparse.Namespace, engine, config, filters) -> int:
+    from dashboard.outputs.daily import render_daily
+
+    try:
+        text = render_daily(
+            engine,
+            filters,
+            config,
+            by=args.by,
+            marker_id=args.before_after,
+            days=args.days,
+            form=args.format,
+        )
+    except ValueError as exc:
+        return _fail(str(exc))
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+def _add_mark_parser(commands) -> None:
+    p_mark = commands.add_parser(
+        "mark", help="mark a change (a deploy, a fix) on every time chart; --list, --delete ID"
+    )
+    p_mark.add_argument("label", nargs="?", help="what changed (at most 200 characters)")
+    p_mark.add_argument(
+        "--at", type=_moment, help="when: an ISO time, UTC unless it has an offset (default now)"
+    )
+    p_mark.add_argument("--list", action="store_true", help="list the markers")
+    p_mark.add_argument("--delete", type=int, metavar="ID", help="delete a marker")
+    _add_store_options(p_mark)
+
+
+def _moment(text: str) -> float:
+    from dashboard.outputs.daily import parse_moment
+
+    try:
+        return parse_moment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _mark(args: argparse.Namespace, url: str) -> int:
+    from dashboard.outputs.daily import mark_lines
+
+    # Not created when missing: a marker on a store that does not exist is a wrong --db.
+    engine = open_existing_store(url)
+    try:
+        print(
+            "\n".join(
+                mark_lines(engine, args.label, args.at, listing=args.list, delete=args.delete)
+            )
+        )
+    except ValueError as exc:
+        return _fail(str(exc))
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _add_drilldown_parsers(commands) -> None:
+    from dashboard.core.definitions import DEDUP_STATUSES
+    from dashboard.core.params import PARAMS
+    from dashboard.core.selection import PARAMETER_STATUSES
+
+    p_events = commands.add_parser(
+        "events",
+        help="list the events behind a finding, a parameter status or a dedup status",
+        description="List events, newest first: where each sits in the log (file, line) and "
+        "why it is listed. Plaintext values are never printed: a plaintext e-mail shows as "
+        "'plaintext e-mail address'. See `python -m dashboard findings` for the keys.",
+    )
+    chosen = p_events.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--finding", metavar="KEY", help="a finding key (see findings)")
+    chosen.add_argument("--parameter", choices=PARAMS, metavar="NAME", help="a user_data key")
+    chosen.add_argument(
+        "--dedup",
+        choices=[*DEDUP_STATUSES, "likely_double_counted"],
+        metavar="STATUS",
+        help="a dedup status: " + ", ".join([*DEDUP_STATUSES, "likely_double_counted"]),
+    )
+    p_events.add_argument(
+        "--status", choices=list(PARAMETER_STATUSES), help="with --parameter: the status listed"
+    )
+    p_events.add_argument("--format", choices=["table", "csv", "jsonl"], default="table")
+    p_events.add_argument("--limit", type=int, help="at most this many events (default: all)")
+    p_events.add_argument(
+        "--sort",
+        choices=["sent_at", "event_time", "event_name", "campaign", "funnel_stage", "line"],
+        default="sent_at",
+        help="order (default: sent_at, newest first)",
+    )
+    p_events.add_argument("--oldest-first", action="store_true", help="ascending order")
+    _add_store_options(p_events)
+    add_filter_options(p_events)
+
+    p_findings = commands.add_parser(
+        "findings", help="list the finding keys, their meaning and what each affects now"
+    )
+    _add_store_options(p_findings)
+    add_filter_options(p_findings)
+
+
+def _events(args: argparse.Namespace, engine, config) -> int:
+    from dashboard.core.selection import Selection, SelectionError
+    from dashboard.outputs.event_list import write_events
+    from dashboard.quality.drilldown import FINDINGS
+
+    try:
+        if args.finding:
+            if args.finding not in FINDINGS:
+                return _fail(f"unknown finding {args.finding!r}; see python -m dashboard findings")
+            selection = Selection("finding", finding=args.finding)
+        elif args.parameter:
+            if args.status is None:
+                return _fail("--parameter needs --status absent|valid|invalid|unhashed")
+            selection = Selection("parameter", parameter=args.parameter, status=args.status)
+        else:
+            selection = Selection("dedup", dedup=args.dedup)
+    except SelectionError as exc:
+        return _fail(str(exc))
+    if args.limit is not None and args.limit < 1:
+        return _fail("--limit must be 1 or more")
+    write_events(
+        engine,
+        filters_from_args(args),
+        config,
+        selection,
+        sys.stdout,
+        form=args.format,
+        limit=args.limit,
+        sort=args.sort,
+        descending=not args.oldest_first,
+    )
+    return 0
+
+
+def _findings(args: argparse.Namespace, engine, config) -> int:
+    from dashboard.outputs.event_list import findings_lines
+
+    print("\n".join(findings_lines(engine, filters_from_args(args), config)))
+    return 0
+
+
 def _stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
 
@@ -358,24 +378,8 @@ def _window_end(text: str, engine) -> float:
 
 def _check(args: argparse.Namespace, engine, config) -> int:
     from dashboard.outputs.check import post_webhook, run_check
-    from dashboard.store.database import create_schema
 
-    create_schema(engine)
-    thresholds = Thresholds(
-        min_emq_tier=args.min_emq_tier,
-        min_coverage=args.min_coverage,
-        max_likely_double=args.max_likely_double,
-        max_error_rate=args.max_error_rate,
-        max_token_errors=args.max_token_errors,
-        max_stale=args.max_stale,
-        max_volume_drop=args.max_volume_drop,
-        min_events=args.min_events,
-        max_silence_hours=(
-            args.max_silence_hours
-            if args.max_silence_hours is not None
-            else getattr(config, "max_silence_hours", Thresholds.max_silence_hours)
-        ),
-    )
+    thresholds = thresholds_from_args(args, config.max_silence_hours)
     result = run_check(
         engine,
         config,
@@ -388,7 +392,7 @@ def _check(args: argparse.Namespace, engine, config) -> int:
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
-        print("\n".join(result.lines()))
+        print("\n".join(result.report_lines()))
     if args.webhook and not result.ok:
         try:
             post_webhook(args.webhook, result)
@@ -503,6 +507,8 @@ def _demo(args: argparse.Namespace, engine, config) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "since"):
+            filters_from_args(args)  # a reversed period fails before any store is opened
         if args.command == "sample":
             from dashboard.sample.generator import write_sample_log
 
@@ -512,11 +518,18 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.command == "relay":
             return _relay(args, config)
-        # report and check are short-lived: keep one connection for all their queries.
-        engine = make_engine(
-            args.db or default_db_url(), hold_connection=args.command in ("report", "check")
-        )
+        url = args.db or default_db_url()
+        if args.command == "mark":
+            return _mark(args, url)
+        if args.command in READ_COMMANDS:
+            # Short-lived: one connection for all their queries.
+            engine = open_existing_store(url, hold_connection=True)
+        else:
+            engine = make_engine(url)  # ingest and demo create the store
         try:
+            if args.command in READ_COMMANDS:
+                for warning in unknown_value_warnings(engine, filters_from_args(args)):
+                    print(warning, file=sys.stderr)
             if args.command == "ingest":
                 return _ingest(args, engine, config)
             if args.command == "demo":
@@ -525,12 +538,23 @@ def main(argv: list[str] | None = None) -> int:
                 return _report(args, engine, config)
             if args.command == "check":
                 return _check(args, engine, config)
+            if args.command == "events":
+                return _events(args, engine, config)
+            if args.command == "findings":
+                return _findings(args, engine, config)
         finally:
             engine.dispose()  # a held DuckDB connection would keep the file locked
-    except (IngestError, ConfigError, StoreError) as exc:
+    except (IngestError, ConfigError, StoreError, UsageError) as exc:
         return _fail(str(exc))
     except DatabaseError as exc:
         return _fail(f"store error: {str(exc).splitlines()[0][:300]}")
+    except BrokenPipeError:
+        # `... | head`: the reader has what it wanted. Python's documented way out: point
+        # stdout at devnull so the exit's flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "))
     return _fail(f"unknown command {args.command}")

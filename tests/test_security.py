@@ -256,6 +256,7 @@ def _browse_every_page(base: str) -> dict[str, bytes]:
             "Coverage & dedup",
             "Funnel",
             "Freshness & delivery",
+            "Events",
             "Data",
         ):
             seen = len(frames)
@@ -271,6 +272,22 @@ def _browse_every_page(base: str) -> dict[str, bytes]:
             ):
                 with urllib.request.urlopen(base + name.decode(), timeout=30) as answer:
                     found[f"download {label} {name.decode()}"] = answer.read()
+        # The Events page on the lists that hold plaintext-bearing events, and their
+        # whole-list downloads (built when clicked).
+        for query in (
+            "list=finding&finding=unhashed_pii",
+            "list=parameter&parameter=em&status=unhashed",
+        ):
+            page = browser.new_page(viewport={"width": 1440, "height": 1700}, accept_downloads=True)
+            page.goto(f"{base}/events?period=All+data&{query}")
+            _settle(page)
+            assert page.locator("[data-testid='stException']").count() == 0, query
+            found[f"events page {query}"] = page.content().encode()
+            found[f"events page text {query}"] = page.inner_text("body").encode()
+            with page.expect_download(timeout=60_000) as download:
+                page.locator(".st-key-dl_events button").click()
+            found[f"events download {query}"] = Path(download.value.path()).read_bytes()
+            page.close()
         browser.close()
     found["websocket messages"] = b"\n".join(frames)
     return found
@@ -338,6 +355,27 @@ def exposed(tmp_path_factory) -> dict:
             code, output = _cli_in_process(*args, "--db", duck_url)
             assert code in (0, 1), output
             found[" ".join(args)] = output.encode()
+        # The drill-down: every finding's and every parameter status's event list, in
+        # every format, and the per-day report.
+        from dashboard.core.params import PARAMS
+        from dashboard.quality.drilldown import FINDINGS
+
+        listings = [("events", "--finding", key) for key in FINDINGS]
+        listings += [
+            ("events", "--parameter", p, "--status", status)
+            for p in PARAMS
+            for status in ("invalid", "unhashed")
+        ]
+        listings += [("events", "--dedup", "browser_only"), ("findings",)]
+        listings += [("report", "--by", "day"), ("report", "--by", "day", "--format", "csv")]
+        for args in listings:
+            for form in (
+                (("--format", "jsonl"), ("--format", "csv")) if args[0] == "events" else [()]
+            ):
+                code, output = _cli_in_process(*args, *form, "--db", duck_url)
+                assert code == 0, (args, output)
+                if output:  # JSON Lines of an empty list is rightly empty
+                    found[" ".join((*args, *form))] = output.encode()
         if server is not None:
             found.update(_browse_every_page(server.wait_until_up()))
     finally:

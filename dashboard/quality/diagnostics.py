@@ -193,7 +193,53 @@ def invalid_parameter(param: str) -> Callable[[Inputs], list[Finding]]:
 
 
 def low_event_coverage(i: Inputs) -> list[Finding]:
-    return coverage_shortfalls(i.by_event, i.config)
+    """Coverage shortfalls, with advice that fits what the server really sent: "send it
+    from the server too" only for Pixel events no server event answers even by a near-miss
+    id (a transformed event_id or event_name casing: the transformed-id finding)."""
+    shortfalls = coverage_shortfalls(i.by_event, i.config)
+    if not shortfalls:
+        return []
+    from dashboard.quality.integrity import (
+        near_miss_browser_events,  # local: integrity imports Diagnostic from here
+    )
+
+    near = near_miss_browser_events(i.engine, i.filters)
+    return [
+        replace(
+            found,
+            values={
+                **found.values,
+                "advice": coverage_advice(found.affected, near.get(found.event_name, 0)),
+            },
+        )
+        for found in shortfalls
+    ]
+
+
+# How to fix low coverage: (the server sent nothing | the server sent all under a
+# near-miss id | some of each).
+COVERAGE_ADVICE = {
+    "none_sent": "Send this event from the server too, with the Pixel's eventID as event_id.",
+    "all_near": "The server sends these events, but under a different event_id or event_name "
+    "casing (see the transformed event_id finding): send the Pixel's eventID as event_id and "
+    "the Pixel's event_name, character for character.",
+    "some_near": "{near:,} of the {uncovered:,} uncovered Pixel events have a server event under "
+    "a different event_id or event_name casing: send the Pixel's eventID and event_name "
+    "exactly. Send the other {rest:,} from the server too, with the Pixel's eventID as event_id.",
+}
+
+
+def coverage_advice(uncovered: int, near: int) -> str:
+    """The low-coverage advice for `uncovered` Pixel events, `near` of which a server event
+    misses only by a near-miss id."""
+    near = min(near, uncovered)
+    if near == 0:
+        return COVERAGE_ADVICE["none_sent"]
+    if near == uncovered:
+        return COVERAGE_ADVICE["all_near"]
+    return COVERAGE_ADVICE["some_near"].format(
+        near=near, uncovered=uncovered, rest=uncovered - near
+    )
 
 
 def coverage_shortfalls(frame: pd.DataFrame, config: Config) -> list[Finding]:
@@ -437,7 +483,7 @@ RULES: tuple[Callable[[Inputs], list[Diagnostic]], ...] = (
         "low_event_coverage",
         "warning",
         "{name}: {coverage:.1%} of Pixel events covered by the Conversions API (goal {goal:.1%})",
-        "Send this event from the server too, with the Pixel's eventID as event_id.",
+        "{advice}",
         low_event_coverage,
     ),
     Rule(

@@ -56,6 +56,15 @@ DIAGNOSTIC_KEYS = (
 )
 
 
+# The parameters the twin-mismatch rule compares.
+TWIN_PARAMETERS = tuple(queries.TWIN_KEYS)
+
+
+def union_of(selects: list[Query]) -> Query:
+    """Several rules' position queries as one list."""
+    return queries.union_of(selects)
+
+
 def _quoted(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
@@ -202,6 +211,16 @@ def transformed_id_events(filters: Filters) -> Query:
     """Positions (and event_name) of the slice's server events that miss their Pixel
     twin only by a transformed event_id or event_name casing."""
     return queries.transformed_id_events(filters, AFFIX_MIN_CHARS)
+
+
+def transformed_id_twins(filters: Filters) -> Query:
+    """The transformed-id rule's server events with their Pixel twin's id beside them."""
+    return queries.transformed_id_twins(filters, AFFIX_MIN_CHARS)
+
+
+def near_miss_browser_events(engine: Engine, filters: Filters) -> dict[str, int]:
+    """Per browser event_name: Pixel events a server event misses only by a near-miss id."""
+    return queries.near_miss_browser_counts(engine, filters, AFFIX_MIN_CHARS)
 
 
 @dataclass(frozen=True)

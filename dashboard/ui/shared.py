@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
@@ -22,10 +23,13 @@ from dashboard.core import clock
 from dashboard.core import formatting as fmt
 from dashboard.core.config import DB_URL_ENV, Config, default_db_url, load_config
 from dashboard.core.filters import FILTER_DIMENSIONS, Filters
+from dashboard.core.selection import URL_KEYS, Selection
 from dashboard.outputs import labels
 from dashboard.outputs.exports import to_csv_bytes
 from dashboard.quality.blocks import block_frames, overall_block
+from dashboard.quality.daily import before_after
 from dashboard.quality.diagnostics import overview
+from dashboard.quality.drilldown import event_page
 from dashboard.quality.freshness import lag_stats
 from dashboard.quality.funnel import funnel_stages
 from dashboard.quality.match_quality import what_to_fix
@@ -216,6 +220,7 @@ QUERIES: dict[str, Callable[..., Any]] = {
     "blocks": lambda e, f, c, groupings: block_frames(e, f, c, [list(g) for g in groupings]),
     "what_to_fix": lambda e, f, c, limit=50: what_to_fix(e, f, c, limit),
     "dedup_key_feedback": lambda e, f, c: dedup_key_feedback(e, f),
+    # limit None: every gap (the whole-list download).
     "gap_events": lambda e, f, c, statuses, limit=1000: gap_events(e, f, statuses, limit, c),
     "lag_stats": lambda e, f, c, by="funnel_stage": lag_stats(e, f, c, by),
     "lag_sample": lambda e, f, c: lag_sample(e, f),
@@ -233,6 +238,19 @@ QUERIES: dict[str, Callable[..., Any]] = {
     "comparison": lambda e, f, c, day=None: comparison(e, f),
     "action_sources_by": lambda e, f, c, by: action_sources_by(e, f, by),
     "pipeline_health": lambda e, f, c: pipeline_health(e, f),
+    # `over`: whether the days after the marker are over, only for the cache key.
+    "before_after": lambda e, f, c, at, days, over=None: before_after(e, f, c, at, days),
+    # The selection as its URL query (hashable): one page of its events and the total.
+    "event_page": lambda e, f, c, selection, sort, descending, offset, limit: event_page(
+        e,
+        f,
+        c,
+        Selection.from_query(dict(selection)),
+        sort=sort,
+        descending=descending,
+        offset=offset,
+        limit=limit,
+    ),
 }
 
 
@@ -261,6 +279,14 @@ def _range(url: str, store_ver: tuple[int, int]) -> tuple[date, date] | None:
 
 def data_range() -> tuple[date, date] | None:
     return _range(store_url(), version())
+
+
+def markers() -> list:
+    """The store's markers (dashboard.store.markers), for every time chart. Read each run,
+    not cached: adding a marker does not change the store version."""
+    from dashboard.store.markers import list_markers
+
+    return _with_retry(lambda: list_markers(get_engine(store_url())))
 
 
 def import_log(name: str) -> pd.DataFrame:
@@ -365,7 +391,8 @@ def current_filters() -> Filters:
     return st.session_state.get("current_filters") or Filters()
 
 
-def _write_url(filters: Filters) -> None:
+def filter_query(filters: Filters) -> dict[str, Any]:
+    """The sidebar's filters as URL query parameters (what a shared link carries)."""
     wanted: dict[str, Any] = {"period": st.session_state.get("f_period", DEFAULT_PERIOD)}
     if wanted["period"] == "Custom" and filters.since and filters.until:
         wanted["since"] = filters.since.isoformat()
@@ -374,7 +401,23 @@ def _write_url(filters: Filters) -> None:
         values = st.session_state.get(dimension.session_key, [])
         if values:
             wanted[dimension.url] = list(values)
+    return wanted
+
+
+# URL keys a page owns (the Events page's selection, sort and paging): kept when the
+# sidebar rewrites the URL, so a link to a finding's events survives the first run.
+PAGE_URL_KEYS = frozenset((*URL_KEYS.values(), "sort", "order", "size", "page"))
+
+
+def events_link(selection: Selection, filters: Filters) -> str:
+    """A relative link to the Events page listing `selection` in the current slice."""
+    return "events?" + urlencode({**filter_query(filters), **selection.to_query()}, doseq=True)
+
+
+def _write_url(filters: Filters) -> None:
+    wanted = filter_query(filters)
     current = {k: st.query_params.get_all(k) for k in st.query_params}
+    wanted |= {k: v for k, v in current.items() if k in PAGE_URL_KEYS}
     normalised = {k: v if isinstance(v, list) else [v] for k, v in wanted.items()}
     if current != normalised:
         st.query_params.from_dict(wanted)
@@ -410,12 +453,14 @@ def table(
     column_config: dict | None = None,
     *,
     empty: str = "No events in this selection.",
+    full_csv: Callable[[], bytes] | None = None,
     **kwargs,
 ) -> None:
     """A dataframe for people (human headers, shares in % with one decimal, durations,
     "–" for missing values: see dashboard.outputs.labels) with a formula-safe CSV download of
     the same table under it. `column_config` is keyed by the frame's own column names;
-    `empty` says what is empty when there are no rows."""
+    `empty` says what is empty when there are no rows; `full_csv` builds the download
+    when the table shows only part of the rows (called when clicked)."""
     if frame is None or frame.empty:
         st.info(empty)
         return
@@ -426,6 +471,9 @@ def table(
         digits = labels.decimals(column)
         numeric = pd.api.types.is_numeric_dtype(shown[header])
         given = (column_config or {}).get(column)
+        if given is not None and (given.get("type_config") or {}).get("type") == "link":
+            config[header] = dict(given, label=header)
+            continue
         if not numeric:
             # A column with a missing value ("–") is text: a number column would flag
             # every "–" as an invalid cell.
@@ -453,8 +501,8 @@ def table(
         **kwargs,
     )
     st.download_button(
-        "Download CSV",
-        data=to_csv_bytes(shown),
+        "Download CSV" if full_csv is None else "Download all rows (CSV)",
+        data=to_csv_bytes(shown) if full_csv is None else full_csv,
         file_name=file_name,
         mime="text/csv",
         key=f"dl_{key}",

@@ -14,6 +14,7 @@ Pixel event has no answer and counts as accepted), as everywhere else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -87,7 +88,13 @@ def reused_id_events(filters: Filters, min_instances: int) -> sa.Select:
     e = events
     return (
         sa.select(
-            *[e.c[c] for c in POSITION], e.c.channel, e.c.dataset_id, e.c.event_name, e.c.event_id
+            *[e.c[c] for c in POSITION],
+            e.c.channel,
+            e.c.dataset_id,
+            e.c.event_name,
+            e.c.event_id,
+            keys.c.events.label("id_events"),
+            keys.c.instances.label("id_times"),
         )
         .select_from(
             e.join(
@@ -331,7 +338,8 @@ def transformed_id_pairs(filters: Filters, affix_min_chars: int) -> sa.Select:
     differing only by case ("casing"), or the same lower-cased event_name and person
     (fbp or external_id) with one event_id a prefix or suffix of the other, the shorter
     keeping `affix_min_chars` or more ("affix"). Columns: the server event's position,
-    s_event_name, s_event_id, b_event_name, b_event_id, kind. Every join is an equality
+    s_event_name, s_event_id, b_event_name, b_event_id, kind and the browser event's position
+    (b_source_id, b_line_no, b_idx). Every join is an equality
     join (event_id, or fbp/external_id)."""
     s = _candidates(events, "server", where(filters, events))
     b = _candidates(events.alias("browser_events"), "browser", [])
@@ -345,6 +353,7 @@ def transformed_id_pairs(filters: Filters, affix_min_chars: int) -> sa.Select:
                 b.c.event_name.label("b_event_name"),
                 b.c.event_id.label("b_event_id"),
                 sa.literal(kind).label("kind"),
+                *[b.c[c].label(f"b_{c}") for c in POSITION],
             )
             .select_from(s.join(b, on))
             .where(condition, _within_window(s.c.sent_at, b.c.sent_at))
@@ -375,6 +384,40 @@ def transformed_id_events(filters: Filters, affix_min_chars: int) -> sa.Select:
     twin only by a transformed event_id or event_name casing."""
     pairs = transformed_id_pairs(filters, affix_min_chars).subquery("pairs")
     return sa.select(*[pairs.c[c] for c in POSITION], pairs.c.s_event_name).distinct()
+
+
+def transformed_id_twins(filters: Filters, affix_min_chars: int) -> sa.Select:
+    """`transformed_id_pairs` as a drill-down lists them: the server event's position with
+    its Pixel twin's id and name beside it (twin_event_id, twin_event_name) and the kind
+    of near miss (near_miss: casing or affix)."""
+    pairs = transformed_id_pairs(filters, affix_min_chars).subquery("pairs")
+    return sa.select(
+        *[pairs.c[c] for c in POSITION],
+        pairs.c.b_event_id.label("twin_event_id"),
+        pairs.c.b_event_name.label("twin_event_name"),
+        pairs.c.kind.label("near_miss"),
+    )
+
+
+def near_miss_browser_counts(
+    engine: Engine, filters: Filters, affix_min_chars: int
+) -> dict[str, int]:
+    """Per browser event_name: the Pixel events that a server event of the slice misses
+    only by a transformed id or name casing (each counted once)."""
+    pairs = transformed_id_pairs(filters, affix_min_chars).subquery("pairs")
+    browser = (
+        sa.select(pairs.c.b_event_name, *[pairs.c[f"b_{c}"] for c in POSITION])
+        .distinct()
+        .subquery("browser")
+    )
+    query = sa.select(browser.c.b_event_name, sa.func.count()).group_by(browser.c.b_event_name)
+    with engine.connect() as connection:
+        return {name: int(count) for name, count in connection.execute(query).all()}
+
+
+def union_of(queries: Sequence[sa.Select]) -> sa.Select | sa.CompoundSelect:
+    """Several position queries with the same columns as one (UNION ALL)."""
+    return queries[0] if len(queries) == 1 else sa.union_all(*queries)
 
 
 def transformed_id_counts(

@@ -152,10 +152,11 @@ def gap_events(
     engine: Engine,
     filters: Filters,
     statuses: Sequence[str] = (*GAP_STATUSES, "likely_double_counted"),
-    limit: int = 1000,
+    limit: int | None = 1000,
     config: Config | None = None,
 ) -> tuple[pd.DataFrame, int]:
-    """Event-level dedup gaps for a developer (no PII: hashed fields never shown) and the total.
+    """Event-level dedup gaps for a developer (no PII: hashed fields never shown) and the
+    total; the latest `limit` (None: all of them).
 
     server_only is a gap only for events that can have a browser twin: CRM, messaging
     and offline events are sent from the server alone by design (`server_only_by_design`).

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from dashboard.core import formatting as fmt
 from dashboard.core.definitions import GAP_STATUSES
 from dashboard.core.measures import BY_KEY
-from dashboard.outputs import charts
+from dashboard.outputs import charts, labels
+from dashboard.outputs.exports import to_csv_bytes
 from dashboard.outputs.scorecards import scorecards
 from dashboard.quality.blocks import block_dict
 from dashboard.ui import shared as ui
@@ -79,5 +79,22 @@ st.caption(
 choices = [*GAP_STATUSES, "likely_double_counted"]
 picked = st.multiselect("Gap types", choices, default=choices, key="gap_statuses")
 gaps, total = ui.query("gap_events", filters, tuple(picked), 1000)
-st.write(f"{fmt.compact(total)} events; showing the latest {min(total, 1000):,}.")
-ui.table(gaps, "gaps", "dedup_gaps.csv", empty="No dedup gaps of these types in this selection.")
+st.write(
+    f"{total:,} events; showing the latest {min(total, 1000):,}. The download holds all "
+    f"{total:,}; the Events page lists each gap type with file and line."
+)
+
+
+def all_gaps() -> bytes:
+    """Every gap of the picked types (not only the rows shown), built when clicked."""
+    every, _ = ui.query("gap_events", filters, tuple(picked), None)
+    return to_csv_bytes(labels.for_people(every))
+
+
+ui.table(
+    gaps,
+    "gaps",
+    "dedup_gaps.csv",
+    empty="No dedup gaps of these types in this selection.",
+    full_csv=all_gaps if total > len(gaps) else None,
+)

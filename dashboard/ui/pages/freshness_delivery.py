@@ -1,11 +1,13 @@
 """Freshness & delivery: lag per stage, upload frequency, stale/future events, and Meta's
 errors over time with what each code means and how to fix it (dashboard.core.meta_errors)."""
 
+import pandas as pd
 import streamlit as st
 
 from dashboard.core import formatting as fmt
 from dashboard.core import meta_errors
 from dashboard.core.measures import BY_KEY
+from dashboard.core.selection import Selection
 from dashboard.outputs import charts
 from dashboard.outputs.scorecards import scorecards
 from dashboard.ui import shared as ui
@@ -62,11 +64,26 @@ else:
     )
     last_day = min(filters.until, ui.today()) if filters.until else None
     st.plotly_chart(
-        charts.errors_over_time(errors, first=filters.since, last=last_day), key="chart_errors"
+        charts.errors_over_time(errors, first=filters.since, last=last_day, markers=ui.markers()),
+        key="chart_errors",
     )
+    explained = meta_errors.explained(errors)
+    # Each error row links to its rejected events (Events page; -1 when Meta gave none).
+    explained["list"] = [
+        ui.events_link(
+            Selection(
+                "error",
+                error_code=-1 if pd.isna(code) else int(code),
+                error_subcode=-1 if pd.isna(sub) else int(sub),
+            ),
+            filters,
+        )
+        for code, sub in zip(explained["error_code"], explained["error_subcode"], strict=True)
+    ]
     ui.table(
-        meta_errors.explained(errors),
+        explained,
         "errors",
         "delivery_errors.csv",
         empty="No rejected batches in this selection.",
+        column_config={"list": st.column_config.LinkColumn(display_text="List events")},
     )

@@ -5,6 +5,7 @@ import streamlit as st
 
 from dashboard.core import formatting as fmt
 from dashboard.core.params import PARAMS
+from dashboard.core.selection import Selection
 from dashboard.outputs import charts
 from dashboard.quality.blocks import block_dict
 from dashboard.quality.match_quality import applicable_by_group, coverage_table
@@ -62,7 +63,8 @@ left.plotly_chart(
 # Every day of the period up to today: a day without server events is a gap in the line.
 last_day = min(filters.until, ui.today()) if filters.until else None
 right.plotly_chart(
-    charts.emq_trend(daily, config, first=filters.since, last=last_day), key="chart_emq_trend"
+    charts.emq_trend(daily, config, first=filters.since, last=last_day, markers=ui.markers()),
+    key="chart_emq_trend",
 )
 
 st.subheader("Parameter coverage")
@@ -73,6 +75,32 @@ st.caption(
     "Every parameter an event's action source can carry is shown, at 0% when it was never "
     "sent; grey n/a: the parameter cannot apply (e.g. a WhatsApp click id on a website event)."
 )
+
+
+def cell_link(by: str, groups: list[str], chosen) -> None:
+    """A link to the events of one heatmap cell: the clicked cell, or the one picked here."""
+    points = (chosen or {}).get("selection", {}).get("points", []) if chosen else []
+    if points and str(points[0].get("y")) in groups and points[0].get("x") in PARAMS:
+        st.session_state[f"cell_group_{by}"] = str(points[0].get("y"))
+        st.session_state[f"cell_param_{by}"] = str(points[0].get("x"))
+    group_col, param_col, status_col, link_col = st.columns([3, 2, 2, 2])
+    group = group_col.selectbox(
+        "Event" if by == "event_name" else "Campaign", groups, key=f"cell_group_{by}"
+    )
+    param = param_col.selectbox("Parameter", PARAMS, key=f"cell_param_{by}")
+    status = status_col.selectbox(
+        "Status", ["absent", "invalid", "unhashed", "valid"], key=f"cell_status_{by}"
+    )
+    subject = {"event_name": group} if by == "event_name" else {"campaign": group}
+    selection = Selection("parameter", parameter=param, status=status, **subject)
+    link_col.page_link(
+        "ui/pages/events.py",
+        label="List these events",
+        icon=":material/list_alt:",
+        query_params={**ui.filter_query(filters), **selection.to_query()},
+    )
+
+
 # Which parameters can apply, per event and per campaign, from one scan.
 sources = ui.query("action_sources_by", filters, ("event_name", "campaign"))
 tab_event, tab_campaign = st.tabs(["By event", "By campaign"])
@@ -82,10 +110,13 @@ for tab, frame, by in (
 ):
     applicable = applicable_by_group(sources, by)
     with tab:
-        st.plotly_chart(
+        chosen = st.plotly_chart(
             charts.coverage_heatmap(coverage_table(frame, by, applicable), by),
             key=f"chart_heat_{by}",
+            on_select="rerun",
+            selection_mode="points",
         )
+        cell_link(by, list(frame[by].astype(str)), chosen)
 
 st.subheader("Invalid and unhashed values")
 # Whatever any event of the slice can carry (the union over its events).
@@ -102,11 +133,31 @@ rows = [
     # hide a parameter that is missing everywhere in it.
     if p in slice_applicable or overall["invalid_parameters"][p] or overall["parameter_coverage"][p]
 ]
+validity = pd.DataFrame(rows)
+# Each parameter links to its events per status (Events page, the selection in the URL).
+# A link only where there is something to list: "Invalid values" counts plaintext too
+# (the registry's invalid_parameters), the invalid link lists the malformed rest.
+counts = {
+    "absent": [1] * len(validity),
+    "invalid": validity["invalid"] - validity["unhashed_plaintext"],
+    "unhashed": validity["unhashed_plaintext"],
+}
+for status, present in counts.items():
+    validity[f"list_{status}"] = [
+        ui.events_link(Selection("parameter", parameter=p, status=status), filters) if n else None
+        for p, n in zip(validity["parameter"], present, strict=True)
+    ]
 ui.table(
-    pd.DataFrame(rows),
+    validity,
     "invalid_params",
     "parameter_validity.csv",
-    column_config={"valid_share": st.column_config.NumberColumn("Valid share", format="percent")},
+    column_config={
+        "valid_share": st.column_config.NumberColumn("Valid share", format="percent"),
+        **{
+            f"list_{status}": st.column_config.LinkColumn(display_text=f"List {status}")
+            for status in ("absent", "invalid", "unhashed")
+        },
+    },
 )
 st.caption(
     f"{fmt.compact(overall['unhashed_pii'])} server events carried plaintext personal data; "

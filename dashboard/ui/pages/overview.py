@@ -1,5 +1,6 @@
 """Overview: is data arriving, scorecards against their goals and tiers (with an honest
-comparison), and the ranked diagnostics."""
+comparison), the ranked diagnostics, the measures per day with the markers, and the days
+before and after a marker."""
 
 from datetime import UTC, datetime
 
@@ -8,8 +9,11 @@ import streamlit as st
 from dashboard.core import formatting as fmt
 from dashboard.core.clock import now
 from dashboard.core.filters import Filters
+from dashboard.core.selection import Selection
 from dashboard.outputs import charts
+from dashboard.outputs.daily import before_after_table
 from dashboard.outputs.scorecards import Scorecard, scorecards
+from dashboard.quality.daily import DAILY_MEASURES, series_from_frame
 from dashboard.quality.emq import tier
 from dashboard.ui import shared as ui
 
@@ -134,7 +138,22 @@ else:
     import pandas as pd
 
     frame = pd.DataFrame(diagnostics)
-    frame = frame[["severity", "name", "affected", "total", "share", "how_to_fix"]]
+    # Each finding links to its events (the Events page, the finding in the URL).
+    frame["events"] = [
+        ui.events_link(
+            Selection(
+                "finding",
+                finding=d["key"],
+                event_name=d.get("event_name"),
+                campaign=d.get("campaign"),
+                funnel_stage=d.get("funnel_stage"),
+                on_parameter=d.get("parameter"),
+            ),
+            filters,
+        )
+        for d in diagnostics
+    ]
+    frame = frame[["severity", "name", "events", "affected", "total", "share", "how_to_fix"]]
     # Plain words, not emoji: they render on every machine, headless Chromium included.
     frame["severity"] = frame["severity"].map(
         {"critical": "CRITICAL", "warning": "warning", "info": "info"}
@@ -152,8 +171,13 @@ else:
                 min_value=0.0, max_value=100.0, format="%.1f%%"
             ),
             "how_to_fix": st.column_config.TextColumn(width="large"),
+            "events": st.column_config.LinkColumn(display_text="List events", width=100),
         },
     )
+
+# Markers (dashboard.store.markers) on every time chart. Read each run, not cached:
+# adding one (Data page, or `mark` in another process) bumps no store version.
+markers = ui.markers()
 
 # Every day of the period, up to today: a day without events is a 0, not a bridged line.
 first_day = filters.since
@@ -166,8 +190,54 @@ st.plotly_chart(
         first=first_day,
         last=last_day,
         partial=ui.today() if last_day == ui.today() else None,
+        markers=markers,
     ),
     key="chart_daily_volume",
 )
+
+# ---------------------------------------------------------------------------
+# Proving a fix (dashboard.quality.daily): the headline measures per day from the same
+# scan, with the markers, then the days before and after one marker. Here rather than
+# on the Data page: it reads the slice the sidebar selects, as every number above does.
+st.subheader("Per day")
+st.caption(
+    "Each measure day by day; dashed lines are markers (what changed, and when: add them "
+    "on the Data page or with `python3 -m dashboard mark`). A day without events shows "
+    "0 events and no share."
+)
+series = series_from_frame(page["daily"], first_day, last_day)
+goals = {"event_coverage": config.coverage_goal}
+# Browser and server volumes: the chart above.
+per_day = [m for m in DAILY_MEASURES if m.key not in ("browser_events", "server_events")]
+for start in range(0, len(per_day), 2):
+    for column, measure in zip(st.columns(2), per_day[start : start + 2], strict=False):
+        column.plotly_chart(
+            charts.daily_measure(series, measure, markers, goals.get(measure.key)),
+            key=f"chart_day_{measure.column}",
+        )
+
+st.subheader("Before / after a marker")
+if not markers:
+    st.info(
+        "No markers yet. Add one on the Data page (what changed, and when), or run "
+        '`python3 -m dashboard mark "Hashed em on checkout" --at 2026-12-01T10:00Z`.'
+    )
+else:
+    by_id = {m.id: m for m in markers}
+    left, right = st.columns([3, 1])
+    chosen = by_id[
+        left.selectbox(
+            "Marker",
+            list(by_id),
+            index=len(by_id) - 1,
+            format_func=lambda i: f"{by_id[i].label} · {by_id[i].at_iso}",
+            key="ba_marker",
+        )
+    ]
+    days = int(right.number_input("Days on each side", 1, 90, 7, step=1, key="ba_days"))
+    over = now_s >= chosen.at + days * 86_400
+    result = ui.query("before_after", filters, chosen.at, days, over)
+    st.caption(f"{result.note} The sidebar's filters apply, all but its period.")
+    ui.table(before_after_table(result), "before_after", "before_after.csv")
 
 ui.report_downloads(filters)
