@@ -1,7 +1,7 @@
 """Alerts: `python -m dashboard check`, a quality check a scheduler or CI can run.
 
-Owns the thresholds (data with defaults, overridable per option), the fixed list of
-checks (`CHECKS`), comparing the latest window (default: the last 24 h) with the 7 days
+Owns running the thresholds (their data and defaults live in outputs/thresholds.py,
+re-exported here), the fixed list of checks (`CHECKS`), comparing the latest window (default: the last 24 h) with the 7 days
 before it, the pipeline checks (an empty window, a silent server integration), the
 outcome of every check (passed, breached, or skipped with the reason), the JSON output
 (`CheckResult.to_dict`, described by schemas/check.schema.json) and posting a
@@ -21,13 +21,13 @@ import pandas as pd
 
 from dashboard.core.config import Config
 from dashboard.core.filters import Filters
+from dashboard.outputs.thresholds import TIER_ORDER, Thresholds  # Thresholds: re-exported
 from dashboard.quality.blocks import block_dict, block_frames, overall_block
 from dashboard.store import dedup
 from dashboard.store.handles import Engine
 from dashboard.store.queries.freshness import delivery_summary, pipeline_health
 
 DAY_S = 86_400
-TIER_ORDER = ("Poor", "OK", "Good", "Great")
 
 
 # The checks, always all of them and in this order (pipeline first: when nothing arrives,
@@ -48,22 +48,6 @@ CHECKS = (
 PASSED, BREACHED, SKIPPED = "passed", "breached", "skipped"
 # The `check --format json` contract: schemas/check.schema.json describes this version.
 CHECK_SCHEMA_VERSION = "1.0"
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """What must hold in the latest window. Rates are 0-1."""
-
-    min_emq_tier: str = "OK"  # per event name with at least min_events server events
-    min_coverage: float = 0.75  # per event name with at least min_events browser events
-    max_likely_double: int = 0
-    max_error_rate: float = 0.02  # rejected / sent server events
-    max_token_errors: int = 0  # events rejected with code 190 or 200
-    max_stale: int = 0  # events older than 7 days when sent
-    max_unhashed_pii: int = 0  # server events with plaintext PII in a field to hash
-    max_volume_drop: float = 0.5  # fall of server events vs the baseline's daily average
-    min_events: int = 20
-    max_silence_hours: float = 6.0  # age of the newest accepted server event, by sent_at
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,10 @@ reversed period (--since after --until) is a usage error, a share given as a per
 (75 for 0.75) is refused, and a filter value the store does not hold is warned about with
 the closest values it does hold (`unknown_value_warnings`). cli.py maps `UsageError` and
 `MissingStore` to exit code 2.
+
+Light on purpose: `python -m dashboard --help` builds every parser from here, so this
+module imports neither pandas nor SQLAlchemy at its top; what opens or reads a store
+imports it inside the function.
 """
 
 from __future__ import annotations
@@ -14,18 +18,14 @@ from __future__ import annotations
 import argparse
 import difflib
 from datetime import date
+from typing import TYPE_CHECKING
 
 from dashboard.core.filters import FILTER_DIMENSIONS, Filters
-from dashboard.outputs.check import Thresholds
-from dashboard.store.database import (
-    StoreEngine,
-    StoreError,
-    create_schema,
-    make_engine,
-    store_exists,
-    store_location,
-)
-from dashboard.store.queries.blocks import distinct_values
+from dashboard.outputs.thresholds import TIER_ORDER, Thresholds
+from dashboard.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from dashboard.store.database import StoreEngine
 
 
 class UsageError(ValueError):
@@ -131,6 +131,10 @@ def open_existing_store(url: str, *, hold_connection: bool = False) -> StoreEngi
     Raises `MissingStore` ("no store at <where>; import a log first") instead of creating
     an empty one. An existing store made by an older version gets its missing tables and
     columns, as every command gives it."""
+    # Imported here: the parser is built from this module, and --help must start without
+    # SQLAlchemy.
+    from dashboard.store.database import create_schema, make_engine, store_exists, store_location
+
     engine = make_engine(url, hold_connection=hold_connection)
     try:
         if not store_exists(engine):
@@ -145,6 +149,8 @@ def open_existing_store(url: str, *, hold_connection: bool = False) -> StoreEngi
 def unknown_value_warnings(engine: StoreEngine, filters: Filters) -> list[str]:
     """One warning per filter value no event in the store has, naming the closest values
     it does have: a mistyped --campaign would otherwise report zeros as if it were data."""
+    from dashboard.store.queries.blocks import distinct_values  # as above: not for --help
+
     warnings = []
     for dimension in FILTER_DIMENSIONS:
         wanted = getattr(filters, dimension.field)
@@ -186,7 +192,7 @@ def add_check_thresholds(parser: argparse.ArgumentParser) -> None:
     add(
         "--min-emq-tier",
         default=defaults.min_emq_tier,
-        choices=["Poor", "OK", "Good", "Great"],
+        choices=TIER_ORDER,
         help="lowest EMQ estimate tier per event name (default %(default)s)",
     )
     add(

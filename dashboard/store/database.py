@@ -22,6 +22,7 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 # Re-exported: quality/ and store/queries/ modules still import it from here; it is
 # defined once, in core/definitions.
 from dashboard.core.params import PARAMS, REJECTED_COMBINATIONS
+from dashboard.store.errors import StoreError  # re-exported: callers import it from here
 from dashboard.store.locks import LOCK_POLICY, LOCK_WAIT_S, LockPolicy, is_lock_error
 
 metadata = sa.MetaData()
@@ -196,10 +197,6 @@ for _name, *_columns in (
     ("ix_events_em_hash", events.c.event_name, events.c.em_hash),
 ):
     sa.Index(_name, *_columns).ddl_if(dialect=_ROW_STORES)
-
-
-class StoreError(RuntimeError):
-    """The store cannot be opened, created or written."""
 
 
 # ---------------------------------------------------------------------------
