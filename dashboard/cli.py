@@ -6,6 +6,11 @@ one-line error messages without tracebacks. The read commands' shared options an
 live in dashboard/outputs/options.py. The store URL comes from --db,
 else $EQM_DB_URL, else the embedded DuckDB file; it is never printed (it may hold a
 password).
+
+Starts light: building the parser (and so `--help`) imports no pandas, SQLAlchemy,
+DuckDB, Plotly or Streamlit. Each command imports what it runs inside its handler; the
+parser takes its defaults and choices from light modules (outputs/options.py,
+outputs/thresholds.py, core/). tests/test_startup.py keeps this true.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ import sys
 from pathlib import Path
 
 from dashboard.core.config import ConfigError, default_db_url, load_config
-from dashboard.ingest import IngestError, ingest
-from dashboard.ingest.formats import format_names
+from dashboard.ingest.summary import IngestError
 from dashboard.outputs.options import (
     CHECK_EPILOG,
+    LazyChoices,
     UsageError,
     add_check_thresholds,
     add_filter_options,
@@ -29,8 +34,7 @@ from dashboard.outputs.options import (
     thresholds_from_args,
     unknown_value_warnings,
 )
-from dashboard.store.database import StoreError, make_engine
-from dashboard.store.handles import DatabaseError
+from dashboard.store.errors import StoreError
 
 # Commands that only read a store: they never create one (a missing store exits 2), and
 # warn about filter values the store does not hold. A new read command joins here.
@@ -38,6 +42,14 @@ READ_COMMANDS = ("report", "check", "events", "findings")
 
 # The name the parsers below were written with; the options live in outputs/options.py.
 _add_store_options = add_store_options
+
+
+def _format_names() -> list[str]:
+    # Imported here: the registry loads every adapter (pandas, SQLAlchemy); only
+    # `ingest --format X` and `ingest --help` need the names.
+    from dashboard.ingest.formats import format_names
+
+    return format_names()
 
 
 def _add_relay_parser(commands) -> None:
@@ -98,8 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_ingest.add_argument(
         "--format",
         dest="log_format",
-        choices=format_names(),
-        help="read every file in this format instead of detecting it",
+        choices=LazyChoices(_format_names),
+        # A metavar: without one argparse lists the choices, loading the registry, as
+        # soon as the option is added. %(choices)s lists them only when help is shown.
+        metavar="FORMAT",
+        help="read every file in this format instead of detecting it: %(choices)s",
     )
     p_ingest.add_argument(
         "--dataset", help="dataset (pixel) id for records that name none (raw request bodies)"
@@ -424,6 +439,8 @@ def _ingest(args: argparse.Namespace, engine, config) -> int:
         )
         print("total:\n" + summary.to_text())
     else:
+        from dashboard.ingest.importer import ingest
+
         summary = ingest(args.paths, engine, **options)
         print(summary.to_text())
     quarantined = summary.lines_quarantined + summary.events_quarantined
@@ -473,6 +490,7 @@ def _demo(args: argparse.Namespace, engine, config) -> int:
     import subprocess
 
     from dashboard.core.config import REPO_ROOT, SAMPLE_LOG_PATH
+    from dashboard.ingest.importer import ingest
 
     summary = ingest([SAMPLE_LOG_PATH], engine, config=config)
     print(
@@ -506,6 +524,10 @@ def _demo(args: argparse.Namespace, engine, config) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Imported once the arguments parse: --help must start without SQLAlchemy.
+    from dashboard.store.database import make_engine
+    from dashboard.store.handles import DatabaseError
+
     try:
         if hasattr(args, "since"):
             filters_from_args(args)  # a reversed period fails before any store is opened

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -88,6 +89,22 @@ def _number(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+
+
+class LazyChoices:
+    """Choices that `load()` gives only when argparse checks a value or shows the help
+    listing them, for choices whose registry is heavy to import. Give the option a
+    metavar (argparse otherwise lists the choices as the option is added) and put
+    %(choices)s in its help."""
+
+    def __init__(self, load: Callable[[], Iterable[str]]) -> None:
+        self._load = load
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __contains__(self, value: object) -> bool:
+        return value in list(self._load())
 
 
 # ---------------------------------------------------------------------------
