@@ -265,14 +265,17 @@ def generator_version() -> str:
     return digest.hexdigest()[:12]
 
 
-def sample_logs(size: int, seed: int, folder: Path) -> tuple[Path, Path, float]:
+def sample_logs(
+    size: int, seed: int, folder: Path, profile: str = "standard"
+) -> tuple[Path, Path, float]:
     """JSONL and gzip logs of about `size` events (generated once, then reused).
 
     Returns both paths and the seconds spent generating (0 when cached).
     """
     from dashboard.sample.generator import write_sample_log
 
-    stem = f"sample_{size}_seed{seed}_{generator_version()}"
+    kind = "" if profile == "standard" else f"{profile}_"  # standard keeps its cache names
+    stem = f"sample_{kind}{size}_seed{seed}_{generator_version()}"
     log, packed = folder / f"{stem}.jsonl", folder / f"{stem}.jsonl.gz"
     if log.exists() and packed.exists():
         return log, packed, 0.0
@@ -280,7 +283,14 @@ def sample_logs(size: int, seed: int, folder: Path) -> tuple[Path, Path, float]:
     started = time.perf_counter()
     part, part_gz = folder / f"{stem}.part.jsonl", folder / f"{stem}.part.jsonl.gz"
     # One generation pass writes both (gzip level 1: the benchmark measures reading it).
-    write_sample_log(part, seed=seed, target_events=size, gzip_copy=part_gz, compresslevel=1)
+    write_sample_log(
+        part,
+        seed=seed,
+        target_events=size,
+        gzip_copy=part_gz,
+        compresslevel=1,
+        profile=profile,
+    )
     part_gz.replace(packed)
     part.replace(log)  # last: a complete pair exists only once both are written
     folder.joinpath(f"{stem}.part.truth.json").unlink(missing_ok=True)
@@ -919,6 +929,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=42, help="sample generator seed")
     parser.add_argument(
+        "--profile",
+        choices=("standard", "diverse"),
+        default="standard",
+        help="sample generator profile (diverse: many campaigns, names, datasets, people)",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=600,
@@ -997,7 +1013,7 @@ def main(argv: list[str] | None = None) -> int:
             info = machine(stores.pg_version)
             print(json.dumps(info), flush=True)
             for size, store in pairs:
-                log, packed, spent = sample_logs(size, args.seed, cache)
+                log, packed, spent = sample_logs(size, args.seed, cache, args.profile)
                 generation += spent
                 if spent:
                     print(f"generated ~{size:,} events in {spent:.0f} s", flush=True)

@@ -171,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_sample.add_argument("out", help="output file (.jsonl or .jsonl.gz)")
     p_sample.add_argument("--events", type=int, default=20_000, help="approximate event count")
     p_sample.add_argument("--seed", type=int, default=42)
+    p_sample.add_argument(
+        "--profile",
+        choices=("standard", "diverse"),
+        default="standard",
+        help="standard: the small world of the tests; diverse: 2,000 campaigns, 300 event "
+        "names, 30 datasets, independent parameter statuses",
+    )
     return parser
 
 
@@ -534,7 +541,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sample":
             from dashboard.sample.generator import write_sample_log
 
-            truth = write_sample_log(args.out, seed=args.seed, target_events=args.events)
+            truth = write_sample_log(
+                args.out, seed=args.seed, target_events=args.events, profile=args.profile
+            )
             print(f"wrote {args.out}: {truth.to_dict().get('records', '?')} records")
             return 0
         config = load_config(args.config)

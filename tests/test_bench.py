@@ -16,6 +16,7 @@ from benchmarks.bench import (
     page_computations,
     page_filters,
     plan,
+    sample_logs,
     targets,
     to_markdown,
 )
@@ -89,6 +90,15 @@ def test_benchmark_on_postgresql(tmp_path, postgres_server):
     )
     assert "| postgresql |" in table and "| yes (" in table
     assert postgres_server.url() not in table  # a URL may hold a password: never written
+
+
+def test_sample_logs_of_another_profile_are_cached_apart(tmp_path):
+    diverse, packed, spent = sample_logs(1500, 42, tmp_path, "diverse")
+    assert diverse.name.startswith("sample_diverse_1500_seed42_") and packed.exists() and spent
+    assert sample_logs(1500, 42, tmp_path, "diverse") == (diverse, packed, 0.0)
+    standard, _, _ = sample_logs(1500, 42, tmp_path)
+    assert standard.name.startswith("sample_1500_seed42_")
+    assert standard.read_bytes() != diverse.read_bytes()
 
 
 def test_every_page_plan_runs(tmp_path, config):

@@ -14,6 +14,10 @@ Records follow log format v1: ``pixel_event`` (one browser event) and ``capi_req
 Known defects are planted on purpose and every one of them is counted, as it is
 emitted, in a :class:`GroundTruth`, so analysis code can be tested against exact numbers.
 
+That is the "standard" profile. The "diverse" profile (scenario.DIVERSE) runs the same
+machinery over 2,000 campaigns, 300 event names and 30 datasets, with about one new
+person per two events and every customer parameter an independent draw (userdata).
+
 Output is byte-for-byte deterministic for a given (seed, parameters): all randomness
 comes from one ``random.Random(seed)`` and records are produced in a fixed order. The
 generator streams: it works hour slice by hour slice and keeps only the events that
@@ -41,31 +45,32 @@ from .leads import CrmLeads, expected_events_per_lead
 from .scenario import (
     DEFAULT_START,
     HOUR_WEIGHTS,
-    KIND_SHARE,
-    SOURCES,
+    PROFILES,
     WEB_KINDS,
     WEEKDAY_WEIGHTS,
+    Profile,
 )
 from .sending import CapiSender
 from .timeline import CRM_STAGE, END_OF_TIME, SERVER_EVENT, Timeline, weekday
 from .truth import GroundTruth, TruthLedger
 from .web import WebShop, expected_events_per_session
 
-__all__ = ["GroundTruth", "iter_sample_records", "write_sample_log"]
+__all__ = ["PROFILES", "GroundTruth", "iter_sample_records", "write_sample_log"]
 
 
-def _plan_sources(t0: int, days: int, target: int) -> list[tuple]:
-    """(campaign, kind, conversion x, expected units per hour slice, utm query) per source."""
+def _plan_sources(t0: int, days: int, target: int, profile: Profile) -> list[tuple]:
+    """(campaign, kind, conversion x, expected units per hour slice, utm query, pool) per
+    source."""
     # Expected units per source = target * kind share * weight / events per unit;
     # spread over hour slices by weekday, hour of day and the campaign's flight.
     sources = []
-    for name, kind, weight, f0, f1, mult in SOURCES:
+    for name, kind, weight, f0, f1, mult, pool in profile.sources:
         d0, d1 = int(f0 * days), max(int(f0 * days) + 1, round(f1 * days))
         if kind in WEB_KINDS:
-            per_unit = expected_events_per_session(kind, mult)
+            per_unit = expected_events_per_session(kind, mult, profile)
         else:
             per_unit = expected_events_per_lead(kind)
-        units = target * KIND_SHARE[kind] * weight / per_unit
+        units = target * profile.kind_share[kind] * weight / per_unit
         weights = []
         for s in range(days * 24):
             ts = t0 + s * 3600
@@ -77,14 +82,22 @@ def _plan_sources(t0: int, days: int, target: int) -> list[tuple]:
         total = sum(weights) or 1.0
         per_slice = [units * w / total for w in weights]
         query = f"?utm_source=facebook&utm_campaign={name}" if name else ""
-        sources.append((name, kind, mult, per_slice, query))
+        sources.append((name, kind, mult, per_slice, query, pool))
     return sources
 
 
 class _Generator:
     """Wires the parts to one RNG and one timeline and runs them hour slice by hour slice."""
 
-    def __init__(self, seed: int, target: int, start: datetime, days: int, truth: GroundTruth):
+    def __init__(
+        self,
+        seed: int,
+        target: int,
+        start: datetime,
+        days: int,
+        truth: GroundTruth,
+        profile: Profile,
+    ):
         if start.tzinfo is None:
             start = start.replace(tzinfo=UTC)
         self.rng = rng = SampleRng(seed)
@@ -95,12 +108,12 @@ class _Generator:
         self.timeline = timeline = Timeline()
         # The faults draw first (quotas, then the incidents' times): that order is fixed.
         self.faults = faults = PlantedFaults(rng, t0, days, end, truth)
-        self.sources = _plan_sources(t0, days, target)
+        self.sources = _plan_sources(t0, days, target, profile)
         test_window = (faults.test_start, faults.test_end)
-        self.ledger = TruthLedger(truth, seed, target, days, t0, test_window)
-        self.web = WebShop(rng, timeline, faults, end)
-        self.leads = CrmLeads(rng, timeline, faults, end)
-        self.sender = CapiSender(rng, timeline, faults, end)
+        self.ledger = TruthLedger(truth, seed, target, days, t0, test_window, profile)
+        self.web = WebShop(rng, timeline, faults, end, profile)
+        self.leads = CrmLeads(rng, timeline, faults, end, profile)
+        self.sender = CapiSender(rng, timeline, faults, end, profile)
         self.start_unit = {
             "web_shop": self.web.session,
             "web_form": self.web.session,
@@ -132,6 +145,8 @@ class _Generator:
         self.sender.close_all()
         self.timeline.release(END_OF_TIME)
         yield from self._drain()
+        if self.ledger.truth.profile != "standard":
+            self.ledger.truth.people = self.web.n_visitors + self.leads.n_people
         self.ledger.finish()
 
     def _pop_until(self, limit: int) -> None:
@@ -165,10 +180,19 @@ def iter_sample_records(
     start: datetime = DEFAULT_START,
     days: int = 35,
     truth: GroundTruth | None = None,
+    profile: str = "standard",
 ) -> Iterator[dict]:
-    """Yield log records (dicts) in time order of sent_at; fills `truth` while yielding."""
+    """Yield log records (dicts) in time order of sent_at; fills `truth` while yielding.
+
+    `profile` names a scenario.PROFILES entry ("standard" or "diverse").
+    """
     gen = _Generator(
-        seed, target_events, start, days, truth if truth is not None else GroundTruth()
+        seed,
+        target_events,
+        start,
+        days,
+        truth if truth is not None else GroundTruth(),
+        PROFILES[profile],
     )
     yield from gen.run()
 
@@ -182,6 +206,7 @@ def write_sample_log(
     days: int = 35,
     gzip_copy: str | Path | None = None,
     compresslevel: int = 3,
+    profile: str = "standard",
 ) -> GroundTruth:
     """Write JSONL (gzip if .gz), one record a line, and <path minus .gz/.jsonl>.truth.json.
 
@@ -197,7 +222,7 @@ def write_sample_log(
         targets[-1].parent.mkdir(parents=True, exist_ok=True)
     truth = GroundTruth()
     records = iter_sample_records(
-        seed=seed, target_events=target_events, start=start, days=days, truth=truth
+        seed=seed, target_events=target_events, start=start, days=days, truth=truth, profile=profile
     )
     # The records hold no reference cycles, but millions of short-lived dicts make the
     # cyclic GC rescan everything alive again and again (~20% of a 10M run): pause it.

@@ -95,7 +95,7 @@ _HASH_CACHE: dict[str, str] = {}
 _BASE_CACHE: dict[tuple, dict] = {}
 
 
-def _sha_cached(value: str) -> str:
+def sha256_cached(value: str) -> str:
     # Names, cities and countries repeat a lot; hash each distinct value once.
     h = _HASH_CACHE.get(value)
     if h is None:
@@ -106,18 +106,27 @@ def _sha_cached(value: str) -> str:
 class Person:
     """A known identity with its hashes computed once (hashing per event would be slow)."""
 
-    __slots__ = ("email", "em", "em2", "phone", "ph", "base", "country")
+    __slots__ = ("email", "em", "em2", "phone", "ph", "base", "country", "names")
 
-    def __init__(self, rng: SampleRng, country: tuple, with_email: bool, with_phone: bool):
+    def __init__(
+        self,
+        rng: SampleRng,
+        country: tuple,
+        with_email: bool,
+        with_phone: bool,
+        email_numbers: int = 99,
+    ):
         rnd = rng.random
         fn = _FIRST_NAMES[int(rnd() * len(_FIRST_NAMES))]
         ln = _LAST_NAMES[int(rnd() * len(_LAST_NAMES))]
         city, st, zips = country[3][int(rnd() * len(country[3]))]
         zp = zips[int(rnd() * len(zips))]
         self.country = country
+        self.names = (fn, ln, city, st, zp)  # plaintext, for the diverse profile's defects
         self.em2 = None
         if with_email:
-            self.email = f"{fn}.{ln}{1 + int(rnd() * 99)}@{_DOMAINS[int(rnd() * 3)]}"
+            n = 1 + int(rnd() * email_numbers)
+            self.email = f"{fn}.{ln}{n}@{_DOMAINS[int(rnd() * 3)]}"
             self.em = sha256_hex(self.email)
         else:
             self.email = self.em = None
@@ -132,12 +141,12 @@ class Person:
         base = _BASE_CACHE.get(key)
         if base is None:
             base = _BASE_CACHE[key] = {
-                "fn": _sha_cached(fn),
-                "ln": _sha_cached(ln),
-                "ct": _sha_cached(city),
-                "st": _sha_cached(st),
-                "zp": _sha_cached(zp),
-                "country": _sha_cached(country[0]),
+                "fn": sha256_cached(fn),
+                "ln": sha256_cached(ln),
+                "ct": sha256_cached(city),
+                "st": sha256_cached(st),
+                "zp": sha256_cached(zp),
+                "country": sha256_cached(country[0]),
             }
         self.base = base
 
@@ -165,9 +174,11 @@ def _phone(rng: SampleRng, fmt: str) -> str:
 class Visitor:
     """A browser (cookie) identity: fbp, IP, user agent, hashed external_id, maybe a person."""
 
-    __slots__ = ("fbp", "fbc", "fbc_bad", "ip", "ua", "xid", "country", "person", "adblock")
+    __slots__ = (
+        "fbp", "fbc", "fbc_bad", "ip", "ua", "xid", "country", "person", "adblock", "ident"
+    )  # fmt: skip
 
-    def __init__(self, rng: SampleRng, t: int, vid: int):
+    def __init__(self, rng: SampleRng, t: int, vid: int, xid: str | None = None):
         rnd = rng.random
         country = COUNTRY_PICK[int(rnd() * 100)]
         self.country = country
@@ -181,13 +192,18 @@ class Visitor:
         if rnd() < 0.3:
             pre = country[6][int(rnd() * len(country[6]))]
             r = rng.getrandbits(96)
-            self.ip = pre + "".join(f":{(r >> k) & 0xFFFF:x}" for k in range(0, 96, 16))
+            # Six 16-bit groups, lowest first (one f-string: a generator join is slow).
+            self.ip = (
+                f"{pre}:{r & 0xFFFF:x}:{r >> 16 & 0xFFFF:x}:{r >> 32 & 0xFFFF:x}"
+                f":{r >> 48 & 0xFFFF:x}:{r >> 64 & 0xFFFF:x}:{r >> 80 & 0xFFFF:x}"
+            )
         else:
             pre = country[5][int(rnd() * len(country[5]))]
             self.ip = f"{pre}.{int(rnd() * 256)}.{1 + int(rnd() * 254)}"
         self.ua = _USER_AGENTS[int(rnd() * len(_USER_AGENTS))]
-        self.xid = sha256_hex(f"visitor-{vid}")
+        self.xid = xid if xid is not None else sha256_hex(f"visitor-{vid}")
         self.person = None
+        self.ident = None  # the diverse profile's customer values (userdata.Identity)
 
     def click(self, rng: SampleRng, t: int) -> None:
         """Record an ad click: a new fbclid and _fbc cookie (plus the seconds-based bug form)."""

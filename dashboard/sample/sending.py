@@ -22,7 +22,7 @@ from .faults import (
     PlantedFaults,
 )
 from .identities import SampleRng
-from .scenario import CRM_DATASET, FLUSH_WINDOW, RETRY_DELAY, WEB_DATASET
+from .scenario import CRM_FLUSH_WINDOW, RETRY_DELAY, WEB_DATASET, WEB_FLUSH_WINDOW, Profile
 from .timeline import END_OF_TIME, Timeline
 
 _TOKEN_ERROR_MESSAGE = "Error validating access token: Session has expired"
@@ -51,20 +51,32 @@ class _Batch:
 class CapiSender:
     """The open batch of each dataset; closing one turns it into capi_request records."""
 
-    def __init__(self, rng: SampleRng, timeline: Timeline, faults: PlantedFaults, end: int):
+    def __init__(
+        self,
+        rng: SampleRng,
+        timeline: Timeline,
+        faults: PlantedFaults,
+        end: int,
+        profile: Profile,
+    ):
         self.rng = rng
         self.timeline = timeline
         self.faults = faults
         self.end = end
-        self.open: dict[str, _Batch | None] = {WEB_DATASET: None, CRM_DATASET: None}
+        self.flush_window = dict.fromkeys(profile.web_datasets, WEB_FLUSH_WINDOW)
+        self.flush_window.update(dict.fromkeys(profile.crm_datasets, CRM_FLUSH_WINDOW))
+        # Batches are closed in this dataset order when several are due at once (the
+        # order is part of the seeded output).
+        self.rank = {ds: i for i, ds in enumerate(self.flush_window)}
+        self.open: dict[str, _Batch] = {}  # only datasets with an open batch
         self.next_expiry = END_OF_TIME  # earliest flush time of an open batch
 
     def add(self, t: int, ds: str, ev: dict, flags: int) -> None:
         """Queue a server event the sender of dataset `ds` gets at `t`."""
-        b = self.open[ds]
+        b = self.open.get(ds)
         if b is None:
             size = _BATCH_SIZE_PICK[int(self.rng.random() * 100)]
-            b = self.open[ds] = _Batch(t, t + FLUSH_WINDOW[ds], size)
+            b = self.open[ds] = _Batch(t, t + self.flush_window[ds], size)
             if b.deadline < self.next_expiry:
                 self.next_expiry = b.deadline
         b.events.append(ev)
@@ -79,31 +91,34 @@ class CapiSender:
         """Close the batches whose flush time is before `now`."""
         # Also remember when the next one will, so callers can skip checking until then.
         nxt = END_OF_TIME
-        for ds in (WEB_DATASET, CRM_DATASET):
+        for ds in self._open_in_order():
             b = self.open[ds]
-            if b is not None:
-                if b.deadline < now:
-                    self._close(ds)
-                else:
-                    nxt = min(nxt, b.deadline)
+            if b.deadline < now:
+                self._close(ds)
+            else:
+                nxt = min(nxt, b.deadline)
         self.next_expiry = nxt
 
     def close_all(self) -> None:
         """Flush every open batch (the end of the period)."""
-        for ds in (WEB_DATASET, CRM_DATASET):
-            if self.open[ds] is not None:
-                self._close(ds)
+        for ds in self._open_in_order():
+            self._close(ds)
+
+    def _open_in_order(self) -> list[str]:
+        open_ = self.open
+        if len(open_) < 2:
+            return list(open_)
+        return sorted(open_, key=self.rank.__getitem__)
 
     def watermark(self, now: int) -> int:
         """The earliest time a record not made yet can be sent at: open batches send later."""
         for b in self.open.values():
-            if b is not None and b.first < now:
+            if b.first < now:
                 now = b.first
         return now
 
     def _close(self, ds: str) -> None:
-        b = self.open[ds]
-        self.open[ds] = None
+        b = self.open.pop(ds)
         sent = b.last
         status = self.faults.request_outcome(ds, sent, b.protected)
         if status == ACCEPTED and ds == WEB_DATASET:

@@ -27,7 +27,7 @@ from .faults import (
     TIMED_OUT,
 )
 from .leads import CRM_STAGES, LATE_STAGE, MESSAGING_STAGES
-from .scenario import CRM_DATASET, SOURCES, WEB_DATASET
+from .scenario import CRM_DATASET, WEB_DATASET, Profile
 from .timeline import iso_full
 from .web import WEB_STEPS
 
@@ -55,7 +55,10 @@ class GroundTruth:
       first_sent_at, last_sent_at;
     * planted defects, one dict each: leads_without_em, purchases_without_event_id,
       late_stage, plaintext_emails, plaintext_phones, malformed_fbc, token_error_burst,
-      test_event_code_left_on; and genuine_errors (code 100 / 2804003), timeouts, retries.
+      test_event_code_left_on; and genuine_errors (code 100 / 2804003), timeouts, retries;
+    * other profiles than "standard" only: profile (its name), people (persons made),
+      all_datasets (every dataset id). In the diverse profile customer parameters are
+      independent draws, not planted: the plaintext and malformed-fbc counts stay 0.
     """
 
     seed: int = 42
@@ -92,17 +95,32 @@ class GroundTruth:
     genuine_errors: dict = field(default_factory=dict)
     timeouts: dict = field(default_factory=dict)
     retries: dict = field(default_factory=dict)
+    profile: str = "standard"
+    people: int = 0
+    all_datasets: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Return a JSON-able deep copy of the truth."""
-        return asdict(self)
+        out = asdict(self)
+        if self.profile == "standard":
+            # Truth files written before profiles existed stay byte-identical.
+            for key in ("profile", "people", "all_datasets"):
+                del out[key]
+        return out
 
 
 class TruthLedger:
     """Counts released records into a GroundTruth; `finish` turns it into its final shape."""
 
     def __init__(
-        self, truth: GroundTruth, seed: int, target: int, days: int, t0: int, test_window: tuple
+        self,
+        truth: GroundTruth,
+        seed: int,
+        target: int,
+        days: int,
+        t0: int,
+        test_window: tuple,
+        profile: Profile,
     ):
         self.truth = truth
         # Plaintext values seen, in first-seen order (dicts as ordered sets).
@@ -112,12 +130,17 @@ class TruthLedger:
         tr.seed, tr.target_events, tr.days = seed, target, days
         tr.start = iso_full(t0)
         tr.datasets = {"web": WEB_DATASET, "crm": CRM_DATASET}
-        tr.campaigns = [s[0] for s in SOURCES if s[0]]
-        tr.campaign_types = {s[0]: s[1] for s in SOURCES if s[0]}
+        tr.campaign_types = profile.campaign_types
+        tr.campaigns = list(tr.campaign_types)
+        tr.profile = profile.name
+        datasets = profile.web_datasets + profile.crm_datasets
+        if profile.name != "standard":
+            tr.all_datasets = list(datasets)
+        names = _EVENT_NAMES + profile.custom_events
         # by_event_name holds [browser, server] lists while running, dicts at the end.
         tr.events_by_dataset = {
-            ds: {"browser": 0, "server": 0, "by_event_name": {n: [0, 0] for n in _EVENT_NAMES}}
-            for ds in (WEB_DATASET, CRM_DATASET)
+            ds: {"browser": 0, "server": 0, "by_event_name": {n: [0, 0] for n in names}}
+            for ds in datasets
         }
         self._start_defects(test_window)
 
@@ -185,13 +208,16 @@ class TruthLedger:
             return []
         tr = self.truth
         count_request = self._count_request
-        browser = tr.events_by_dataset[WEB_DATASET]["by_event_name"]
+        by_dataset = tr.events_by_dataset
         pixels = 0
+        pixels_by_dataset: dict[str, int] = {}
         records = []
         for sent, _, rec, meta in ready:
             if meta is None:
                 pixels += 1
-                browser[rec["event"]["event_name"]][0] += 1
+                ds = rec["dataset_id"]
+                pixels_by_dataset[ds] = pixels_by_dataset.get(ds, 0) + 1
+                by_dataset[ds]["by_event_name"][rec["event"]["event_name"]][0] += 1
             else:
                 count_request(sent, rec, meta)
             records.append(rec)
@@ -200,7 +226,8 @@ class TruthLedger:
         tr.pixel_records += pixels
         tr.browser_events += pixels
         tr.total_events += pixels
-        tr.events_by_dataset[WEB_DATASET]["browser"] += pixels
+        for ds, n in pixels_by_dataset.items():
+            by_dataset[ds]["browser"] += n
         if tr.first_sent_at is None:
             tr.first_sent_at = ready[0][2]["sent_at"]
         tr.last_sent_at = ready[-1][2]["sent_at"]
