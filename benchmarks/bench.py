@@ -1,13 +1,14 @@
 """Benchmarks: `python -m benchmarks.bench`. Speed is measured here, never in timed tests.
 
-Owns generating sample logs of given sizes (with the one seeded generator, cached by
-size, seed and generator version), and measuring on DuckDB, SQLite and PostgreSQL:
-ingest (JSONL and gzip), the full JSON report, each dashboard page's computations for a
-default and a filtered view, and the pandas reference (tests.oracle.reference) with a check
-that it gives the report's numbers. Every measurement runs in a fresh child process, so
-its time is uncached and its peak memory (RSS) is its own; each figure is the median of
---runs such processes. Writes Markdown tables (figures, growth ratios, the issue #6
-targets met or not) with the machine and library versions.
+Owns generating sample logs of given sizes and profiles (with the one seeded generator,
+cached by profile, size, seed and generator version), and measuring on DuckDB, SQLite
+and PostgreSQL: ingest (JSONL and gzip) next to DuckDB's own read_json of the same file,
+the full JSON report, each dashboard page's computations for a default and a filtered
+view, the pandas reference (tests.oracle.reference) with a check that it gives the
+report's numbers, and the CLI's start-up. Every measurement runs in a fresh child
+process, so its time is uncached and its peak memory (RSS) is its own; each figure is
+the median of --runs such processes. `benchmarks.tables` turns the figures into
+Markdown (tables, growth ratios, the issue #17 targets met or not).
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from benchmarks.stores import STORES, Stores
+from benchmarks.tables import PAGES, PROFILES, VIEWS, Result, to_markdown
 from dashboard.core.config import REPO_ROOT
 
 DEFAULT_SIZES = "100000,1000000,10000000"
-STORES = ("duckdb", "sqlite", "postgresql")
 # SQLite and PostgreSQL are compared with the embedded default at one size. 100k by
 # default: at 1M each takes 9-13 minutes here (`--store-sizes sqlite=1M,postgresql=1M`),
 # which alone would break the 20 minutes the whole command may take.
@@ -38,15 +40,7 @@ OTHER_STORE_SIZE = 100_000
 # From this size on, one run per figure (--large-runs) and no gzip import (--gzip-max-size):
 # a 10M import alone takes minutes, and the issue wants the whole command under 20.
 LARGE_SIZE = 5_000_000
-PAGES = ("overview", "match_quality", "coverage_dedup", "funnel", "freshness_delivery")
-VIEWS = ("default", "filtered")
-
-# Issue #6 targets.
-INGEST_TARGET = 200_000  # events/s from JSONL
-REPORT_TARGETS = {1_000_000: 0.5, 10_000_000: 3.0}  # seconds
-PANDAS_RATIO_TARGET = 20.0  # report at least this much faster than pandas at 10M
-PAGE_TARGETS = {1_000_000: 1.0, 10_000_000: 3.0}  # seconds
-RSS_TARGET_MB = 2048  # at 10M, for ingest, report and dashboard pages
+STARTUP_RUNS = 7  # fresh `--help` processes (median)
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -57,9 +51,11 @@ from dashboard.core.config import load_config
 from dashboard.store.database import make_engine, release_connections
 if task == "ingest":
     from dashboard.ingest import ingest
+elif task == "read_json":
+    import duckdb
 else:
     from tests.oracle import reference
-    from benchmarks.bench import page_computations, page_filters
+    from benchmarks.pages import page_computations, page_filters
     from dashboard.core.filters import Filters
     from dashboard.outputs.report import build_report
 config = load_config()
@@ -69,13 +65,21 @@ if task == "page":
     engine = make_engine(url, reuse_connections=True)
     filters = page_filters(engine, config, args["view"])
     release_connections(engine)
-else:
+elif task != "read_json":
     engine = make_engine(url, hold_connection=task != "ingest")
 out = {}
 start = time.perf_counter()
 if task == "ingest":
     summary = ingest([args["path"]], engine)
     out["events"] = summary.events_imported
+elif task == "read_json":
+    # Every field materialised, batch by batch (sample_size=-1: a log mixes record
+    # shapes, and a schema guessed from the first rows refuses the later ones).
+    reader = duckdb.connect().sql(
+        "SELECT * FROM read_json($path, format='newline_delimited', sample_size=-1)",
+        params={"path": args["path"]},
+    ).to_arrow_reader(100_000)
+    out["rows"] = sum(batch.num_rows for batch in reader)
 elif task == "report":
     report = build_report(engine, Filters(), config)
 elif task == "page":
@@ -128,86 +132,8 @@ def _run_child(task: str, url: str, timeout: float, **extra: Any) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def page_filters(engine, config, view: str):
-    """The filters of a default or filtered view. Default: the last 28 days. Filtered: the
-    same days, one campaign and one stage (the largest of each). Chosen before the clock
-    starts: in the dashboard they come from the sidebar's (cached) lists."""
-    from datetime import timedelta
-
-    from dashboard.core.filters import Filters
-    from dashboard.quality.blocks import block_frame
-    from dashboard.store.queries.blocks import data_range
-
-    first, last = data_range(engine)
-    filters = Filters(since=last - timedelta(days=27), until=last)
-    if view == "filtered":
-        by_campaign = block_frame(engine, filters, config, "campaign")
-        by_stage = block_frame(engine, filters, config, "funnel_stage")
-
-        def top(frame, column: str) -> str:
-            sizes = frame.assign(n=frame["browser_events"] + frame["server_sent"])
-            return str(sizes.sort_values("n").iloc[-1][column])
-
-        filters = Filters(
-            since=filters.since,
-            until=filters.until,
-            campaigns=(top(by_campaign, "campaign"),),
-            stages=(top(by_stage, "funnel_stage"),),
-        )
-    return filters
-
-
-def page_computations(engine, config, page: str, filters) -> int:
-    """Run the computations one dashboard page makes for `filters`, uncached (what a page
-    change costs before the per-filter cache helps). Returns the number of steps run."""
-    from dashboard.quality.blocks import block_frames, overall_block
-    from dashboard.quality.diagnostics import overview
-    from dashboard.quality.freshness import lag_stats
-    from dashboard.quality.funnel import conversion_from_stages, funnel_stages
-    from dashboard.quality.match_quality import what_to_fix
-    from dashboard.store.queries.freshness import delivery_errors, delivery_summary, lag_sample
-    from dashboard.store.queries.funnel import purchases, stage_order_gaps
-    from dashboard.store.queries.match import dedup_key_feedback, gap_events
-
-    plans = {
-        "overview": [
-            lambda: overview(engine, filters, config),
-            lambda: overall_block(engine, filters.previous(), config),
-        ],
-        "match_quality": [
-            lambda: block_frames(
-                engine,
-                filters,
-                config,
-                [[], ["event_name"], ["campaign"], ["funnel_stage"], ["event_day"]],
-            ),
-            lambda: what_to_fix(engine, filters, config, 15),
-        ],
-        "coverage_dedup": [
-            lambda: block_frames(engine, filters, config, [[], ["event_name"]]),
-            lambda: dedup_key_feedback(engine, filters),
-            lambda: gap_events(engine, filters),
-        ],
-        "funnel": [
-            lambda: conversion_from_stages(funnel_stages(engine, filters, config), config),
-            lambda: stage_order_gaps(engine, filters, config),
-            lambda: purchases(engine, filters, config),
-        ],
-        "freshness_delivery": [
-            lambda: overall_block(engine, filters, config),
-            lambda: delivery_summary(engine, filters),
-            lambda: lag_stats(engine, filters, config, "funnel_stage"),
-            lambda: lag_sample(engine, filters),
-            lambda: delivery_errors(engine, filters),
-        ],
-    }
-    for step in plans[page]:
-        step()
-    return len(plans[page])
-
-
 # ---------------------------------------------------------------------------
-# Machine, logs, stores
+# Machine and logs
 def machine(pg_version: str | None = None) -> dict[str, str]:
     """Machine and versions the figures were measured with."""
     import sqlite3
@@ -297,182 +223,22 @@ def sample_logs(
     return log, packed, time.perf_counter() - started
 
 
-class Stores:
-    """Fresh, empty stores on each backend, and their removal."""
-
-    def __init__(self, workdir: Path, postgres_url: str | None = None) -> None:
-        self.workdir = workdir
-        self.postgres_url = postgres_url
-        self.server = None
-        self.pg_version: str | None = None
-        self.pg_note = ""
-        self._n = 0
-
-    def start_postgres(self) -> bool:
-        """Use --postgres-url, else start a temporary server; False when neither works."""
-        if self.postgres_url:
-            try:
-                self.pg_version = self._server_version(self.postgres_url)
-            except Exception as exc:  # noqa: BLE001 - any failure: say so, measure the rest
-                self.pg_note = f"PostgreSQL not measured: cannot connect ({type(exc).__name__})"
-                return False
-            self.pg_note = "PostgreSQL server given with --postgres-url / EQM_BENCH_PG_URL"
-            return True
-        from benchmarks.pgserver import PostgresServer, pg_bin
-
-        bin_dir = pg_bin()
-        if bin_dir is None:
-            self.pg_note = (
-                "PostgreSQL not measured: no server binaries (apt-get install postgresql)"
-            )
-            return False
-        server = PostgresServer(bin_dir)
-        try:
-            server.start()
-        except (subprocess.SubprocessError, OSError) as exc:
-            server.stop()
-            self.pg_note = f"PostgreSQL not measured: cannot start a server ({type(exc).__name__})"
-            return False
-        self.server = server
-        self.postgres_url = server.url()
-        self.pg_note = "temporary local PostgreSQL server (fsync off), as the tests use"
-        self.pg_version = self._server_version(self.postgres_url)
-        return True
-
-    @staticmethod
-    def _server_version(url: str) -> str:
-        import sqlalchemy as sa
-
-        from dashboard.store.database import make_engine
-
-        engine = make_engine(url)
-        try:
-            with engine.connect() as connection:
-                return str(connection.execute(sa.text("SHOW server_version")).scalar())
-        finally:
-            engine.dispose()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-    def fresh(self, store: str) -> str:
-        self._n += 1
-        name = f"eqm_bench_{os.getpid()}_{self._n}"
-        if store == "duckdb":
-            path = self.workdir / f"{name}.duckdb"
-            path.unlink(missing_ok=True)
-            return f"duckdb:///{path}"
-        if store == "sqlite":
-            path = self.workdir / f"{name}.sqlite"
-            path.unlink(missing_ok=True)
-            return f"sqlite:///{path}"
-        if store == "postgresql":
-            import sqlalchemy as sa
-
-            admin = sa.create_engine(_psycopg(self.postgres_url), isolation_level="AUTOCOMMIT")
-            try:
-                with admin.connect() as connection:
-                    connection.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
-            finally:
-                admin.dispose()
-            return (
-                sa.engine.make_url(_psycopg(self.postgres_url))
-                .set(database=name)
-                .render_as_string(hide_password=False)
-            )
-        raise ValueError(f"unknown store {store!r}; choose from {', '.join(STORES)}")
-
-    def drop(self, url: str) -> None:
-        if url.startswith(("duckdb:///", "sqlite:///")):
-            path = Path(url.split(":///", 1)[1])
-            for extra in ("", ".wal", "-journal", "-wal", "-shm"):
-                Path(f"{path}{extra}").unlink(missing_ok=True)
-            return
-        import sqlalchemy as sa
-
-        name = sa.engine.make_url(url).database
-        admin = sa.create_engine(_psycopg(self.postgres_url), isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as connection:
-                try:  # FORCE (PostgreSQL 13+) also ends a killed measurement's session
-                    connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                except sa.exc.ProgrammingError:
-                    connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        finally:
-            admin.dispose()
-
-
-def _psycopg(url: str) -> str:
-    import sqlalchemy as sa
-
-    parsed = sa.engine.make_url(url)
-    if parsed.get_driver_name() in ("", "psycopg2"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)
-
-
 # ---------------------------------------------------------------------------
 # Measuring
-@dataclass
-class Result:
-    """Every figure for one (store, size)."""
+def startup(runs: int = STARTUP_RUNS) -> dict[str, Any]:
+    """Median wall time of `python -m dashboard --help` in fresh processes, next to a
+    bare interpreter's start in the same run (what no import work can go below)."""
 
-    store: str
-    size: int
-    runs: int
-    events: int = 0
-    ingest_s: float | None = None
-    ingest_gzip_s: float | None = None
-    ingest_rss_mb: float | None = None
-    report_s: float | None = None
-    report_rss_mb: float | None = None
-    pages: dict[str, float] = field(default_factory=dict)  # "page:view" -> seconds
-    pages_rss_mb: float | None = None
-    pandas_s: float | None = None
-    pandas_load_s: float | None = None
-    pandas_compute_s: float | None = None
-    pandas_rss_mb: float | None = None
-    numbers_compared: int = 0
-    differences: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)  # timed out or crashed
-    seconds: float = 0.0  # wall time spent measuring this (store, size)
+    def timed(argv: list[str]) -> float:
+        started = time.perf_counter()
+        subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, check=True)
+        return time.perf_counter() - started
 
-    @property
-    def ingest_eps(self) -> float | None:
-        return self.events / self.ingest_s if self.ingest_s else None
-
-    @property
-    def ingest_gzip_eps(self) -> float | None:
-        return self.events / self.ingest_gzip_s if self.ingest_gzip_s else None
-
-    @property
-    def ratio(self) -> float | None:
-        if self.pandas_s is None or not self.report_s:
-            return None
-        return self.pandas_s / self.report_s
-
-    @property
-    def slowest_page_s(self) -> float | None:
-        return max(self.pages.values()) if self.pages else None
-
-    @property
-    def pages_total_s(self) -> float | None:
-        return sum(self.pages.values()) if self.pages else None
-
-    @property
-    def identical(self) -> bool | None:
-        if self.pandas_s is None:
-            return None
-        return not self.differences
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out.update(
-            ingest_eps=self.ingest_eps, ingest_gzip_eps=self.ingest_gzip_eps, ratio=self.ratio
-        )
-        return out
+    help_s, python_s = [], []
+    for _ in range(runs):  # interleaved, so a burst of other work hits both alike
+        help_s.append(timed([sys.executable, "-m", "dashboard", "--help"]))
+        python_s.append(timed([sys.executable, "-c", "pass"]))
+    return {"help_s": _median(help_s), "python_s": _median(python_s), "runs": runs}
 
 
 def _median(values: list[float]) -> float:
@@ -489,10 +255,11 @@ def measure(
     timeout: float,
     pages: tuple[str, ...],
     gzip_runs: int = 1,
+    profile: str = "standard",
 ) -> Result:
-    """All measurements for one store and size (median of `runs` fresh processes each;
-    `gzip_runs` of them, 0 for none, also import the gzip log)."""
-    result = Result(store, size, runs)
+    """All measurements for one profile, store and size (median of `runs` fresh processes
+    each; `gzip_runs` of them, 0 for none, also import the gzip log)."""
+    result = Result(store, size, runs, profile=profile)
     started = time.perf_counter()
     kept: str | None = None
     try:
@@ -521,8 +288,13 @@ def measure(
         result.ingest_s = _median(jsonl)
         result.ingest_gzip_s = _median(gz) if gz else None
         result.ingest_rss_mb = max(rss)
+        if store == "duckdb":  # the anchor: once per file is enough, DuckDB's is the store
+            anchor = [
+                _run_child("read_json", "", timeout, path=str(log))["seconds"] for _ in range(runs)
+            ]
+            result.read_json_s = _median(anchor)
 
-        report_path = stores.workdir / f"report_{store}_{size}.json"
+        report_path = stores.workdir / f"report_{profile}_{store}_{size}.json"
         runs_ = [
             _run_child("report", kept, timeout, report_path=str(report_path)) for _ in range(runs)
         ]
@@ -555,257 +327,6 @@ def measure(
             stores.drop(kept)
         result.seconds = time.perf_counter() - started
     return result
-
-
-# ---------------------------------------------------------------------------
-# Markdown
-def _n(value: float | None, fmt: str = ",.0f") -> str:
-    return "–" if value is None else format(value, fmt)
-
-
-def _s(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.3f}" if value < 1 else f"{value:.2f}" if value < 100 else f"{value:,.0f}"
-
-
-def _label(size: int) -> str:
-    if size >= 1_000_000 and size % 1_000_000 == 0:
-        return f"{size // 1_000_000}M"
-    if size >= 1000 and size % 1000 == 0:
-        return f"{size // 1000}k"
-    return f"{size:,}"
-
-
-def targets(results: list[Result]) -> list[tuple[str, str, str]]:
-    """(target, verdict, measured) for every target of issue #6, from the DuckDB figures."""
-    duck = {r.size: r for r in results if r.store == "duckdb" and r.events}
-    rows: list[tuple[str, str, str]] = []
-
-    def verdict(ok: bool | None) -> str:
-        return "not measured" if ok is None else "**met**" if ok else "**not met**"
-
-    if duck:
-        largest = duck[max(duck)]
-        eps = largest.ingest_eps
-        rows.append(
-            (
-                f"Ingest ≥ {INGEST_TARGET:,} events/s from JSONL",
-                verdict(None if eps is None else eps >= INGEST_TARGET),
-                f"{_n(eps)} events/s at {largest.events:,} events (largest size); "
-                + ", ".join(f"{_label(s)}: {_n(r.ingest_eps)}" for s, r in sorted(duck.items())),
-            )
-        )
-    else:
-        rows.append((f"Ingest ≥ {INGEST_TARGET:,} events/s from JSONL", verdict(None), "–"))
-    for size, limit in REPORT_TARGETS.items():
-        r = duck.get(size)
-        rows.append(
-            (
-                f"Full report at {_label(size)} events < {limit} s",
-                verdict(None if r is None or r.report_s is None else r.report_s < limit),
-                "–" if r is None else f"{_s(r.report_s)} s",
-            )
-        )
-    big = duck.get(10_000_000)
-    ratio = None if big is None else big.ratio
-    rows.append(
-        (
-            f"Report ≥ {PANDAS_RATIO_TARGET:.0f}× faster than pandas at 10M, identical numbers",
-            verdict(
-                None if ratio is None else ratio >= PANDAS_RATIO_TARGET and bool(big.identical)
-            ),
-            "–"
-            if ratio is None
-            else f"{ratio:.1f}× (pandas {_s(big.pandas_s)} s vs report {_s(big.report_s)} s; "
-            f"pandas compute alone, without loading: {big.pandas_compute_s / big.report_s:.1f}×); "
-            + ("identical numbers" if big.identical else "NUMBERS DIFFER"),
-        )
-    )
-    for size, limit in PAGE_TARGETS.items():
-        r = duck.get(size)
-        slowest = None if r is None else r.slowest_page_s
-        worst = "" if r is None or not r.pages else max(r.pages, key=r.pages.get)
-        rows.append(
-            (
-                f"Any page change at {_label(size)} events < {limit:g} s",
-                verdict(None if slowest is None else slowest < limit),
-                "–" if slowest is None else f"slowest {_s(slowest)} s ({worst.replace(':', ', ')})",
-            )
-        )
-    rss = None
-    if big is not None and big.ingest_rss_mb is not None:
-        parts = [big.ingest_rss_mb, big.report_rss_mb, big.pages_rss_mb]
-        rss = None if None in parts else parts
-    rows.append(
-        (
-            "Peak RSS at 10M < 2 GB for ingest, report and dashboard",
-            verdict(None if rss is None else max(rss) < RSS_TARGET_MB),
-            "–"
-            if rss is None
-            else f"ingest {rss[0]:,.0f} MB, report {rss[1]:,.0f} MB, pages {rss[2]:,.0f} MB",
-        )
-    )
-    growth = growth_rows(results)
-    if growth:
-        worst = max(
-            (g[key] / g["events"], key, g)
-            for g in growth
-            for key in ("ingest", "report", "pages")
-            if g[key] is not None
-        )
-        ok = all(
-            g[key] <= g["events"] for g in growth for key in ("ingest", "report", "pages") if g[key]
-        )
-        rows.append(
-            (
-                "Time grows linearly or better (time ratio ≤ event ratio)",
-                verdict(ok),
-                f"worst: {worst[1]} ×{worst[2][worst[1]]:.2f} for ×{worst[2]['events']:.2f} "
-                f"events ({worst[2]['step']})",
-            )
-        )
-    else:
-        rows.append(("Time grows linearly or better", verdict(None), "needs two sizes"))
-    return rows
-
-
-def growth_rows(results: list[Result]) -> list[dict[str, Any]]:
-    """Time ratios between consecutive DuckDB sizes, next to the event ratio."""
-    duck = sorted((r for r in results if r.store == "duckdb" and r.events), key=lambda r: r.size)
-    out = []
-    for a, b in zip(duck, duck[1:], strict=False):
-
-        def ratio(x: float | None, y: float | None) -> float | None:
-            return None if not x or y is None else y / x
-
-        out.append(
-            {
-                "step": f"{_label(a.size)} → {_label(b.size)}",
-                "events": b.events / a.events,
-                "ingest": ratio(a.ingest_s, b.ingest_s),
-                "report": ratio(a.report_s, b.report_s),
-                "pages": ratio(a.pages_total_s, b.pages_total_s),
-                "pandas": ratio(a.pandas_s, b.pandas_s),
-            }
-        )
-    return out
-
-
-def to_markdown(
-    results: list[Result],
-    info: dict[str, str],
-    runs: int,
-    command: str = "",
-    notes: str = "",
-    extra: list[str] | None = None,
-) -> str:
-    """The results as Markdown (BENCHMARKS.md)."""
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Generated by `python -m benchmarks.bench{(' ' + command) if command else ''}`: each "
-        "figure is the median of the fresh processes the runs column gives (at most "
-        f"{runs}), uncached; peak RSS is the largest of those processes' (for PostgreSQL, the "
-        "client process only). Logs come from the sample generator (`dashboard/sample/generator.py`). "
-        "A dash is a figure not measured (gzip imports stop at `--gzip-max-size`); the gzip "
-        "figure is the median of `--gzip-runs` imports.",
-        "",
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".",
-        *[line for text in extra or [] for line in ("", text)],
-        "",
-        "## Ingest, full report and the pandas reference",
-        "",
-        "| events | store | runs | ingest JSONL (events/s) | ingest gzip (events/s) | ingest peak RSS (MB) "
-        "| full report (s) | report peak RSS (MB) | pandas: load + compute (s) | pandas peak RSS (MB) "
-        "| report vs pandas | same numbers |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for r in results:
-        if r.pandas_s is None:
-            pandas = "–"
-        else:
-            pandas = f"{_s(r.pandas_s)} ({_s(r.pandas_load_s)} + {_s(r.pandas_compute_s)})"
-        same = (
-            "–"
-            if r.identical is None
-            else f"yes ({r.numbers_compared:,} numbers)"
-            if r.identical
-            else f"**NO** ({len(r.differences)} differences)"
-        )
-        events = f"{r.events:,}" if r.events else f"~{r.size:,}"
-        lines.append(
-            f"| {events} | {r.store} | {r.runs} | {_n(r.ingest_eps)} | {_n(r.ingest_gzip_eps)} "
-            f"| {_n(r.ingest_rss_mb)} | {_s(r.report_s)} | {_n(r.report_rss_mb)} | {pandas} "
-            f"| {_n(r.pandas_rss_mb)} | {'–' if r.ratio is None else f'{r.ratio:.1f}×'} | {same} |"
-        )
-    pages = sorted({k.split(":")[0] for r in results for k in r.pages}, key=_page_order)
-    if pages:
-        lines += [
-            "",
-            "## Dashboard pages",
-            "",
-            "Each page's computations (its queries, uncached: what a page change costs before "
-            "the cache helps; Streamlit's rendering not included), seconds, default view (last "
-            "28 days) / filtered view (same days, largest campaign and largest stage):",
-            "",
-            "| events | store | " + " | ".join(pages) + " | slowest | peak RSS (MB) |",
-            "|---:|---|" + "---:|" * (len(pages) + 2),
-        ]
-        for r in results:
-            if not r.pages:
-                continue
-            cells = [
-                f"{_s(r.pages.get(f'{p}:default'))} / {_s(r.pages.get(f'{p}:filtered'))}"
-                for p in pages
-            ]
-            lines.append(
-                f"| {r.events:,} | {r.store} | "
-                + " | ".join(cells)
-                + f" | {_s(r.slowest_page_s)} | {_n(r.pages_rss_mb)} |"
-            )
-    growth = growth_rows(results)
-    if growth:
-        lines += [
-            "",
-            "## Growth (DuckDB)",
-            "",
-            "Time ratio between consecutive sizes next to the event ratio: linear growth keeps "
-            "the time ratio at or below the event ratio.",
-            "",
-            "| step | events × | ingest JSONL time × | full report time × | all pages time × "
-            "| pandas time × |",
-            "|---|---:|---:|---:|---:|---:|",
-        ]
-        for g in growth:
-            cells = [_n(g[k], ".2f") for k in ("ingest", "report", "pages", "pandas")]
-            lines.append(f"| {g['step']} | {g['events']:.2f} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "## Targets (issue #6)",
-        "",
-        "| target | verdict | measured (DuckDB) |",
-        "|---|---|---|",
-    ]
-    for target, verdict, measured in targets(results):
-        lines.append(f"| {target} | {verdict} | {measured} |")
-    problems = [r for r in results if r.failed or r.differences]
-    if problems:
-        lines += ["", "## Problems", ""]
-        for r in problems:
-            for text in r.failed:
-                lines.append(
-                    f"- {r.store} at ~{r.size:,} events: {text} (later figures not measured)"
-                )
-            for text in r.differences[:10]:
-                lines.append(f"- {r.store} at {r.events:,} events: pandas differs: {text}")
-    if notes.strip():
-        lines += ["", "## Notes", "", notes.strip()]
-    return "\n".join(lines) + "\n"
-
-
-def _page_order(page: str) -> int:
-    return PAGES.index(page) if page in PAGES else len(PAGES)
 
 
 # ---------------------------------------------------------------------------
@@ -929,10 +450,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=42, help="sample generator seed")
     parser.add_argument(
+        "--profiles",
         "--profile",
-        choices=("standard", "diverse"),
-        default="standard",
-        help="sample generator profile (diverse: many campaigns, names, datasets, people)",
+        default=",".join(PROFILES),
+        help="comma-separated sample generator profiles (default both: standard, and diverse "
+        "with many campaigns, names, datasets and people); each is measured at every size",
+    )
+    parser.add_argument(
+        "--no-startup",
+        action="store_true",
+        help="skip timing `python -m dashboard --help`",
     )
     parser.add_argument(
         "--timeout",
@@ -975,16 +502,20 @@ def main(argv: list[str] | None = None) -> int:
     pages = tuple(p.strip() for p in args.pages.split(",") if p.strip())
     bad_pages = [p for p in pages if p not in PAGES]
     gzip_max = (_sizes(args.gzip_max_size) or [0])[0]
+    profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
     if (
         not sizes
         or unknown
         or bad_pages
+        or not profiles
+        or any(p not in PROFILES for p in profiles)
         or min(args.runs, args.other_runs, args.large_runs) < 1
         or args.gzip_runs < 0
     ):
         print(
             "usage error: need sizes, runs ≥ 1, stores among "
-            f"{', '.join(STORES)} and pages among {', '.join(PAGES)}",
+            f"{', '.join(STORES)}, pages among {', '.join(PAGES)} and profiles among "
+            f"{', '.join(PROFILES)}",
             file=sys.stderr,
         )
         return 2
@@ -1012,18 +543,19 @@ def main(argv: list[str] | None = None) -> int:
                 extra.append(f"PostgreSQL: {stores.pg_note}.")
             info = machine(stores.pg_version)
             print(json.dumps(info), flush=True)
-            for size, store in pairs:
-                log, packed, spent = sample_logs(size, args.seed, cache, args.profile)
+            startup_figures = None if args.no_startup else startup()
+            for profile, (size, store) in [(f, pair) for f in profiles for pair in pairs]:
+                log, packed, spent = sample_logs(size, args.seed, cache, profile)
                 generation += spent
                 if spent:
-                    print(f"generated ~{size:,} events in {spent:.0f} s", flush=True)
+                    print(f"generated ~{size:,} {profile} events in {spent:.0f} s", flush=True)
                 runs = args.runs if store == "duckdb" else args.other_runs
                 if size >= LARGE_SIZE:
                     runs = min(runs, args.large_runs)
                 gzip = store in args.gzip_stores.split(",") and size <= gzip_max
                 gzip_runs = min(runs, args.gzip_runs) if gzip else 0
                 result = measure(
-                    store, size, log, packed, stores, runs, args.timeout, pages, gzip_runs
+                    store, size, log, packed, stores, runs, args.timeout, pages, gzip_runs, profile
                 )
                 results.append(result)
                 print(json.dumps(result.to_dict()), flush=True)
@@ -1044,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": args.runs,
         "command": _shown_command(argv if argv is not None else sys.argv[1:]),
         "extra": extra,
+        "startup": startup_figures,
         "results": [r.to_dict() for r in results],
     }
     if args.json:
@@ -1061,14 +594,22 @@ def _finish(record: dict[str, Any], args: argparse.Namespace) -> int:
     results = [Result(**{k: v for k, v in r.items() if k in names}) for r in record["results"]]
     notes = Path(args.notes).read_text(encoding="utf-8") if args.notes else ""
     command = _shown_command(record["command"].split())
-    table = to_markdown(results, record["info"], record["runs"], command, notes, record["extra"])
+    table = to_markdown(
+        results,
+        record["info"],
+        record["runs"],
+        command,
+        notes,
+        record["extra"],
+        record.get("startup"),
+    )
     print(table)
     if args.out:
         Path(args.out).write_text(table, encoding="utf-8")
     differing = [r for r in results if r.differences]
     for r in differing:
         print(
-            f"ERROR: the pandas reference and the report differ on {r.store} at "
+            f"ERROR: the pandas reference and the report differ on {r.profile} {r.store} at "
             f"{r.events:,} events:\n  " + "\n  ".join(r.differences[:20]),
             file=sys.stderr,
         )
