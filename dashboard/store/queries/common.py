@@ -18,6 +18,7 @@ from dashboard.core.config import Config
 from dashboard.core.filters import DIMENSIONS, FILTER_DIMENSIONS, Filters, epoch
 from dashboard.core.params import REJECTED_COMBINATIONS
 from dashboard.store.database import events, percentile
+from dashboard.store.frames import result_frame
 
 
 def where(filters: Filters, table=events) -> list[sa.ColumnElement[bool]]:
@@ -104,12 +105,12 @@ def read_frame(
 ) -> pd.DataFrame:
     """A query's rows as a DataFrame (columns named by `columns`, else by the query).
 
-    Rows become plain tuples first: given SQLAlchemy Rows, pandas probes each one for
-    attributes, which costs more than the query itself for a few thousand rows.
+    On DuckDB the result is fetched as one Arrow table (see `dashboard.store.frames`):
+    SQLAlchemy's row-by-row fetch costs more than the query itself for tens of thousands
+    of signature rows. Either way the frame's dtypes are those pandas infers from the
+    rows' Python values, so callers see the same frame on every store.
     """
-    result = connection.execute(query)
-    names = list(columns) if columns is not None else list(result.keys())
-    return pd.DataFrame([tuple(row) for row in result], columns=names)
+    return result_frame(connection.execute(query), columns)
 
 
 def default_config() -> Config:
