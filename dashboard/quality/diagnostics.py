@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dashboard.core.config import Config
@@ -279,43 +280,62 @@ def parameter_gaps(frame: pd.DataFrame, everywhere: pd.DataFrame) -> list[Findin
     keys = GAP_GROUPING[:-1]
     frame = frame[frame["server_sent"] >= MIN_GROUP_EVENTS]
     everywhere = everywhere[everywhere["server_sent"] >= MIN_GROUP_EVENTS]
-    others_by_key = dict(iter(everywhere.groupby(keys)))
+    if frame.empty or everywhere.empty:
+        return []
+    # "Elsewhere" is every other campaign of the same key: the key's totals less the
+    # campaign's own, computed for all campaigns at once (a diverse log has thousands of
+    # campaigns, and a filter per campaign cost seconds). Counts are integers, so the
+    # difference is exactly the sum over the other rows.
+    counts = ["server_sent", *[f"valid__{p}" for p in GAP_PARAMS]]
+    totals = everywhere.groupby(keys)[counts].sum().add_prefix("key__")
+    totals["key__rows"] = everywhere.groupby(keys).size()
+    own = everywhere.groupby(GAP_GROUPING)[counts].sum().add_prefix("own__")
+    own["own__rows"] = everywhere.groupby(GAP_GROUPING).size()
+    # In the slice's group order (sorted keys, then the frame's order within a key).
+    ordered = frame.sort_values(keys, kind="stable")
+    joined = ordered.join(totals, on=keys, how="inner").join(own, on=GAP_GROUPING, how="left")
+    joined = joined.fillna({f"own__{c}": 0 for c in [*counts, "rows"]})
+    joined = joined[joined["key__rows"] > joined["own__rows"]]
+    rest_sent = joined["key__server_sent"] - joined["own__server_sent"]
     out = []
-    for key, group in frame.groupby(keys):
-        others = others_by_key.get(key)
-        if others is None:
-            continue
-        for _, row in group.iterrows():
-            rest = others[others["campaign"] != row["campaign"]]
-            if not rest.empty:
-                out.extend(_campaign_gap(key[2], row, rest))
+    rates = {}
+    for param in GAP_PARAMS:
+        valid = f"valid__{param}"
+        rest_rate = (joined[f"key__{valid}"] - joined[f"own__{valid}"]) / rest_sent
+        rate = joined[valid] / joined["server_sent"]
+        missing = (rest_rate >= GAP_PEER_MIN_RATE) & (rate < GAP_RATE_FACTOR * rest_rate)
+        rates[param] = (rate, rest_rate, missing)
+    flagged = np.logical_or.reduce([m.to_numpy() for _, _, m in rates.values()])
+    for position in np.flatnonzero(flagged):
+        row = joined.iloc[position]
+        missing = [
+            (
+                param,
+                rate.iloc[position],
+                rest_rate.iloc[position],
+                int(row["server_sent"] - row[f"valid__{param}"]),
+            )
+            for param, (rate, rest_rate, gap) in rates.items()
+            if gap.iloc[position]
+        ]
+        out.append(_campaign_gap(row["event_name"], row, missing))
     return out
 
 
-def _campaign_gap(event_name: Any, row: pd.Series, rest: pd.DataFrame) -> list[Finding]:
-    """The parameter_gap finding of one campaign (`row`) against the others (`rest`)."""
-    missing = []
-    for param in GAP_PARAMS:
-        valid = f"valid__{param}"
-        rest_rate = rest[valid].sum() / rest["server_sent"].sum()
-        rate = row[valid] / row["server_sent"]
-        if rest_rate >= GAP_PEER_MIN_RATE and rate < GAP_RATE_FACTOR * rest_rate:
-            missing.append((param, rate, rest_rate, int(row["server_sent"] - row[valid])))
-    if not missing:
-        return []
+def _campaign_gap(event_name: Any, row: pd.Series, missing: list[tuple]) -> Finding:
+    """The parameter_gap finding of one campaign (`row`): `missing` holds (parameter,
+    its rate, the rate elsewhere, events without it) for each parameter it lacks."""
     params = ", ".join(m[0] for m in missing)
     detail = "; ".join(GAP_DETAIL.format(param=p, rate=r, elsewhere=o) for p, r, o, _ in missing)
     values = {"name": event_name, "campaign": row["campaign"], "params": params, "detail": detail}
-    return [
-        Finding(
-            max(m[3] for m in missing),
-            int(row["server_sent"]),
-            values,
-            event_name=str(event_name),
-            campaign=str(row["campaign"]),
-            parameter=",".join(m[0] for m in missing),
-        )
-    ]
+    return Finding(
+        max(m[3] for m in missing),
+        int(row["server_sent"]),
+        values,
+        event_name=str(event_name),
+        campaign=str(row["campaign"]),
+        parameter=",".join(m[0] for m in missing),
+    )
 
 
 def late_stage(i: Inputs) -> list[Finding]:
