@@ -12,7 +12,7 @@ from typing import Any
 
 from dashboard.core.config import Config
 from dashboard.core.filters import Filters
-from dashboard.quality.blocks import block_dict, block_frame, block_frames
+from dashboard.quality.blocks import block_dict, block_dicts, block_frame, block_frames
 from dashboard.quality.diagnostics import diagnose
 from dashboard.quality.emq import tier
 from dashboard.quality.freshness import upload_frequency
@@ -41,7 +41,7 @@ REPORT_GROUPINGS = (
 
 
 def _blocks_from(frame, by: str, config: Config) -> dict[str, dict]:
-    return {str(row[by]): _decorate(block_dict(row), config) for _, row in frame.iterrows()}
+    return {key: _decorate(block, config) for key, block in block_dicts(frame, by).items()}
 
 
 def _decorate(block: dict[str, Any], config: Config) -> dict[str, Any]:
