@@ -427,9 +427,10 @@ def page_changes(
     timeout: float = 120.0,
     query: str = DEFAULT_QUERY,
 ) -> dict[str, float]:
-    """Per page, the median seconds of an uncached filter change ("<page>"), of the first
-    load ("<page>:load") and of a change served from the cache ("<page>:cached"), in
-    Chromium. RuntimeError when a change did not change the page."""
+    """Per page, in Chromium: the median seconds of an uncached filter change ("<page>";
+    until drawn: "<page>:drawn"), the first load ("<page>:load", "<page>:load_drawn") and
+    a change served from the cache ("<page>:cached"). RuntimeError when a change did not
+    change the page."""
     return figures(measure_pages(store_url, pages, runs=runs, timeout=timeout, query=query))
 
 
