@@ -256,6 +256,7 @@ def measure(
     pages: tuple[str, ...],
     gzip_runs: int = 1,
     profile: str = "standard",
+    browser: bool = False,
 ) -> Result:
     """All measurements for one profile, store and size (median of `runs` fresh processes
     each; `gzip_runs` of them, 0 for none, also import the gzip log)."""
@@ -310,6 +311,15 @@ def measure(
                 result.pages[f"{page}:{view}"] = _median([r["seconds"] for r in runs_])
                 page_rss.extend(r["peak_rss_mb"] for r in runs_)
         result.pages_rss_mb = max(page_rss) if page_rss else None
+        if browser and pages:
+            from benchmarks.browser import page_changes
+
+            try:
+                timed = page_changes(kept, pages, runs=runs, timeout=timeout)
+            except (RuntimeError, TimeoutError, ValueError, OSError) as exc:
+                raise MeasurementFailed(f"pages in Chromium: {exc}") from exc
+            # The uncached change only (the load and the cached change are in its JSON).
+            result.browser = {page: seconds for page, seconds in timed.items() if ":" not in page}
 
         runs_ = [
             _run_child("pandas", kept, timeout, report_path=str(report_path)) for _ in range(runs)
@@ -457,6 +467,11 @@ def build_parser() -> argparse.ArgumentParser:
         "with many campaigns, names, datasets and people); each is measured at every size",
     )
     parser.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="skip timing page changes in Chromium (benchmarks/browser.py; DuckDB only)",
+    )
+    parser.add_argument(
         "--no-startup",
         action="store_true",
         help="skip timing `python -m dashboard --help`",
@@ -555,7 +570,17 @@ def main(argv: list[str] | None = None) -> int:
                 gzip = store in args.gzip_stores.split(",") and size <= gzip_max
                 gzip_runs = min(runs, args.gzip_runs) if gzip else 0
                 result = measure(
-                    store, size, log, packed, stores, runs, args.timeout, pages, gzip_runs, profile
+                    store,
+                    size,
+                    log,
+                    packed,
+                    stores,
+                    runs,
+                    args.timeout,
+                    pages,
+                    gzip_runs,
+                    profile,
+                    browser=store == "duckdb" and not args.no_browser,
                 )
                 results.append(result)
                 print(json.dumps(result.to_dict()), flush=True)

@@ -55,6 +55,10 @@ def test_benchmark_runs_end_to_end_on_duckdb_and_sqlite(tmp_path):
             assert f"| {profile} | {store} |" in table
     for section in ("## Dashboard pages", "## Targets (issue #17)", "## Start-up", "Machine: "):
         assert section in table
+    # A page change timed in Chromium on DuckDB, for each profile (not on SQLite).
+    browser = table.split("## Dashboard pages in Chromium")[1].split("##")[0]
+    assert "| standard | duckdb |" in browser and "| diverse | duckdb |" in browser
+    assert "sqlite" not in browser
     assert "| overview |" in table
     # The pandas reference ran on both stores of both profiles and gave the report's numbers.
     assert table.count("| yes (") == 4 and "**NO**" not in table

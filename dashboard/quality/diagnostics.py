@@ -283,59 +283,45 @@ def parameter_gaps(frame: pd.DataFrame, everywhere: pd.DataFrame) -> list[Findin
     if frame.empty or everywhere.empty:
         return []
     # "Elsewhere" is every other campaign of the same key: the key's totals less the
-    # campaign's own, computed for all campaigns at once (a diverse log has thousands of
-    # campaigns, and a filter per campaign cost seconds). Counts are integers, so the
-    # difference is exactly the sum over the other rows.
+    # campaign's own, for all campaigns at once (a diverse log has thousands of campaigns,
+    # and a filter per campaign cost seconds). Counts are integers, so the difference is
+    # exactly the other rows' sum; with no other row it is 0/0, NaN, and never a gap.
     counts = ["server_sent", *[f"valid__{p}" for p in GAP_PARAMS]]
     totals = everywhere.groupby(keys)[counts].sum().add_prefix("key__")
-    totals["key__rows"] = everywhere.groupby(keys).size()
     own = everywhere.groupby(GAP_GROUPING)[counts].sum().add_prefix("own__")
-    own["own__rows"] = everywhere.groupby(GAP_GROUPING).size()
     # In the slice's group order (sorted keys, then the frame's order within a key).
     ordered = frame.sort_values(keys, kind="stable")
     joined = ordered.join(totals, on=keys, how="inner").join(own, on=GAP_GROUPING, how="left")
-    joined = joined.fillna({f"own__{c}": 0 for c in [*counts, "rows"]})
-    joined = joined[joined["key__rows"] > joined["own__rows"]]
+    joined = joined.fillna({f"own__{c}": 0 for c in counts})
     rest_sent = joined["key__server_sent"] - joined["own__server_sent"]
-    out = []
     rates = {}
     for param in GAP_PARAMS:
         valid = f"valid__{param}"
         rest_rate = (joined[f"key__{valid}"] - joined[f"own__{valid}"]) / rest_sent
         rate = joined[valid] / joined["server_sent"]
-        missing = (rest_rate >= GAP_PEER_MIN_RATE) & (rate < GAP_RATE_FACTOR * rest_rate)
-        rates[param] = (rate, rest_rate, missing)
-    flagged = np.logical_or.reduce([m.to_numpy() for _, _, m in rates.values()])
-    for position in np.flatnonzero(flagged):
-        row = joined.iloc[position]
-        missing = [
-            (
-                param,
-                rate.iloc[position],
-                rest_rate.iloc[position],
-                int(row["server_sent"] - row[f"valid__{param}"]),
+        gap = (rest_rate >= GAP_PEER_MIN_RATE) & (rate < GAP_RATE_FACTOR * rest_rate)
+        rates[param] = (rate.to_numpy(), rest_rate.to_numpy(), gap.to_numpy())
+    out = []
+    for i in np.flatnonzero(np.logical_or.reduce([gap for _, _, gap in rates.values()])):
+        row = joined.iloc[i]
+        lacking = [(p, r[i], o[i], row[f"valid__{p}"]) for p, (r, o, g) in rates.items() if g[i]]
+        detail = "; ".join(
+            GAP_DETAIL.format(param=p, rate=r, elsewhere=o) for p, r, o, _ in lacking
+        )
+        params = [p for p, *_ in lacking]
+        values = {"name": row["event_name"], "campaign": row["campaign"]}
+        sent = int(row["server_sent"])
+        out.append(
+            Finding(
+                max(sent - int(valid) for *_, valid in lacking),
+                sent,
+                values | {"params": ", ".join(params), "detail": detail},
+                event_name=str(row["event_name"]),
+                campaign=str(row["campaign"]),
+                parameter=",".join(params),
             )
-            for param, (rate, rest_rate, gap) in rates.items()
-            if gap.iloc[position]
-        ]
-        out.append(_campaign_gap(row["event_name"], row, missing))
+        )
     return out
-
-
-def _campaign_gap(event_name: Any, row: pd.Series, missing: list[tuple]) -> Finding:
-    """The parameter_gap finding of one campaign (`row`): `missing` holds (parameter,
-    its rate, the rate elsewhere, events without it) for each parameter it lacks."""
-    params = ", ".join(m[0] for m in missing)
-    detail = "; ".join(GAP_DETAIL.format(param=p, rate=r, elsewhere=o) for p, r, o, _ in missing)
-    values = {"name": event_name, "campaign": row["campaign"], "params": params, "detail": detail}
-    return Finding(
-        max(m[3] for m in missing),
-        int(row["server_sent"]),
-        values,
-        event_name=str(event_name),
-        campaign=str(row["campaign"]),
-        parameter=",".join(m[0] for m in missing),
-    )
 
 
 def late_stage(i: Inputs) -> list[Finding]:
