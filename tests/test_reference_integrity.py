@@ -261,6 +261,19 @@ def test_transformed_event_id(engine, tmp_path, config):
     ]
 
 
+def test_non_ascii_event_name_casing(engine, tmp_path, config, request):
+    # A report bug, not the oracle's: the casing rule compares SQL lower(event_name),
+    # which folds only ASCII on SQLite and on PostgreSQL under the C locale, so there
+    # 'Änderung'/'änderung' is no near miss while DuckDB (and the oracle) find it.
+    if engine.dialect.name != "duckdb":
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason="SQL lower() folds ASCII only here")
+        )
+    records = [pixel(event("Änderung", T0, "o1")), server(event("änderung", T0, "o1"))]
+    found = integrity_found(engine, tmp_path, config, records, "transformed_event_id")
+    assert found == [("warning", 1, 1, "änderung")]
+
+
 # ---------------------------------------------------------------------------
 # A diverse-profile sample: twins whose fbp differ (the benchmark's finding)
 def test_diverse_sample(engine, tmp_path, config):

@@ -43,10 +43,20 @@ def integrity_findings(found: Any, frame: pd.DataFrame, values: pd.DataFrame) ->
     the report's order: reuse, twin mismatches, channel stops, transformed ids."""
     accepted = frame["delivery"].ne("rejected").to_numpy()
     server = frame["channel"].eq("server").to_numpy()
-    _reused_ids(found, frame, accepted, server)
+    keys = _id_keys(frame)
+    _reused_ids(found, frame, keys, accepted, server)
     _mismatched_twins(found, frame, values, accepted)
     _channel_stops(found, frame, accepted)
-    _transformed_ids(found, frame, accepted, server)
+    _transformed_ids(found, frame, keys, accepted, server)
+
+
+def _id_keys(frame: pd.DataFrame) -> np.ndarray:
+    """One integer per (dataset, event_name, event_id) by row, -1 without an event_id."""
+    dataset = frame["dataset_id"].cat.codes.to_numpy().astype(np.int64)
+    event_name = frame["event_name"].cat.codes.to_numpy().astype(np.int64)
+    name = dataset * len(frame["event_name"].cat.categories) + event_name
+    event_id, ids = pd.factorize(frame["event_id"])
+    return np.where(event_id >= 0, name * (len(ids) + 1) + event_id, -1)
 
 
 def _plain(frame: pd.DataFrame, mask: np.ndarray, columns: list[str]) -> pd.DataFrame:
@@ -60,18 +70,29 @@ def _plain(frame: pd.DataFrame, mask: np.ndarray, columns: list[str]) -> pd.Data
 
 # ---------------------------------------------------------------------------
 # 1. One event_id reused by many different events
-def _reused_ids(found: Any, frame: pd.DataFrame, accepted: np.ndarray, server: np.ndarray) -> None:
+def _reused_ids(
+    found: Any, frame: pd.DataFrame, keys: np.ndarray, accepted: np.ndarray, server: np.ndarray
+) -> None:
     """Per channel, a (dataset, event_name, event_id) of accepted events with at least
     REUSE_MIN_INSTANCES distinct raw event_times is reused; affected: its events, of the
     accepted events with an id. Critical when the reused server events are over
     REUSE_CRITICAL_SHARE of the accepted server events."""
-    with_id = accepted & frame["event_id"].notna().to_numpy()
-    rows = _plain(frame, with_id, ["channel", *_ID_KEY, "event_time_raw"])
-    keys = rows.groupby(["channel", *_ID_KEY])["event_time_raw"].agg(["size", "nunique"])
-    reused = keys[keys["nunique"] >= REUSE_MIN_INSTANCES]
+    with_id = accepted & (keys >= 0)
+    # Only a key seen REUSE_MIN_INSTANCES times on both channels together can be reused
+    # on one: the distinct count runs on those few.
+    codes = pd.factorize(keys[with_id])[0]
+    rows = np.flatnonzero(with_id)[np.bincount(codes)[codes] >= REUSE_MIN_INSTANCES]
+    per_key = (
+        pd.DataFrame(
+            {"key": keys[rows] * 2 + server[rows], "raw": frame["event_time_raw"].to_numpy()[rows]}
+        )
+        .groupby("key")["raw"]
+        .agg(["size", "nunique"])
+    )
+    reused = per_key[per_key["nunique"] >= REUSE_MIN_INSTANCES]
     if reused.empty:
         return
-    on_server = reused.index.get_level_values("channel") == "server"
+    on_server = reused.index.to_numpy() % 2 == 1  # key * 2 + 1: the server's
     server_events = int(reused.loc[on_server, "size"].sum())
     slice_server = int((accepted & server).sum())
     share = server_events / slice_server if slice_server else 0
@@ -147,7 +168,7 @@ def _channel_stops(found: Any, frame: pd.DataFrame, accepted: np.ndarray) -> Non
 # ---------------------------------------------------------------------------
 # 4. Twins that miss each other by a transformed event_id or event_name casing
 def _transformed_ids(
-    found: Any, frame: pd.DataFrame, accepted: np.ndarray, server: np.ndarray
+    found: Any, frame: pd.DataFrame, keys: np.ndarray, accepted: np.ndarray, server: np.ndarray
 ) -> None:
     """Accepted events with an event_id and no event_id twin (other channel, same
     dataset, event_name and event_id, within 48 h) on both sides. A server event is
@@ -156,8 +177,8 @@ def _transformed_ids(
     event_name and fbp or external_id and an event_id one of the two ids starts or ends
     with (the shorter AFFIX_MIN_CHARS or more). Per server event_name, of its accepted
     server events; most affected first."""
-    with_id = accepted & frame["event_id"].notna().to_numpy()
-    missed = with_id & ~_id_twins(frame, with_id, server)
+    with_id = accepted & (keys >= 0)
+    missed = with_id & ~_id_twins(frame, keys, with_id, server)
     columns = ["dataset_id", "event_name", "event_id", "fbp", "external_id", "sent_at"]
     sides = {}
     for channel, mask in (("s", missed & server), ("b", missed & ~server)):
@@ -188,17 +209,15 @@ def _transformed_ids(
         found.add("transformed_event_id", "warning", count, totals[name], event_name=name)
 
 
-def _id_twins(frame: pd.DataFrame, with_id: np.ndarray, server: np.ndarray) -> np.ndarray:
+def _id_twins(
+    frame: pd.DataFrame, keys: np.ndarray, with_id: np.ndarray, server: np.ndarray
+) -> np.ndarray:
     """Per event (by row): an accepted event of the other channel with the same dataset,
     event_name and event_id was sent within 48 h, before or after it."""
     twins = np.zeros(len(frame), dtype=bool)
     rows = np.flatnonzero(with_id)
     keyed = pd.DataFrame(
-        {
-            "key": _plain(frame, with_id, _ID_KEY).groupby(_ID_KEY).ngroup().to_numpy(),
-            "sent_at": frame["sent_at"].to_numpy()[rows],
-            "row": rows,
-        }
+        {"key": keys[rows], "sent_at": frame["sent_at"].to_numpy()[rows], "row": rows}
     ).sort_values("sent_at", kind="stable")
     on_server = server[keyed["row"].to_numpy()]
     for mine, theirs in ((on_server, ~on_server), (~on_server, on_server)):
