@@ -2,7 +2,8 @@
 
 Owns the pandas computation of every diagnostic's key, severity, affected, total, share
 and the event/campaign/stage/parameter it names, in the report's order (the prose is
-the report's, not compared). The rules' thresholds are dashboard.quality.diagnostics'
+the report's, not compared); the integrity rules' findings come from
+tests/oracle/integrity.py. The rules' thresholds are dashboard.quality.diagnostics'
 public names and core/definitions': the oracle computes independently, but from the
 same constants.
 """
@@ -26,6 +27,7 @@ from dashboard.quality.diagnostics import (
     INVALID_PARAMS,
     REJECTED_CRITICAL_SHARE,
 )
+from tests.oracle.integrity import integrity_findings
 
 
 class Findings(list):
@@ -56,6 +58,8 @@ def diagnostics(
     for stage, lags in lagged.groupby("funnel_stage")["lag"]:
         if lags.quantile(0.5) > config.freshness["late_median_lag_s"]:
             found.add("late_stage", "warning", len(lags), len(lags), funnel_stage=str(stage))
+    # Where the report's RULES run them: ties in the ranking keep this order.
+    integrity_findings(found, frame, values)
     for status in INFO_DEDUP_STATUSES:
         count = overall["dedup"]["server"][status]
         if count:

@@ -35,7 +35,8 @@ What it computes itself (nothing derived across events is read from the store)
     * diagnostics (tests/oracle/diagnostics.py): key, severity, affected, total, share
       and the event/campaign/stage/parameter they name, in the report's order
       (batch-level delivery summary, lag per stage, parameter gaps per dataset/action
-      source/event/campaign in pandas too), with the report's rule thresholds.
+      source/event/campaign and the integrity rules, tests/oracle/integrity.py, in
+      pandas too), with the report's rule thresholds.
 
 Not covered (not numbers, or constants): generated_at, report_version, schema_version, the config echo,
 the diagnostics' prose (name, how_to_fix). The report is for `Filters()` (everything),
@@ -71,6 +72,7 @@ from tests.oracle.compare import count_numbers as count_numbers
 
 # Re-exported: tests/test_meta_errors.py checks the oracle's token codes.
 from tests.oracle.diagnostics import diagnostics
+from tests.oracle.integrity import INTEGRITY_COLUMNS
 
 # Per-event output of the importer; nothing computed across events.
 LOADED_COLUMNS = (
@@ -98,6 +100,7 @@ LOADED_COLUMNS = (
     "em_hash",
     "has_unhashed_pii",
     *[f"p_{p}" for p in PARAMS],
+    *INTEGRITY_COLUMNS,
 )
 
 
