@@ -15,6 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import sqlalchemy as sa
 from conftest import write_jsonl
@@ -22,9 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dashboard.core.config import SAMPLE_LOG_PATH, load_config
-from dashboard.core.params import PLAINTEXT_MARKER, REASON_TEXT, parse_reasons
+from dashboard.core.params import PLAINTEXT_MARKER, REASON_TEXT, is_ip_address, parse_reasons
 from dashboard.ingest import ingest
 from dashboard.ingest.fastpath import BlockParser
+from dashboard.ingest.fastpath_sql import IPV4_PATTERN, IPV6_FULL_PATTERN
 from dashboard.store.database import EVENT_INSERT_COLUMNS, events_arrow_schema, make_engine
 from tests.logkit import T0, capi, event, iso, pixel, sha
 
@@ -408,3 +410,30 @@ def test_random_logs_are_identical(tmp_path, records):
     folder = Path(tempfile.mkdtemp(dir=tmp_path))
     log = write_jsonl(folder / "random.jsonl", [pixel(event("PageView", T0, "x")), *records])
     _assert_same(folder, log)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.lists(
+            st.sampled_from(
+                ["0", "00", "1", "01", "9", "10", "99", "100", "255", "256", "1000", ""]
+            ),
+            min_size=3,
+            max_size=5,
+        ).map(".".join),
+        st.lists(st.text("0123456789abcdefABCDEFg", max_size=5), min_size=7, max_size=9).map(
+            ":".join
+        ),
+    )
+)
+def test_ip_shapes_judged_in_sql_are_addresses(text):
+    """The dotted-quad and full IPv6 patterns the query judges in SQL match only texts
+    `ipaddress` reads as an address (anything else goes to the Python UDF)."""
+    matched = duckdb.execute(
+        "SELECT regexp_full_match($t, $v4) OR regexp_full_match($t, $v6)",
+        {"t": text, "v4": IPV4_PATTERN, "v6": IPV6_FULL_PATTERN},
+    ).fetchone()[0]
+    assert not matched or is_ip_address(text)
+    if text in ("1.2.3.4", "255.255.255.255", "0.0.0.0"):
+        assert matched

@@ -41,6 +41,8 @@ from dashboard.ingest.fastpath_sql import (
 from dashboard.ingest.rows import UNKNOWN_DATASET
 
 _MAX_OPENERS = 900  # orjson stops at 1024 levels of nesting: leave deep lines to it
+_BATCH_ROWS = 16_384  # rows per record batch handed to DuckDB
+_MAX_RUNS = 256  # more runs of candidate lines than this: copy them out instead of slicing
 
 
 def _ip_ok_batch(values: pa.Array) -> pa.Array:
@@ -129,14 +131,10 @@ class BlockParser:
         # A view of the block, no copy; only printable-ASCII lines (valid UTF-8 for sure)
         # are handed to DuckDB.
         lines = pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
-        taken = np.flatnonzero(candidate)
-        if not len(taken):
+        if not candidate.any():
             return self.schema.empty_table(), np.arange(count)
-        if len(taken) < count:
-            lines = lines.take(pa.array(taken))
-        table = pa.table({"line_no": pa.array(taken + first_line_no), "line": lines})
-        # Several record batches let DuckDB scan the block on every core.
-        self.connection.register("lines", pa.Table.from_batches(table.to_batches(16_384)))
+        table = pa.table({"line_no": pa.array(np.arange(count) + first_line_no), "line": lines})
+        self.connection.register("lines", _candidate_batches(table, candidate))
         try:
             result = self.connection.sql(
                 self.plan.sql,
@@ -158,6 +156,27 @@ class BlockParser:
         done = pc.unique(rows.column("line_no")).to_numpy()
         handled[done - first_line_no] = True
         return rows, np.flatnonzero(~handled)
+
+
+def _candidate_batches(table: pa.Table, candidate: np.ndarray) -> pa.Table:
+    """The candidate rows of `table` in record batches of at most _BATCH_ROWS rows.
+
+    Several batches let DuckDB scan the block on every core. Lines left out are few and
+    usually bunched (the file's first line, a damaged stretch), so the batches are
+    zero-copy slices over the runs of candidates; `take` would copy the whole block's
+    text (about 100 MB) only to drop a line or two. Scattered leftovers fall back to it.
+    """
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], candidate.view(np.int8), [0]))))
+    starts, stops = edges[0::2], edges[1::2]
+    if len(starts) > _MAX_RUNS:
+        return pa.Table.from_batches(
+            table.take(pa.array(np.flatnonzero(candidate))).to_batches(_BATCH_ROWS)
+        )
+    batches = []
+    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
+        for first in range(start, stop, _BATCH_ROWS):
+            batches.extend(table.slice(first, min(_BATCH_ROWS, stop - first)).to_batches())
+    return pa.Table.from_batches(batches, table.schema)
 
 
 def _plain_lines(data: bytes, offsets: np.ndarray, max_bytes: int) -> np.ndarray:
