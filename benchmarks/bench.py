@@ -316,7 +316,7 @@ def measure(
 
             try:
                 timed = page_changes(kept, pages, runs=runs, timeout=timeout)
-            except (RuntimeError, TimeoutError, ValueError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - Playwright's own errors too: a failed figure, not a crash
                 raise MeasurementFailed(f"pages in Chromium: {exc}") from exc
             # The uncached change only (the load and the cached change are in its JSON).
             result.browser = {page: seconds for page, seconds in timed.items() if ":" not in page}

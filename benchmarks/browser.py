@@ -320,6 +320,9 @@ class _Tab:
     def choose(self, option: str) -> tuple[float, float]:
         box = self._box()
         box.click()  # opens the list; not timed (a person's first click)
+        # Typed, as a person searches a long list: the list shows only its first options
+        # (a diverse store has 2,000 campaigns), and typing reruns nothing.
+        self.page.keyboard.type(option)
         choice = self.page.locator("[role='option']").filter(has_text=option).first
         choice.wait_for(timeout=self.timeout_ms)
         seconds = self._timed(lambda: choice.click(timeout=self.timeout_ms))
