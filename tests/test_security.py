@@ -230,6 +230,7 @@ def _settle(page) -> None:
 
 def _browse_every_page(base: str) -> dict[str, bytes]:
     """What a browser receives on every page: HTML, websocket messages, downloadables."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
     from playwright.sync_api import sync_playwright
 
     found: dict[str, bytes] = {}
@@ -260,7 +261,15 @@ def _browse_every_page(base: str) -> dict[str, bytes]:
             "Data",
         ):
             seen = len(frames)
-            page.locator("[data-testid='stSidebarNav'] a").filter(has_text=label).first.click()
+            link = page.locator("[data-testid='stSidebarNav'] a").filter(has_text=label).first
+            try:  # a loaded machine can take long to draw the sidebar: wait, then say what shows
+                link.wait_for(state="visible", timeout=90_000)
+            except PlaywrightTimeoutError:
+                text = page.inner_text("body")[:1500]
+                raise AssertionError(
+                    f"no {label!r} link in the sidebar; the page reads: {text}"
+                ) from None
+            link.click()
             page.wait_for_timeout(300)
             _settle(page)
             assert page.locator("[data-testid='stException']").count() == 0, label
