@@ -170,8 +170,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _streamlit_command(port: int) -> list[str]:
-    # As tests/conftest.py's streamlit_command (the e2e tests' server).
+def streamlit_command(port: int) -> list[str]:
+    """The dashboard served headless on 127.0.0.1:`port`, as the browser tests and this
+    benchmark run it."""
     return [
         sys.executable,
         "-m",
@@ -201,7 +202,7 @@ class StreamlitServer:
         self.base = f"http://127.0.0.1:{port}"
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
-                _streamlit_command(port),
+                streamlit_command(port),
                 cwd=REPO_ROOT,
                 env=dict(os.environ, **{DB_URL_ENV: self.store_url}),
                 stdout=log,

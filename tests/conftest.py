@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
+from benchmarks.browser import streamlit_command  # noqa: F401 - the browser tests import it from here
 from benchmarks.pgserver import PostgresServer, pg_bin
-from dashboard.core.config import REPO_ROOT, load_config
+from dashboard.core.config import load_config
 from dashboard.store.database import make_engine
 
 # CI replays the same examples every run (a red CI must be reproducible); locally
@@ -81,22 +81,6 @@ def duck_engine(tmp_path):
 @pytest.fixture(scope="session")
 def config():
     return load_config()
-
-
-def streamlit_command(port: int) -> list[str]:
-    """The dashboard served headless on 127.0.0.1:`port`, as the browser tests run it."""
-    return [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(REPO_ROOT / "dashboard" / "app.py"),
-        f"--server.port={port}",
-        "--server.address=127.0.0.1",
-        "--server.headless=true",
-        "--server.fileWatcherType=none",
-        "--browser.gatherUsageStats=false",
-    ]
 
 
 def write_jsonl(path: Path, records: list) -> Path:
