@@ -187,7 +187,7 @@ def _fail(message: str) -> int:
 
 
 def _report(args: argparse.Namespace, engine, config) -> int:
-    from dashboard.outputs.report import build_report
+    from dashboard.outputs.report import build_report, report_json
 
     filters = filters_from_args(args)
     if args.by or args.before_after is not None:
@@ -205,7 +205,7 @@ def _report(args: argparse.Namespace, engine, config) -> int:
             print(text)
         return 0
     if args.format == "json":
-        text = json.dumps(build_report(engine, filters, config), indent=2, ensure_ascii=False)
+        text = report_json(build_report(engine, filters, config))
         if args.out:
             Path(args.out).write_text(text + "\n", encoding="utf-8")
         else:

@@ -13,16 +13,17 @@ from logkit import T0, capi, event, pixel, sha
 
 from dashboard.core.definitions import DEDUP_STATUSES
 from dashboard.core.filters import Filters
-from dashboard.core.params import PARAMS
+from dashboard.core.params import PARAMS, REJECTED_COMBINATIONS, VALID
 from dashboard.ingest import ingest
 from dashboard.outputs.report import build_report
 from dashboard.quality.blocks import block_frame, blocks_by, overall_block
 from dashboard.quality.diagnostics import diagnose
-from dashboard.quality.emq import estimate_emq, tier
+from dashboard.quality.emq import tier
 from dashboard.quality.freshness import lag_stats
 from dashboard.quality.funnel import funnel_stages
 from dashboard.quality.match_quality import what_to_fix
 from dashboard.store.database import events
+from dashboard.store.queries.emq import emq_score
 from dashboard.store.queries.freshness import delivery_summary
 from dashboard.store.queries.funnel import purchase_readiness, purchases, stage_order_gaps
 from dashboard.store.queries.match import gap_events
@@ -301,9 +302,36 @@ EMQ_CASES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def scorer():
+    """The product's EMQ expression evaluated on one event's statuses, in DuckDB."""
+    engine = sa.create_engine("duckdb:///:memory:")
+    yield engine
+    engine.dispose()
+
+
+def estimate_emq(valid: frozenset[str], config, engine=None) -> float:
+    """`emq_score` of one event whose valid parameters are `valid` (statuses and the
+    rejected-combination flags as the import stores them)."""
+    names = [*[f"p_{p}" for p in PARAMS], "n_valid_params"]
+    names += [f"combo_{k}" for k in range(len(REJECTED_COMBINATIONS))]
+    row = (
+        *[VALID if p in valid else 0 for p in PARAMS],
+        len(valid),
+        *[valid <= combo for combo in REJECTED_COMBINATIONS],
+    )
+    types = [sa.Integer] * (len(PARAMS) + 1) + [sa.Boolean] * len(REJECTED_COMBINATIONS)
+    one_event = sa.values(
+        *[sa.column(n, t) for n, t in zip(names, types, strict=True)], name="e"
+    ).data([row])
+    engine = engine or sa.create_engine("duckdb:///:memory:")
+    with engine.connect() as connection:
+        return connection.execute(sa.select(emq_score(config, table=one_event))).scalar_one()
+
+
 @pytest.mark.parametrize(("valid", "expected"), EMQ_CASES)
 def test_estimate_emq_reference(config, valid, expected):
-    assert estimate_emq(frozenset(valid), config) == pytest.approx(expected)
+    assert estimate_emq(frozenset(valid), config) == pytest.approx(expected, abs=1e-12)
 
 
 VALUES = {
@@ -347,10 +375,9 @@ def test_emq_of_stored_events_matches_reference_and_mean_and_tier(engine, tmp_pa
 
 @settings(max_examples=200, deadline=None)
 @given(st.sets(st.sampled_from(sorted(VALUES))), st.sampled_from(sorted(VALUES)))
-def test_estimate_is_monotone(config_for_property, valid, extra):
-    assert estimate_emq(frozenset(valid | {extra}), config_for_property) >= estimate_emq(
-        frozenset(valid), config_for_property
-    )
+def test_estimate_is_monotone(config_for_property, scorer, valid, extra):
+    more = estimate_emq(frozenset(valid | {extra}), config_for_property, scorer)
+    assert more >= estimate_emq(frozenset(valid), config_for_property, scorer)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from dashboard.core.measures import (
 )
 from dashboard.outputs.scorecards import scorecards
 from dashboard.quality.blocks import block_dict
-from dashboard.store.queries.blocks import SIGNATURE_SUMS
+from dashboard.store.queries.common import FLAGS
 
 
 def test_keys_and_columns_are_unique():
@@ -24,10 +24,10 @@ def test_keys_and_columns_are_unique():
     assert len(BY_COLUMN) == len(MEASURES)
 
 
-def test_every_count_reads_a_flag_the_signature_carries():
+def test_every_count_reads_a_flag_the_store_defines():
     for measure in MEASURES:
         if isinstance(measure.aggregate, Count):
-            assert measure.aggregate.flag in {*SIGNATURE_SUMS, "emq"}, measure.key
+            assert measure.aggregate.flag in {*FLAGS, "emq"}, measure.key
 
 
 def test_every_ratio_divides_columns_of_the_registry():

@@ -6,8 +6,8 @@ dataset of it) is a list of `Measure`s. Each says where it sits in the JSON bloc
 (`kind`), whether higher is better (`direction`), its definition for the JSON contract
 (`doc`), and how it is computed (`aggregate`):
 
-- `Count`: events counted from the status-signature rows the store returns (see
-  `store.queries.blocks.signature_frame`): of one channel, accepted or not, with one flag;
+- `Count`: the events of one channel, accepted or not, with one flag, where some columns
+  hold values: one SQL aggregate (see `store.queries.blocks.block_sums`);
 - `Latest`: the newest event or send time of accepted events;
 - `LagPercentile`: a lag percentile (its own query: percentiles cannot be rolled up);
 - `Ratio`: one column over another, rounded;
@@ -35,9 +35,10 @@ NEUTRAL = 0
 
 @dataclass(frozen=True)
 class Count:
-    """Signature rows' `flag` counts (the number of events with that flag) summed over
-    the rows of `channel` (None: both), accepted or not (None: either) where each
-    `(column, operator, value)` of `where` holds (operators "==" and ">=")."""
+    """The number of events with `flag` (a `store.queries.common.FLAGS` condition; "emq"
+    sums their EMQ estimates instead) of `channel` (None: both), accepted or not (None:
+    either), where each `(column, operator, value)` of `where` holds (operators "==" and
+    ">=")."""
 
     channel: str | None = None
     accepted: bool | None = None

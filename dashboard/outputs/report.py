@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from dashboard.core.config import Config
 from dashboard.core.filters import Filters
 from dashboard.quality.blocks import block_dict, block_dicts, block_frame, block_frames
@@ -48,6 +50,17 @@ def _decorate(block: dict[str, Any], config: Config) -> dict[str, Any]:
     block["emq_tier"] = tier(block["emq_estimate"], config)
     block["upload_frequency"] = upload_frequency(block["freshness"]["median_lag_s"], config)
     return block
+
+
+def report_json(report: dict[str, Any]) -> str:
+    """The report as indented JSON text (UTF-8, not ASCII-escaped).
+
+    orjson, not the standard library: a diverse store's report holds a block per
+    campaign (2,000 campaigns, ~300,000 values), which json.dumps took 2 s to write and
+    orjson writes in a few tens of milliseconds. A NaN would be written as null, which
+    is what the contract says a missing number is.
+    """
+    return orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
 
 
 def build_report(engine: Engine, filters: Filters, config: Config) -> dict[str, Any]:

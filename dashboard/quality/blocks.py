@@ -1,12 +1,10 @@
 """A block of indicators (the JSON contract's block B), computed from the registry.
 
-`store.queries.blocks.signature_frame` returns one row per *status signature* (the
-groupings' dimensions, channel, accepted, dedup status, rejected combination, the 25
-parameter statuses: a few hundred rows for a million events) with counts of the flags
-that are not part of it. Every `Count` of `core.measures.MEASURES` is summed from those
-rows here, then rolled up per grouping; `Latest` times are maxima, rolled up with max;
-lag percentiles cannot be rolled up and come from their own query. `block_dict` turns one
-row of the result into the JSON block, measure by measure.
+`store.queries.blocks.block_sums` computes every `Count`, `Latest` and `LagPercentile`
+measure of `core.measures.MEASURES` in the database, one row per group of each grouping
+(GROUPING SETS of one scan where the store has them). Here those rows get their ratios
+and, on request, the days without events; `block_dict` turns one row into the JSON
+block, measure by measure.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from dashboard.core.config import Config
@@ -29,7 +26,6 @@ from dashboard.core.measures import (
     Measure,
     Ratio,
 )
-from dashboard.quality.emq import signature_emq
 from dashboard.store.queries import blocks as queries
 
 COUNTS = [m for m in MEASURES if isinstance(m.aggregate, Count)]
@@ -38,41 +34,6 @@ LAGS = [m for m in MEASURES if isinstance(m.aggregate, LagPercentile)]
 FRAME_RATIOS = [m for m in MEASURES if isinstance(m.aggregate, Ratio) and m.aggregate.in_frame]
 # Columns that hold fractions or times, not whole counts.
 FLOAT_KINDS = ("duration", "time", "sum")
-
-
-def count_columns(signature: pd.DataFrame, config: Config) -> pd.DataFrame:
-    """Every `Count` and `Latest` measure, one row per signature row (then summed)."""
-    # NumPy arrays, not Series: ~150 columns over a few hundred rows, where pandas'
-    # per-operation overhead would cost more than the sums.
-    n = signature["n"].to_numpy(dtype="int64")
-    channel = signature["_channel"].to_numpy()
-    accepted = signature["_accepted"].to_numpy(dtype=bool)
-    emq = signature_emq(signature, config).to_numpy(dtype=float)
-    flags: dict[str, np.ndarray] = {"n": n, "emq": n * emq}
-    columns: dict[str, np.ndarray] = {}
-    for measure in COUNTS:
-        count = measure.aggregate
-        mask = np.ones(len(signature), dtype=bool)
-        if count.channel is not None:
-            mask &= channel == count.channel
-        if count.accepted is not None:
-            mask &= accepted if count.accepted else ~accepted
-        for column, operator, value in count.where:
-            values = signature[column].to_numpy()
-            mask &= values == value if operator == "==" else values >= value
-        if count.flag not in flags:
-            flags[count.flag] = signature[count.flag].to_numpy(dtype="int64")
-        columns[measure.column] = np.where(mask, flags[count.flag], 0)
-    # Maxima of accepted events (NaN elsewhere, so max skips them).
-    times = {
-        "event_time": signature["_max_event_time"].to_numpy(dtype=float),
-        "sent_at": signature["_max_sent_at"].to_numpy(dtype=float),
-    }
-    for measure in LATEST:
-        latest = measure.aggregate
-        mask = accepted if latest.channel is None else accepted & (channel == latest.channel)
-        columns[measure.column] = np.where(mask, times[latest.source], np.nan)
-    return pd.DataFrame(columns, index=signature.index)
 
 
 def block_frame(
@@ -91,7 +52,7 @@ def block_frames(
     *,
     missing_days: bool = False,
 ) -> list[pd.DataFrame]:
-    """`block_frame` for several groupings from two scans (signatures, lag percentiles).
+    """`block_frame` for several groupings from one `block_sums` call.
 
     With `missing_days`, each row also gets `days_without_events`: the days of the
     period (see `store.queries.blocks.period_days`) on which the group has no event.
@@ -102,31 +63,17 @@ def block_frames(
     names = [m.column for m in COUNTS]
     latest = [m.column for m in LATEST]
     lags = [m.column for m in LAGS]
-    signature = queries.signature_frame(engine, filters, dims, config)
-    columns = count_columns(signature, config)
-    summed = columns.drop(columns=latest)
-    percentiles = queries.percentile_frames(engine, filters, groupings)
+    sums = queries.block_sums(engine, filters, groupings, config)
     present = queries.days_present(engine, filters, dims) if missing_days else None
     period = queries.period_days(engine, filters) if missing_days else []
     out = []
-    for grouping, lag_frame in zip(groupings, percentiles, strict=True):
+    for grouping, part in zip(groupings, sums, strict=True):
         grouping = list(grouping)
         if grouping:
-            keys = [signature[d] for d in grouping]
-            part = summed.groupby(keys, dropna=False, sort=True).sum()
-            newest = columns[latest].groupby(keys, dropna=False, sort=True).max()
-            part = part.join(newest).reset_index()
-            part = part.merge(lag_frame, on=grouping, how="left") if len(part) else part
-            for lag in lags:
-                if lag not in part:
-                    part[lag] = pd.Series(dtype=float)
-        else:
-            part = pd.DataFrame(
-                [summed.sum().to_dict() | columns[latest].max().to_dict()],
-                columns=[*names, *latest],
-            )
-            for lag in lags:
-                part[lag] = lag_frame[lag].iloc[0] if len(lag_frame) else None
+            part = part.sort_values(grouping, na_position="last", kind="stable")
+        elif part.empty:
+            # An empty slice still has its one row: zero counts, no times or lags.
+            part = pd.DataFrame([dict.fromkeys(names, 0) | dict.fromkeys(latest + lags)])
         part = part[[*grouping, *names, *latest, *lags]]
         frame = _finish_block_frame(part.reset_index(drop=True), grouping)
         if present is not None:
@@ -158,7 +105,9 @@ def _finish_block_frame(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
     # Whole-frame conversions: one per kind of column, not one per column.
     as_float = _numeric(frame[floats]).astype(float)
     as_count = _numeric(frame[counts]).fillna(0).astype("int64")
-    out = pd.concat([frame[dims], as_count, as_float], axis=1)[list(frame.columns)]
+    # copy(): one block per dtype, not one per column, so the columns added below (and
+    # by callers) cost no reshuffle.
+    out = pd.concat([frame[dims], as_count, as_float], axis=1)[list(frame.columns)].copy()
     if "event_day" in dims:
         out["event_day"] = pd.to_datetime(out["event_day"])
     out = out.assign(emq_sum=out["emq_sum"].fillna(0.0))

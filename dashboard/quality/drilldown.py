@@ -36,6 +36,7 @@ from dashboard.quality import integrity
 from dashboard.quality.diagnostics import INFO_DEDUP_TEXTS, INVALID_PARAM_FIXES
 from dashboard.store.handles import Engine
 from dashboard.store.queries import events as queries
+from dashboard.store.queries.common import count_condition
 
 PAGE_SIZES = (50, 100, 500)
 DEDUP_WHY = {
@@ -74,7 +75,7 @@ def _measure(key: str, field: str | None = None):
     """Selection by a registry measure's own Count: the list is what the number counts."""
 
     def select(engine: Engine, filters: Filters, config: Config, selection: Selection) -> Listed:
-        return Listed(queries.count_condition(BY_KEY[key].aggregate, config), field=field)
+        return Listed(count_condition(BY_KEY[key].aggregate, config), field=field)
 
     return select
 

@@ -9,9 +9,7 @@ import pandas as pd
 from dashboard.core.config import Config
 from dashboard.core.filters import Filters
 from dashboard.core.params import PARAMS, applicable_params
-from dashboard.quality.emq import signature_emq
 from dashboard.store.handles import Engine
-from dashboard.store.queries import blocks as block_queries
 from dashboard.store.queries import match as match_queries
 
 WHAT_TO_FIX_COLUMNS = (
@@ -47,25 +45,7 @@ def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 5
         "client_ip_address",
         "client_user_agent",
     ]
-    # From the signature rows (see block_frames): the EMQ of each status combination is
-    # scored here once per candidate, not once per event in SQL.
-    signature = block_queries.signature_frame(
-        engine, filters, ["event_name", "action_source"], config
-    )
-    signature = signature[signature["_channel"] == "server"]
-    n = signature["n"]
-    base = signature_emq(signature, config)
-    sums = {"server_events": n, "score_sum": n * base}
-    for param in candidates:
-        sums[f"gain__{param}"] = n * (signature_emq(signature, config, param) - base)
-        sums[f"valid__{param}"] = n.where(signature[f"p_{param}"] == 1, 0)
-    grouped = (
-        pd.DataFrame(sums)
-        .groupby([signature["event_name"], signature["action_source"]], sort=True)
-        .sum()
-        .reset_index()
-    )
-    rows = grouped.to_dict("records")
+    rows = match_queries.fix_gains(engine, filters, config, candidates).to_dict("records")
     total = sum(int(r["server_events"]) for r in rows)
     recoverable = {
         (r["event_name"], r["action_source"]): r

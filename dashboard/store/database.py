@@ -7,7 +7,6 @@ default), SQLite and PostgreSQL. No engine is created at import time.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -16,13 +15,14 @@ from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 # Re-exported: quality/ and store/queries/ modules still import it from here; it is
 # defined once, in core/definitions.
 from dashboard.core.params import PARAMS, REJECTED_COMBINATIONS
 from dashboard.store.errors import StoreError  # re-exported: callers import it from here
+
+# Re-exported: the queries import the portable SQL functions from here.
+from dashboard.store.functions import register_sqlite_functions
 from dashboard.store.locks import LOCK_POLICY, LOCK_WAIT_S, LockPolicy, is_lock_error
 
 metadata = sa.MetaData()
@@ -199,63 +199,6 @@ for _name, *_columns in (
     sa.Index(_name, *_columns).ddl_if(dialect=_ROW_STORES)
 
 
-# ---------------------------------------------------------------------------
-# Percentiles: one SQL function, compiled per dialect.
-class percentile_cont(FunctionElement):  # noqa: N801 - reads like the SQL function
-    """Continuous percentile of a column (0 <= fraction <= 1), portable across dialects."""
-
-    type = sa.Double()
-    inherit_cache = True
-    name = "percentile_cont"
-
-
-@compiles(percentile_cont)
-def _percentile_default(element, compiler, **kw):
-    column, fraction = list(element.clauses)
-    fraction_sql = compiler.process(fraction, **kw)
-    return (
-        f"percentile_cont({fraction_sql}) WITHIN GROUP (ORDER BY {compiler.process(column, **kw)})"
-    )
-
-
-@compiles(percentile_cont, "duckdb")
-def _percentile_duckdb(element, compiler, **kw):
-    column, fraction = list(element.clauses)
-    return f"quantile_cont({compiler.process(column, **kw)}, {compiler.process(fraction, **kw)})"
-
-
-@compiles(percentile_cont, "sqlite")
-def _percentile_sqlite(element, compiler, **kw):
-    column, fraction = list(element.clauses)
-    return f"eqm_percentile({compiler.process(column, **kw)}, {compiler.process(fraction, **kw)})"
-
-
-class _SqlitePercentile:
-    """SQLite has no percentile aggregate; this one matches percentile_cont."""
-
-    def __init__(self) -> None:
-        self.values: list[float] = []
-        self.fraction = 0.5
-
-    def step(self, value: Any, fraction: float) -> None:
-        if value is not None:
-            self.values.append(float(value))
-        self.fraction = float(fraction)
-
-    def finalize(self) -> float | None:
-        if not self.values:
-            return None
-        self.values.sort()
-        position = (len(self.values) - 1) * self.fraction
-        low = math.floor(position)
-        high = math.ceil(position)
-        return self.values[low] + (self.values[high] - self.values[low]) * (position - low)
-
-
-def _register_sqlite_functions(dbapi_connection, _record) -> None:
-    dbapi_connection.create_aggregate("eqm_percentile", 2, _SqlitePercentile)
-
-
 # DuckDB's own default is 80% of the machine's memory: on a laptop an import's dedup
 # refresh or a 10M-event query would take gigabytes instead of spilling to disk.
 MEMORY_LIMIT_ENV = "EQM_DUCKDB_MEMORY_LIMIT"
@@ -278,11 +221,6 @@ def _memory_limit(text: str) -> str:
     if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*[KMGT]i?B", value, flags=re.IGNORECASE):
         raise ValueError("expected a size such as 1GB or 512MB")
     return value
-
-
-def percentile(column: ColumnElement, fraction: float) -> ColumnElement:
-    """percentile_cont(fraction) of `column` on any supported dialect."""
-    return percentile_cont(column, sa.literal(fraction, sa.Double))
 
 
 # ---------------------------------------------------------------------------
@@ -342,7 +280,7 @@ def make_engine(
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
         raise StoreError(f"cannot use database URL: {exc}") from exc
     if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _register_sqlite_functions)
+        sa.event.listen(engine, "connect", register_sqlite_functions)
     elif engine.dialect.name == "duckdb":
         sa.event.listen(engine, "do_connect", _wait_for_file_lock(LockPolicy(lock_wait_s)))
         sa.event.listen(engine, "connect", _quiet_duckdb)

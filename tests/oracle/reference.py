@@ -358,7 +358,7 @@ def per_event(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
     score = np.where(
         rejected_combo,
         0.0,
-        np.where(points >= config.emq_cap, 10.0, points * (10.0 / config.emq_cap)),
+        np.minimum(points, config.emq_cap) * (10.0 / config.emq_cap),
     )
 
     lag_known = server & ~frame["sent_at_defaulted"].to_numpy()

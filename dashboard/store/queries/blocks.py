@@ -1,10 +1,11 @@
-"""The scans behind a block of indicators: status signatures, lag percentiles, the days
-with events, the data's date range.
+"""The scans behind a block of indicators: every counted measure per group in one
+GROUPING SETS scan, the days with events, the data's date range.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
@@ -13,26 +14,22 @@ from sqlalchemy.engine import Engine
 
 from dashboard.core import clock
 from dashboard.core.config import Config
-from dashboard.core.definitions import (
-    FUTURE_TOLERANCE_S,
-    STALE_AFTER_S,
-)
 from dashboard.core.filters import Filters, epoch
-from dashboard.core.params import PARAMS, REJECTED_COMBINATIONS
+from dashboard.core.measures import MEASURES, Count, LagPercentile, Latest
 from dashboard.store.database import events
+from dashboard.store.functions import percentile
 from dashboard.store.queries.common import (
     ACCEPTED,
     LAG,
     LAG_KNOWN,
     SERVER,
+    count_condition,
     count_if,
     group_column,
-    percentile_aggregates,
     read_frame,
-    rejected_combination,
-    server_only_by_design,
     where,
 )
+from dashboard.store.queries.emq import emq_score
 
 
 def period_days(engine: Engine, filters: Filters) -> list[date]:
@@ -57,78 +54,70 @@ def days_present(engine: Engine, filters: Filters, dims: Sequence[str]) -> pd.Da
     return frame
 
 
-# Per-signature sums of the flags that are not part of the signature.
-SIGNATURE_SUMS = {
-    "n": sa.true(),
-    "n_test": events.c.is_test == sa.true(),
-    "n_no_event_id": events.c.event_id.is_(None),
-    "n_id_twin": events.c.id_twin_48h == sa.true(),
-    "n_any_key": events.c.covered_any_key == sa.true(),
-    "n_pii": events.c.has_unhashed_pii == sa.true(),
-    "n_in_ms": events.c.event_time_in_ms == sa.true(),
-    "n_double": events.c.likely_double == sa.true(),
-    "n_stale": sa.and_(LAG_KNOWN, LAG > STALE_AFTER_S),
-    "n_future": sa.and_(LAG_KNOWN, -LAG > FUTURE_TOLERANCE_S),
-}
-
-
-def signature_frame(
-    engine: Engine, filters: Filters, dims: Sequence[str], config: Config
-) -> pd.DataFrame:
-    keys = [
-        *[group_column(d) for d in dims],
-        # Underscored: a grouping may use channel itself as a dimension.
-        events.c.channel.label("_channel"),
-        ACCEPTED.label("_accepted"),
-        events.c.dedup_status.label("_dedup_status"),
-        rejected_combination().label("_rejected_combo"),
-        server_only_by_design(config).label("_by_design"),
-        *[events.c[f"p_{p}"] for p in PARAMS],
-        # Functions of the statuses above: they add no groups, but what-to-fix needs them.
-        *[events.c[f"combo_{k}"] for k in range(len(REJECTED_COMBINATIONS))],
-    ]
-    query = (
-        sa.select(
-            *keys,
-            *[count_if(c).label(n) for n, c in SIGNATURE_SUMS.items()],
-            sa.func.max(events.c.event_time).label("_max_event_time"),
-            sa.func.max(events.c.sent_at).label("_max_sent_at"),
-        )
-        .where(*where(filters))
-        .group_by(*keys)
-    )
-    names = [*dims, "_channel", "_accepted", "_dedup_status", "_rejected_combo", "_by_design"]
-    names += [f"p_{p}" for p in PARAMS]
-    names += [f"combo_{k}" for k in range(len(REJECTED_COMBINATIONS))] + list(SIGNATURE_SUMS)
-    names += ["_max_event_time", "_max_sent_at"]
-    with engine.connect() as connection:
-        frame = read_frame(connection, query, names)
-    for flag in (
-        "_accepted",
-        "_rejected_combo",
-        "_by_design",
-        *[f"combo_{k}" for k in range(len(REJECTED_COMBINATIONS))],
-    ):
-        frame[flag] = frame[flag].astype(bool)
-    for column in [f"p_{p}" for p in PARAMS] + list(SIGNATURE_SUMS):
-        frame[column] = frame[column].astype("int64")
-    return frame
-
-
-def percentile_frames(
-    engine: Engine, filters: Filters, groupings: Sequence[Sequence[str]]
+def block_sums(
+    engine: Engine, filters: Filters, groupings: Sequence[Sequence[str]], config: Config
 ) -> list[pd.DataFrame]:
-    """Median and p90 lag per group, one frame per grouping."""
-    lag_names = ["median_lag_s", "p90_lag_s"]
+    """Every `Count`, `Latest` and `LagPercentile` measure of the registry per group, one
+    frame per grouping (columns: the grouping's dimensions, then the measures' columns,
+    groups in no particular order).
+
+    The database does all the work: each measure is one aggregate over the slice's
+    events, and the groupings are GROUPING SETS of one scan on DuckDB and PostgreSQL
+    (one query per grouping on SQLite, which has none). Server events and the others
+    are scanned apart, each with only the measures that can count them: most measures
+    (the 75 parameter counts) are of server events, and a scan of those alone with
+    plain conditions runs about 3x faster on DuckDB than conditions on every event.
+    What crosses into Python is one row per group, however diverse the events are.
+    """
+    server = _measure_aggregates(config, "server")
+    others = _measure_aggregates(config, "browser")
+    server_frames = _grouped(engine, [*where(filters), SERVER], groupings, server)
+    other_frames = _grouped(engine, [*where(filters), sa.not_(SERVER)], groupings, others)
+    both = {a.name for a in server} & {a.name for a in others}
+    latest = {m.column for m in MEASURES if isinstance(m.aggregate, Latest)}
+    out = []
+    for grouping, on_server, elsewhere in zip(groupings, server_frames, other_frames, strict=True):
+        keys = list(grouping)
+        elsewhere = elsewhere.rename(columns={name: f"{name}__other" for name in both})
+        if keys:
+            merged = on_server.merge(elsewhere, on=keys, how="outer")
+        else:
+            merged = pd.concat([on_server, elsewhere], axis=1)
+        columns = {}
+        for aggregate in [*server, *others]:
+            name = aggregate.name
+            if name in columns:
+                continue
+            if name in both:
+                pair = merged[[name, f"{name}__other"]]
+                columns[name] = pair.max(axis=1) if name in latest else pair.sum(axis=1)
+            else:
+                columns[name] = merged[name]
+        frame = pd.concat([merged[keys], pd.DataFrame(columns, index=merged.index)], axis=1)
+        counts = [a.name for a in [*server, *others] if a.name not in latest]
+        counts = [c for c in dict.fromkeys(counts) if c in _COUNT_COLUMNS]
+        frame[counts] = frame[counts].fillna(0)
+        out.append(frame)
+    return out
+
+
+def _grouped(
+    engine: Engine,
+    conditions: list[sa.ColumnElement[bool]],
+    groupings: Sequence[Sequence[str]],
+    aggregates: list[sa.Label],
+) -> list[pd.DataFrame]:
+    """`aggregates` over the events where `conditions` hold, one frame per grouping."""
+    names = [a.name for a in aggregates]
     if engine.dialect.name not in ("duckdb", "postgresql") or len(groupings) < 2:
         frames = []
         for grouping in groupings:
-            group_columns = [group_column(d) for d in grouping]
-            query = sa.select(*group_columns, *percentile_aggregates()).where(*where(filters))
-            if group_columns:
-                query = query.group_by(*group_columns)
+            keys = [group_column(d) for d in grouping]
+            query = sa.select(*keys, *aggregates).where(*conditions)
+            if keys:
+                query = query.group_by(*keys)
             with engine.connect() as connection:
-                frames.append(read_frame(connection, query, [*grouping, *lag_names]))
+                frames.append(read_frame(connection, query, [*grouping, *names]))
         return frames
     dims: list[str] = []
     for grouping in groupings:
@@ -137,20 +126,53 @@ def percentile_frames(
     sets = [sa.tuple_(*[columns[d] for d in g]) if g else sa.text("()") for g in groupings]
     grouping_id = sa.func.grouping(*columns.values()).label("_grouping_id")
     query = (
-        sa.select(*columns.values(), grouping_id, *percentile_aggregates())
-        .where(*where(filters))
+        sa.select(*columns.values(), grouping_id, *aggregates)
+        .where(*conditions)
         .group_by(sa.func.grouping_sets(*sets))
     )
     with engine.connect() as connection:
-        everything = read_frame(connection, query, [*dims, "_grouping_id", *lag_names])
+        everything = read_frame(connection, query, [*dims, "_grouping_id", *names])
     frames = []
     for grouping in groupings:
         # GROUPING() sets a bit (leftmost dimension = highest bit) for each dimension
         # that is *not* grouped in that row's set.
         wanted = sum(1 << (len(dims) - 1 - i) for i, d in enumerate(dims) if d not in grouping)
         part = everything[everything["_grouping_id"] == wanted]
-        frames.append(part[[*grouping, *lag_names]].reset_index(drop=True))
+        frames.append(part[[*grouping, *names]].reset_index(drop=True))
     return frames
+
+
+_COUNT_COLUMNS = {m.column for m in MEASURES if isinstance(m.aggregate, Count)}
+
+
+def _measure_aggregates(config: Config, channel: str) -> list[sa.Label]:
+    """One labelled aggregate per `Count`, `Latest` and `LagPercentile` measure that can
+    count events of `channel` (those of no channel count every event)."""
+    out = []
+    for measure in MEASURES:
+        aggregate = measure.aggregate
+        if isinstance(aggregate, LagPercentile):
+            if channel == "server":  # a lag is a server event's
+                out.append(
+                    percentile(sa.case((LAG_KNOWN, LAG)), aggregate.fraction).label(measure.column)
+                )
+            continue
+        if not isinstance(aggregate, Count | Latest):
+            continue
+        if aggregate.channel not in (None, channel):
+            continue
+        if isinstance(aggregate, Count) and aggregate.flag == "emq":
+            # The sum of the events' estimates (a mean once divided by their count).
+            events_of = count_condition(replace(aggregate, flag="n", channel=None), config)
+            total = sa.func.sum(sa.case((events_of, emq_score(config)), else_=0.0))
+            expression = sa.func.coalesce(total, 0.0)
+        elif isinstance(aggregate, Count):
+            # The scan already holds only this channel's events.
+            expression = count_if(count_condition(replace(aggregate, channel=None), config))
+        else:
+            expression = sa.func.max(sa.case((ACCEPTED, events.c[aggregate.source])))
+        out.append(expression.label(measure.column))
+    return out
 
 
 def parameter_presence_frame(

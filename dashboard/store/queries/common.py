@@ -15,10 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dashboard.core.config import Config
+from dashboard.core.definitions import FUTURE_TOLERANCE_S, STALE_AFTER_S
 from dashboard.core.filters import DIMENSIONS, FILTER_DIMENSIONS, Filters, epoch
-from dashboard.core.params import REJECTED_COMBINATIONS
-from dashboard.store.database import events, percentile
+from dashboard.core.measures import Count
+from dashboard.store.database import events
 from dashboard.store.frames import result_frame
+from dashboard.store.functions import count_where, percentile
+from dashboard.store.queries.emq import rejected_combination
 
 
 def where(filters: Filters, table=events) -> list[sa.ColumnElement[bool]]:
@@ -44,10 +47,9 @@ def where(filters: Filters, table=events) -> list[sa.ColumnElement[bool]]:
 
 
 def count_if(condition) -> sa.ColumnElement:
-    """The number of rows where `condition` holds (0 for an empty group)."""
-    # sum(CAST(... AS INTEGER)) runs about twice as fast as sum(CASE ...) on DuckDB; a
-    # NULL condition counts as false.
-    return sa.func.coalesce(sa.func.sum(sa.cast(condition, sa.Integer)), 0)
+    """The number of rows where `condition` holds (0 for an empty group; a NULL
+    condition counts as false), as a BIGINT on every store."""
+    return count_where(condition)
 
 
 SERVER = events.c.channel == "server"
@@ -73,12 +75,55 @@ def server_only_by_design(config: Config, table=events) -> sa.ColumnElement[bool
     return sa.and_(table.c.channel == "server", sa.or_(*conditions))
 
 
-def rejected_combination(table=events) -> sa.ColumnElement[bool]:
-    """The event's valid parameters form (a subset of) one of Meta's rejected combinations."""
-    return sa.and_(
-        table.c.n_valid_params > 0,
-        sa.or_(*[table.c[f"combo_{k}"] == sa.true() for k in range(len(REJECTED_COMBINATIONS))]),
-    )
+# The per-event flags a `Count` measure can count (its `flag`; "n" is every event).
+FLAGS: dict[str, sa.ColumnElement[bool]] = {
+    "n": sa.true(),
+    "n_test": events.c.is_test == sa.true(),
+    "n_no_event_id": events.c.event_id.is_(None),
+    "n_id_twin": events.c.id_twin_48h == sa.true(),
+    "n_any_key": events.c.covered_any_key == sa.true(),
+    "n_pii": events.c.has_unhashed_pii == sa.true(),
+    "n_in_ms": events.c.event_time_in_ms == sa.true(),
+    "n_double": events.c.likely_double == sa.true(),
+    "n_stale": sa.and_(LAG_KNOWN, LAG > STALE_AFTER_S),
+    "n_future": sa.and_(LAG_KNOWN, -LAG > FUTURE_TOLERANCE_S),
+}
+
+
+def _measure_column(name: str, config: Config) -> sa.ColumnElement:
+    """A column a `Count` measure's `where` names, as an events expression."""
+    special = {
+        "_channel": events.c.channel,
+        "_accepted": ACCEPTED,
+        "_dedup_status": events.c.dedup_status,
+        "_rejected_combo": rejected_combination(),
+        "_by_design": server_only_by_design(config),
+    }
+    return special[name] if name in special else events.c[name]
+
+
+def count_condition(count: Count, config: Config) -> sa.ColumnElement[bool]:
+    """The events a `Count` measure counts, as a WHERE condition: its channel, accepted
+    or not, its flag (a `FLAGS` condition; not "emq", which is a sum) and each `where`
+    clause. The block sums and the drill-down lists both use it, so a finding's list
+    holds exactly the events its number counts."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    if count.channel is not None:
+        conditions.append(events.c.channel == count.channel)
+    if count.accepted is not None:
+        conditions.append(ACCEPTED if count.accepted else sa.not_(ACCEPTED))
+    if count.flag != "n":
+        conditions.append(FLAGS[count.flag])
+    for column, operator, value in count.where:
+        expression = _measure_column(column, config)
+        if isinstance(value, bool):
+            # Booleans as SQL booleans (a NULL dedup flag is not true).
+            conditions.append(sa.func.coalesce(expression, False) == sa.literal(value))
+        elif operator == "==":
+            conditions.append(expression == value)
+        else:
+            conditions.append(expression >= value)
+    return sa.and_(sa.true(), *conditions)
 
 
 def group_column(dimension: str) -> sa.ColumnElement:
@@ -107,7 +152,7 @@ def read_frame(
 
     On DuckDB the result is fetched as one Arrow table (see `dashboard.store.frames`):
     SQLAlchemy's row-by-row fetch costs more than the query itself for tens of thousands
-    of signature rows. Either way the frame's dtypes are those pandas infers from the
+    of rows. Either way the frame's dtypes are those pandas infers from the
     rows' Python values, so callers see the same frame on every store.
     """
     return result_frame(connection.execute(query), columns)

@@ -4,7 +4,7 @@ Owns the SQL of the drill-down. A list is the slice's events where a condition h
 (`listing(filters, condition=...)`), or the events at the positions another query
 returns (`listing(filters, positions=...)`, e.g. an integrity rule's `*_events` SELECT,
 whose extra columns such as a near-miss twin's id ride along). `count_condition` spells
-a registry `Count` measure as a WHERE condition, so a finding's list holds exactly the
+a registry `Count` measure as a WHERE condition (`common.count_condition`, which the block sums use too), so a finding's list holds exactly the
 events its number counts. Rows carry what a developer needs to find an event in the log
 (source file and line) and to see why it is listed; never a plaintext value (the store
 has none).
@@ -23,21 +23,16 @@ from dashboard.core.definitions import FUTURE_TOLERANCE_S, STALE_AFTER_S
 from dashboard.core.meta_errors import TOKEN_ERROR_CODES
 from dashboard.core.params import PARAMS
 from dashboard.store.database import events, sources
-from dashboard.store.queries.blocks import SIGNATURE_SUMS
 from dashboard.store.queries.common import (
     ACCEPTED,
     LAG,
     LAG_KNOWN,
     SERVER,
-    rejected_combination,
-    server_only_by_design,
     where,
 )
 
 if TYPE_CHECKING:
-    from dashboard.core.config import Config
     from dashboard.core.filters import Filters
-    from dashboard.core.measures import Count
 
 Condition = sa.ColumnElement[bool]
 POSITION = ("source_id", "line_no", "idx")
@@ -81,42 +76,6 @@ SORTS = {
     "event_id": ("event_id",),
     "line": (),
 }
-
-
-# ---------------------------------------------------------------------------
-# Conditions
-def _signature_column(name: str, config: Config) -> sa.ColumnElement:
-    """A signature frame's column (see `blocks.signature_frame`) as an events expression."""
-    special = {
-        "_channel": events.c.channel,
-        "_accepted": ACCEPTED,
-        "_dedup_status": events.c.dedup_status,
-        "_rejected_combo": rejected_combination(),
-        "_by_design": server_only_by_design(config),
-    }
-    return special[name] if name in special else events.c[name]
-
-
-def count_condition(count: Count, config: Config) -> Condition:
-    """The events a `Count` measure counts, as a WHERE condition: its channel, accepted
-    or not, its flag (a SIGNATURE_SUMS condition) and each `where` clause."""
-    conditions: list[Condition] = []
-    if count.channel is not None:
-        conditions.append(events.c.channel == count.channel)
-    if count.accepted is not None:
-        conditions.append(ACCEPTED if count.accepted else sa.not_(ACCEPTED))
-    if count.flag != "n":
-        conditions.append(SIGNATURE_SUMS[count.flag])
-    for column, operator, value in count.where:
-        expression = _signature_column(column, config)
-        if isinstance(value, bool):
-            # Booleans as SQL booleans (a NULL dedup flag is not true).
-            conditions.append(sa.func.coalesce(expression, False) == sa.literal(value))
-        elif operator == "==":
-            conditions.append(expression == value)
-        else:
-            conditions.append(expression >= value)
-    return sa.and_(sa.true(), *conditions)
 
 
 def parameter_status(param: str, code: int) -> Condition:

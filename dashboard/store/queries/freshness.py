@@ -12,7 +12,8 @@ from dashboard.core.definitions import (
 )
 from dashboard.core.filters import Filters
 from dashboard.core.meta_errors import TOKEN_ERROR_CODES
-from dashboard.store.database import events, percentile
+from dashboard.store.database import events
+from dashboard.store.functions import percentile
 from dashboard.store.queries.common import (
     ACCEPTED,
     BROWSER,

@@ -12,7 +12,8 @@ from sqlalchemy.engine import Engine
 
 from dashboard.core.config import Config
 from dashboard.core.filters import Filters
-from dashboard.store.database import events, percentile
+from dashboard.store.database import events
+from dashboard.store.functions import percentile
 from dashboard.store.queries import blocks as block_queries
 from dashboard.store.queries.common import (
     ACCEPTED,

@@ -1,5 +1,5 @@
-"""Queries of match quality and dedup: recoverable values per person, action sources,
-dedup-key feedback and the event-level gap list.
+"""Queries of match quality and dedup: what-to-fix's gains, recoverable values per
+person, action sources, dedup-key feedback and the event-level gap list.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dashboard.core.definitions import (
     GAP_STATUSES,
 )
 from dashboard.core.filters import Filters
+from dashboard.core.params import VALID
 from dashboard.store.database import events
 from dashboard.store.queries.common import (
     ACCEPTED,
@@ -28,10 +29,42 @@ from dashboard.store.queries.common import (
     server_only_by_design,
     where,
 )
+from dashboard.store.queries.emq import emq_score
 
 
 # ---------------------------------------------------------------------------
 # Match quality
+def fix_gains(
+    engine: Engine, filters: Filters, config: Config, params: Sequence[str]
+) -> pd.DataFrame:
+    """Per (event name, action source) of the slice's server events, sorted: the events
+    (`server_events`), the sum of their EMQ estimates (`score_sum`) and, for each of
+    `params`, the events with a valid value (`valid__<p>`) and how much the sum would
+    rise if every event had one (`gain__<p>`). Scored per event in the database."""
+    base = emq_score(config)
+    keys = [group_column("event_name"), group_column("action_source")]
+    query = (
+        sa.select(
+            *keys,
+            sa.cast(sa.func.count(), sa.BigInteger).label("server_events"),
+            sa.func.sum(base).label("score_sum"),
+            *[
+                sa.func.sum(emq_score(config, assume_valid=p) - base).label(f"gain__{p}")
+                for p in params
+            ],
+            *[
+                sa.cast(count_if(events.c[f"p_{p}"] == VALID), sa.BigInteger).label(f"valid__{p}")
+                for p in params
+            ],
+        )
+        .where(*where(filters), SERVER)
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+    with engine.connect() as connection:
+        return read_frame(connection, query)
+
+
 def recoverable_counts(engine: Engine, filters: Filters, params: Sequence[str]) -> pd.DataFrame:
     """Per (event name, action source) of the slice's server events: for each of `params`,
     how many lack a valid value but belong to a person (same fbp, or same external_id)
