@@ -94,8 +94,8 @@ def block_sums(
             else:
                 columns[name] = merged[name]
         frame = pd.concat([merged[keys], pd.DataFrame(columns, index=merged.index)], axis=1)
-        counts = [a.name for a in [*server, *others] if a.name not in latest]
-        counts = [c for c in dict.fromkeys(counts) if c in _COUNT_COLUMNS]
+        # A group with events of one side only has no row on the other: none counted.
+        counts = [name for name in columns if name in _COUNT_COLUMNS]
         frame[counts] = frame[counts].fillna(0)
         out.append(frame)
     return out
