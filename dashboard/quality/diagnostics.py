@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -115,6 +116,13 @@ class Inputs:
     everywhere: pd.DataFrame  # the same, without the campaign and stage filters
     lags: pd.DataFrame  # lag_stats by funnel stage
 
+    @cached_property
+    def near_misses(self) -> dict[str, Any]:
+        """The transformed-id counts, which two rules read: one query for both."""
+        from dashboard.quality.integrity import near_misses  # local: it imports us
+
+        return near_misses(self.engine, self.filters)
+
     @property
     def sent(self) -> int:
         return self.overall["server_sent"]
@@ -200,11 +208,7 @@ def low_event_coverage(i: Inputs) -> list[Finding]:
     shortfalls = coverage_shortfalls(i.by_event, i.config)
     if not shortfalls:
         return []
-    from dashboard.quality.integrity import (
-        near_miss_browser_events,  # local: integrity imports Diagnostic from here
-    )
-
-    near = near_miss_browser_events(i.engine, i.filters)
+    near = i.near_misses["browser_events"]
     return [
         replace(
             found,
@@ -360,7 +364,7 @@ def integrity(i: Inputs) -> list[Diagnostic]:
         integrity_findings,  # local: it imports Diagnostic from here
     )
 
-    return integrity_findings(i.engine, i.filters, i.config)
+    return integrity_findings(i.engine, i.filters, i.config, i.near_misses)
 
 
 # ---------------------------------------------------------------------------

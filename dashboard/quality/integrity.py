@@ -218,9 +218,18 @@ def transformed_id_twins(filters: Filters) -> Query:
     return queries.transformed_id_twins(filters, AFFIX_MIN_CHARS)
 
 
-def near_miss_browser_events(engine: Engine, filters: Filters) -> dict[str, int]:
+def near_misses(engine: Engine, filters: Filters) -> dict[str, Any]:
+    """The transformed-id rule's counts for the slice, from one query (see
+    `store.queries.integrity.transformed_id_counts`): pass them to `transformed_ids` and
+    `near_miss_browser_events` when both are wanted."""
+    return queries.transformed_id_counts(engine, filters, AFFIX_MIN_CHARS)
+
+
+def near_miss_browser_events(
+    engine: Engine, filters: Filters, counted: dict[str, Any] | None = None
+) -> dict[str, int]:
     """Per browser event_name: Pixel events a server event misses only by a near-miss id."""
-    return queries.near_miss_browser_counts(engine, filters, AFFIX_MIN_CHARS)
+    return (counted or near_misses(engine, filters))["browser_events"]
 
 
 @dataclass(frozen=True)
@@ -234,13 +243,13 @@ class TransformedIds:
     example: tuple[str, str, str, str]  # (browser name, browser id, server name, server id)
 
 
-def transformed_ids(engine: Engine, filters: Filters, config: Config) -> list[TransformedIds]:
+def transformed_ids(
+    engine: Engine, filters: Filters, config: Config, counted: dict[str, Any] | None = None
+) -> list[TransformedIds]:
     """Per server event_name: server events missing their twin by a transformed id."""
+    by_name = (counted or near_misses(engine, filters))["by_server_name"]
     return sorted(
-        (
-            TransformedIds(**counts)
-            for counts in queries.transformed_id_counts(engine, filters, AFFIX_MIN_CHARS)
-        ),
+        (TransformedIds(**counts) for counts in by_name),
         key=lambda t: (-t.server_events, t.event_name),
     )
 
@@ -299,8 +308,11 @@ _TRANSFORMED_TEXT: dict[str, Any] = {
 }
 
 
-def integrity_findings(engine: Engine, filters: Filters, config: Config) -> list[Diagnostic]:
-    """The four integrity rules' findings for the slice (unsorted)."""
+def integrity_findings(
+    engine: Engine, filters: Filters, config: Config, counted: dict[str, Any] | None = None
+) -> list[Diagnostic]:
+    """The four integrity rules' findings for the slice (unsorted); `counted`: the
+    slice's `near_misses`, when the caller has them."""
     from dashboard.quality.diagnostics import (
         Diagnostic,  # local: dashboard.quality.diagnostics calls us
     )
@@ -309,7 +321,7 @@ def integrity_findings(engine: Engine, filters: Filters, config: Config) -> list
         *_reuse_findings(Diagnostic, reused_ids(engine, filters, config)),
         *_mismatch_findings(Diagnostic, mismatched_twins(engine, filters, config)),
         *_stop_findings(Diagnostic, channel_stops(engine, filters, config)),
-        *_transformed_findings(Diagnostic, transformed_ids(engine, filters, config)),
+        *_transformed_findings(Diagnostic, transformed_ids(engine, filters, config, counted)),
     ]
 
 

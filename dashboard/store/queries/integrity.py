@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard.core.definitions import DEDUP_WINDOW_S
 from dashboard.store.database import events
-from dashboard.store.queries.common import count_if, where
+from dashboard.store.queries.common import count_if, read_frame, where
 
 if TYPE_CHECKING:
     from datetime import date
@@ -399,61 +399,40 @@ def transformed_id_twins(filters: Filters, affix_min_chars: int) -> sa.Select:
     )
 
 
-def near_miss_browser_counts(
-    engine: Engine, filters: Filters, affix_min_chars: int
-) -> dict[str, int]:
-    """Per browser event_name: the Pixel events that a server event of the slice misses
-    only by a transformed id or name casing (each counted once)."""
-    pairs = transformed_id_pairs(filters, affix_min_chars).subquery("pairs")
-    browser = (
-        sa.select(pairs.c.b_event_name, *[pairs.c[f"b_{c}"] for c in POSITION])
-        .distinct()
-        .subquery("browser")
-    )
-    query = sa.select(browser.c.b_event_name, sa.func.count()).group_by(browser.c.b_event_name)
-    with engine.connect() as connection:
-        return {name: int(count) for name, count in connection.execute(query).all()}
-
-
 def union_of(queries: Sequence[sa.Select]) -> sa.Select | sa.CompoundSelect:
     """Several position queries with the same columns as one (UNION ALL)."""
     return queries[0] if len(queries) == 1 else sa.union_all(*queries)
 
 
-def transformed_id_counts(
-    engine: Engine, filters: Filters, affix_min_chars: int
-) -> list[dict[str, Any]]:
-    """Per server event_name with affected events (unordered): event_name, server_events
-    (affected), total (accepted server events of the name in the slice), kinds (sorted:
-    casing and/or affix) and example, the first pair's (browser name, browser id, server
-    name, server id)."""
-    pairs = transformed_id_pairs(filters, affix_min_chars).subquery("pairs")
-    affected = transformed_id_events(filters, affix_min_chars).subquery("affected")
-    ranked = sa.select(
-        pairs,
-        sa.func.row_number()
-        .over(
-            partition_by=pairs.c.s_event_name,
-            order_by=(pairs.c.kind, *[pairs.c[c] for c in POSITION], pairs.c.b_event_id),
-        )
-        .label("rank"),
-    ).subquery("ranked")
+def transformed_id_counts(engine: Engine, filters: Filters, affix_min_chars: int) -> dict[str, Any]:
+    """The transformed-id rule's numbers, from one run of `transformed_id_pairs`:
+
+    - "by_server_name": per server event_name with affected events (unordered):
+      event_name, server_events (affected, each counted once), total (accepted server
+      events of the name in the slice), kinds (sorted: casing and/or affix) and example,
+      the first pair's (browser name, browser id, server name, server id) by kind, the
+      server event's position and the browser id;
+    - "browser_events": per browser event_name, the Pixel events a server event of the
+      slice misses only by a transformed id or name casing (each counted once).
+
+    The pairs are few next to the events (only events without an id twin that look
+    alike), so they are fetched once and counted here; each count used to run the
+    self-join again.
+    """
+    with engine.connect() as connection:
+        pairs = read_frame(connection, transformed_id_pairs(filters, affix_min_chars))
+    if pairs.empty:
+        return {"by_server_name": [], "browser_events": {}}
+    browser_positions = [f"b_{c}" for c in POSITION]
+    browser_events = (
+        pairs.drop_duplicates([*browser_positions, "b_event_name"]).groupby("b_event_name").size()
+    )
+    affected = pairs.drop_duplicates([*POSITION, "s_event_name"]).groupby("s_event_name").size()
+    kinds = pairs.groupby("s_event_name")["kind"].agg(lambda k: tuple(sorted(set(k))))
+    first = pairs.sort_values(["kind", *POSITION, "b_event_id"], kind="stable")
+    examples = first.drop_duplicates("s_event_name").set_index("s_event_name")
     e = events
     with engine.connect() as connection:
-        counts = connection.execute(
-            sa.select(affected.c.s_event_name, sa.func.count()).group_by(affected.c.s_event_name)
-        ).all()
-        if not counts:
-            return []
-        kinds = connection.execute(sa.select(pairs.c.s_event_name, pairs.c.kind).distinct()).all()
-        examples = connection.execute(
-            sa.select(
-                ranked.c.s_event_name,
-                ranked.c.b_event_name,
-                ranked.c.b_event_id,
-                ranked.c.s_event_id,
-            ).where(ranked.c.rank == 1)
-        ).all()
         totals = dict(
             connection.execute(
                 sa.select(e.c.event_name, sa.func.count())
@@ -461,17 +440,24 @@ def transformed_id_counts(
                 .group_by(e.c.event_name)
             ).all()
         )
-    kinds_by_name: dict[str, set[str]] = {}
-    for name, kind in kinds:
-        kinds_by_name.setdefault(name, set()).add(kind)
-    example_by_name = {row[0]: (row[1], row[2], row[0], row[3]) for row in examples}
-    return [
-        {
-            "event_name": name,
-            "server_events": int(count),
-            "total": int(totals.get(name, count)),
-            "kinds": tuple(sorted(kinds_by_name.get(name, ()))),
-            "example": example_by_name[name],
-        }
-        for name, count in counts
-    ]
+    by_server_name = []
+    for name, count in affected.items():
+        example = examples.loc[name]
+        by_server_name.append(
+            {
+                "event_name": name,
+                "server_events": int(count),
+                "total": int(totals.get(name, count)),
+                "kinds": kinds[name],
+                "example": (
+                    example["b_event_name"],
+                    example["b_event_id"],
+                    name,
+                    example["s_event_id"],
+                ),
+            }
+        )
+    return {
+        "by_server_name": by_server_name,
+        "browser_events": {str(n): int(c) for n, c in browser_events.items()},
+    }
