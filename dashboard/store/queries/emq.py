@@ -26,12 +26,9 @@ def _valid(param: str, assume_valid: str | None, table) -> sa.ColumnElement[bool
     return table.c[f"p_{param}"] == VALID
 
 
-def emq_score(config: Config, assume_valid: str | None = None, table=events) -> sa.ColumnElement:
-    """Each event's estimate, optionally as if `assume_valid` were valid too.
-
-    The points are added in PARAMS order, capped and scaled by the same constant as the
-    oracle, so the doubles are bit-for-bit those the pandas oracle computes.
-    """
+def emq_points(config: Config, assume_valid: str | None = None, table=events) -> sa.ColumnElement:
+    """Each event's points before the cap, optionally as if `assume_valid` were valid too
+    (added in PARAMS order, as the oracle adds them)."""
     points: sa.ColumnElement = sa.literal(0.0, sa.Double)
     for param in PARAMS:
         weight = config.emq_points.get(param, 0.0)
@@ -41,12 +38,43 @@ def emq_score(config: Config, assume_valid: str | None = None, table=events) -> 
         _valid("client_ip_address", assume_valid, table),
         _valid("client_user_agent", assume_valid, table),
     )
-    points = points + sa.case((pair, config.emq_pair_points), else_=0.0)
-    # min(points, cap) / cap * 10, with `points` written once: DuckDB evaluates a
-    # repeated subexpression again, and a CASE testing `points >= cap` first ran 2.5x
-    # slower over a million events.
+    return points + sa.case((pair, config.emq_pair_points), else_=0.0)
+
+
+def score_of(points: sa.ColumnElement, rejected: sa.ColumnElement[bool], config: Config):
+    """The estimate from an event's points and whether its valid set is rejected:
+    min(points, cap) / cap * 10, or 0."""
+    # `points` written once: DuckDB evaluates a repeated subexpression again, and a CASE
+    # testing `points >= cap` first ran 2.5x slower over a million events.
     scaled = least(points, config.emq_cap) * sa.literal(10.0 / config.emq_cap, sa.Double)
-    return sa.case((rejected_combination(assume_valid, table), 0.0), else_=scaled)
+    return sa.case((rejected, 0.0), else_=scaled)
+
+
+def emq_score(config: Config, assume_valid: str | None = None, table=events) -> sa.ColumnElement:
+    """Each event's estimate, optionally as if `assume_valid` were valid too.
+
+    The points are added in PARAMS order, capped and scaled by the same constant as the
+    oracle, so the doubles are bit-for-bit those the pandas oracle computes.
+    """
+    return score_of(
+        emq_points(config, assume_valid, table),
+        rejected_combination(assume_valid, table),
+        config,
+    )
+
+
+def points_gained(config: Config, param: str, table) -> sa.ColumnElement:
+    """The points an event would gain if `param` were valid too: its weight, plus the
+    IP + user agent pair's when it completes the pair; 0 when it is valid already."""
+    pair_partner = {
+        "client_ip_address": "client_user_agent",
+        "client_user_agent": "client_ip_address",
+    }
+    gained: sa.ColumnElement = sa.literal(config.emq_points.get(param, 0.0), sa.Double)
+    if param in pair_partner:
+        completes = table.c[f"p_{pair_partner[param]}"] == VALID
+        gained = gained + sa.case((completes, config.emq_pair_points), else_=0.0)
+    return sa.case((table.c[f"p_{param}"] == VALID, 0.0), else_=gained)
 
 
 def rejected_combination(assume_valid: str | None = None, table=events) -> sa.ColumnElement[bool]:

@@ -16,7 +16,7 @@ from dashboard.core.definitions import (
     GAP_STATUSES,
 )
 from dashboard.core.filters import Filters
-from dashboard.core.params import VALID
+from dashboard.core.params import PARAMS, REJECTED_COMBINATIONS, VALID
 from dashboard.store.database import events
 from dashboard.store.queries.common import (
     ACCEPTED,
@@ -29,7 +29,7 @@ from dashboard.store.queries.common import (
     server_only_by_design,
     where,
 )
-from dashboard.store.queries.emq import emq_score
+from dashboard.store.queries.emq import emq_points, points_gained, rejected_combination, score_of
 
 
 # ---------------------------------------------------------------------------
@@ -41,23 +41,44 @@ def fix_gains(
     (`server_events`), the sum of their EMQ estimates (`score_sum`) and, for each of
     `params`, the events with a valid value (`valid__<p>`) and how much the sum would
     rise if every event had one (`gain__<p>`). Scored per event in the database."""
-    base = emq_score(config)
-    keys = [group_column("event_name"), group_column("action_source")]
+    # Each event's points once, in a subquery: every candidate's score adds to them
+    # (the weights are sums of quarters, so the order of the additions changes nothing).
+    needed = {f"p_{p}" for p in PARAMS} | {"n_valid_params"}
+    needed |= {f"combo_{k}" for k in range(len(REJECTED_COMBINATIONS))}
+    scored = (
+        sa.select(
+            group_column("event_name"),
+            group_column("action_source"),
+            *[events.c[c] for c in sorted(needed)],
+            emq_points(config).label("points"),
+        )
+        .where(*where(filters), SERVER)
+        .subquery("scored")
+    )
+    base = score_of(scored.c.points, rejected_combination(table=scored), config)
+    gains = [
+        sa.func.sum(
+            score_of(
+                scored.c.points + points_gained(config, p, scored),
+                rejected_combination(p, scored),
+                config,
+            )
+            - base
+        ).label(f"gain__{p}")
+        for p in params
+    ]
+    keys = [scored.c.event_name, scored.c.action_source]
     query = (
         sa.select(
             *keys,
             sa.cast(sa.func.count(), sa.BigInteger).label("server_events"),
             sa.func.sum(base).label("score_sum"),
+            *gains,
             *[
-                sa.func.sum(emq_score(config, assume_valid=p) - base).label(f"gain__{p}")
-                for p in params
-            ],
-            *[
-                sa.cast(count_if(events.c[f"p_{p}"] == VALID), sa.BigInteger).label(f"valid__{p}")
+                sa.cast(count_if(scored.c[f"p_{p}"] == VALID), sa.BigInteger).label(f"valid__{p}")
                 for p in params
             ],
         )
-        .where(*where(filters), SERVER)
         .group_by(*keys)
         .order_by(*keys)
     )
