@@ -20,7 +20,7 @@ from dashboard.core.filters import DIMENSIONS, FILTER_DIMENSIONS, Filters, epoch
 from dashboard.core.measures import Count
 from dashboard.store.database import events
 from dashboard.store.frames import result_frame
-from dashboard.store.functions import count_where, percentile
+from dashboard.store.functions import count_where
 from dashboard.store.queries.emq import rejected_combination
 
 
@@ -135,14 +135,6 @@ def group_column(dimension: str) -> sa.ColumnElement:
     if dimension in ("action_source", "messaging_channel"):
         return sa.func.coalesce(column, "(none)").label(dimension)
     return column.label(dimension)
-
-
-def percentile_aggregates() -> list[sa.ColumnElement]:
-    """Median and p90 lag of server events with a known lag."""
-    return [
-        percentile(sa.case((LAG_KNOWN, LAG)), 0.5).label("median_lag_s"),
-        percentile(sa.case((LAG_KNOWN, LAG)), 0.9).label("p90_lag_s"),
-    ]
 
 
 def read_frame(
