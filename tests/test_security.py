@@ -269,7 +269,9 @@ def _browse_every_page(base: str) -> dict[str, bytes]:
                 raise AssertionError(
                     f"no {label!r} link in the sidebar; the page reads: {text}"
                 ) from None
-            link.click()
+            # The same patience for the page change itself: Playwright waits for the
+            # navigation the click schedules, which a busy server can delay past 30 s.
+            link.click(timeout=90_000)
             page.wait_for_timeout(300)
             _settle(page)
             assert page.locator("[data-testid='stException']").count() == 0, label
