@@ -35,10 +35,12 @@ from dashboard.core.params import (
     is_ip_address,
     looks_like_email,
     looks_like_phone,
+    value_reason,
     value_status,
 )
 from dashboard.ingest.fastpath_sql import (
     IP_OK_FUNCTION,
+    element_reason,
     element_status,
     full_match,
     is_email,
@@ -243,6 +245,17 @@ def test_value_status_alike(duck, param):
     differ = {v: pair for v, pair in differ.items() if pair[0] != pair[1]}
     assert not differ, list(differ.items())[:10]
     assert {VALID, INVALID} <= set(in_sql.values())
+
+
+@pytest.mark.parametrize("param", PARAMS)
+def test_value_reason_alike(duck, param):
+    """The SQL reason of a text is `params.value_reason`'s, code for code (NULL: valid)."""
+    in_sql = _sql_results(duck, element_reason(param, "v"))
+    differ = {v: (value_reason(param, v), in_sql[v]) for v in VALUES}
+    differ = {v: pair for v, pair in differ.items() if pair[0] != pair[1]}
+    assert not differ, list(differ.items())[:10]
+    assert None in in_sql.values()
+    assert len({r for r in in_sql.values() if r is not None}) >= 2
 
 
 def test_timestamp_range_is_the_definitions_one():

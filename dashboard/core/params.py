@@ -215,7 +215,7 @@ REASON_TEXT: dict[int, str] = {
     REASON_NOT_TEXT: "object, nested list or true/false, not text",
     REASON_LIST_NO_VALID: "list with no valid element (its elements fail for different reasons)",
 }
-_PLAINTEXT_REASONS = frozenset(
+PLAINTEXT_REASONS = frozenset(
     {
         REASON_PLAINTEXT_EMAIL,
         REASON_PLAINTEXT_PHONE,
@@ -223,9 +223,12 @@ _PLAINTEXT_REASONS = frozenset(
         REASON_PLAINTEXT_MARKED,
     }
 )
-# How far an fbc/fbp value gets: the prefix, then the 13-digit creation time.
-_FB_PREFIX = re.compile(r"fb\.[0-2]\.")
-_FB_TIME = re.compile(r"fb\.[0-2]\.\d{13}(?:\.|$)")
+# How far an fbc/fbp value gets: the prefix, then the 13-digit creation time (patterns
+# matched at the start of the value; the vectorised importer's SQL reads them too).
+FB_PREFIX_PATTERN = r"fb\.[0-2]\."
+FB_TIME_PATTERN = r"fb\.[0-2]\.\d{13}(?:\.|$)"
+_FB_PREFIX = re.compile(FB_PREFIX_PATTERN)
+_FB_TIME = re.compile(FB_TIME_PATTERN)
 _DIGITS = _full(DIGITS_PATTERN)
 
 
@@ -234,7 +237,7 @@ def reason_status(reason: int | None) -> int:
     reasons, else INVALID."""
     if reason is None:
         return VALID
-    return UNHASHED if reason in _PLAINTEXT_REASONS else INVALID
+    return UNHASHED if reason in PLAINTEXT_REASONS else INVALID
 
 
 def reason_text(code: int) -> str:
@@ -368,7 +371,7 @@ def value_reason(param: str, value: Any) -> int | None:
         reasons.append(reason)
     if not reasons:
         return None  # an empty list is absent
-    plaintext = [r for r in reasons if r in _PLAINTEXT_REASONS]
+    plaintext = [r for r in reasons if r in PLAINTEXT_REASONS]
     if plaintext:
         return plaintext[0]
     return reasons[0] if len(set(reasons)) == 1 else REASON_LIST_NO_VALID

@@ -53,9 +53,10 @@ def _ip_ok_batch(values: pa.Array) -> pa.Array:
 
 
 def _param_reason_batch(params: pa.Array, texts: pa.Array, lists: pa.Array) -> pa.Array:
-    """`params.value_reason` for a column of values, each a text or a list of texts (the
-    query calls it only for values that are not valid: the reason is defined once, in
-    Python, and a pattern-by-pattern SQL copy could drift)."""
+    """`params.value_reason` for a column of values, each a text or a list of texts. The
+    query calls it only for arrays that are not valid: a string value's reason is computed
+    in SQL (`fastpath_sql.element_reason`), an array's rule for mixed elements is left to
+    the one Python definition rather than copied."""
     out = []
     for param, text, elements in zip(
         params.to_pylist(), texts.to_pylist(), lists.to_pylist(), strict=True

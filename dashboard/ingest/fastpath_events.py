@@ -4,12 +4,12 @@ Owns what the query reads from each event and how: the event fields it reads, ea
 user_data value's JSON type, text(s) and status, the stored values of the event (dedup
 keys, fingerprints, campaign, stage...) and `ok`, whether the Python path (`rows.build_row`)
 would store exactly these values. The CTEs, in order, each selecting from the one before
-and the first from `raw_events` (one row per event, `e`): `kinds`, `parsed`, `judged`,
-`statused`.
+and the first from `raw_events` (one row per event, `e`): `kinds`, `parsed`, `reasoned`,
+`judged`, `statused`.
 
 Column names per user_data parameter p: `k_p` its JSON type, `s_p` the text of a string
-value, `a_p` the texts of an array's elements, `sc_p` / `st_p` their statuses, `p_p`
-the stored status. Strings (the common case) never become lists.
+value, `a_p` the texts of an array's elements, `r_p` a string value's reason (NULL
+when valid), `sc_p` / `st_p` the statuses, `p_p` the stored status. Strings (the common case) never become lists.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dashboard.core.params import ABSENT, INVALID, PARAMS, UNHASHED, VALID
 from dashboard.ingest.fastpath_sql import (
     QUERY_VALUE_FUNCTION,
     config_text,
+    element_reason,
     element_status,
     fingerprint,
     is_email,
@@ -33,6 +34,7 @@ from dashboard.ingest.fastpath_sql import (
     leaf_type,
     optional_text,
     plain_text_ok,
+    reason_status,
     text,
     unspaced,
 )
@@ -116,24 +118,32 @@ def _parsed_cte() -> str:
     )"""
 
 
-def _status_columns(param: str) -> str:
-    """`sc_p`, the status of a string value, and `st_p`, the statuses of an array's."""
+def _reason_columns(param: str) -> str:
+    """`r_p`, the reason of a string value (NULL when valid), and `st_p`, the statuses of
+    an array's elements."""
     return (
-        f"CASE WHEN k_{param} = 'VARCHAR' THEN {element_status(param, f's_{param}')} END"
-        f" AS sc_{param}, CASE WHEN k_{param} = 'ARRAY' THEN list_transform(a_{param},"
+        f"CASE WHEN k_{param} = 'VARCHAR' THEN {element_reason(param, f's_{param}')} END"
+        f" AS r_{param}, CASE WHEN k_{param} = 'ARRAY' THEN list_transform(a_{param},"
         f" lambda x: {element_status(param, 'x')}) END AS st_{param}"
     )
 
 
 def _judged_cte() -> str:
-    """judged: event_time in seconds (`rows._event_time`) and each value's status(es)."""
+    """judged: event_time in seconds (`rows._event_time`), each string value's reason and
+    each array's statuses; then `sc_p`, the status of a string value, from its reason."""
+    statuses = ", ".join(
+        f"CASE WHEN k_{p} = 'VARCHAR' THEN {reason_status(f'r_{p}')} END AS sc_{p}" for p in PARAMS
+    )
     return f"""
-    judged AS (
+    reasoned AS (
         SELECT *,
             CASE WHEN t_raw > 100000000000 THEN t_raw / 1000.0::DOUBLE
                 ELSE CAST(t_raw AS DOUBLE) END AS t_seconds,
-            {", ".join(_status_columns(p) for p in PARAMS)}
+            {", ".join(_reason_columns(p) for p in PARAMS)}
         FROM parsed
+    ),
+    judged AS (
+        SELECT *, {statuses} FROM reasoned
     )"""
 
 

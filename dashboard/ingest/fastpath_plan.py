@@ -8,7 +8,7 @@ import from the config and the store's columns, and its record-level stages. In 
 - `batch`: what a record says about its events, as `rows.Envelope`, and whether the
   Python path would read it alike (`_batch_cte`);
 - `raw_events`: one row per event of a record (`_raw_events_cte`);
-- `kinds`, `parsed`, `judged`, `statused`: each event's stored values, and `ok`, whether
+- `kinds`, `parsed`, `reasoned`, `judged`, `statused`: each event's stored values, and `ok`, whether
   the Python path would store exactly these (`fastpath_events`);
 - the final select, in the store's column order (`_final_select`).
 """
@@ -332,11 +332,13 @@ def _select_expressions() -> dict[str, str]:
 
 def _param_reasons() -> str:
     """`params.format_reasons` of the event: "param:code" for each parameter whose
-    status is invalid or unhashed, in PARAMS order, the code from `params.value_reason`
-    (called only for those values); NULL when there is none."""
+    status is invalid or unhashed, in PARAMS order. A string value's code is its reason
+    `r_p`, computed in SQL; an array's comes from `params.value_reason` (a UDF: arrays are
+    rare, and their rule for mixed elements is long). NULL when there is none."""
     parts = ", ".join(
-        f"CASE WHEN p_{p} IN ({INVALID}, {UNHASHED}) THEN '{p}:' || CAST("
-        f"{PARAM_REASON_FUNCTION}('{p}', s_{p}, a_{p}) AS VARCHAR) END"
+        f"CASE WHEN k_{p} = 'VARCHAR' THEN '{p}:' || CAST(r_{p} AS VARCHAR)"
+        f" WHEN p_{p} IN ({INVALID}, {UNHASHED}) THEN '{p}:' || CAST("
+        f"{PARAM_REASON_FUNCTION}('{p}', NULL, a_{p}) AS VARCHAR) END"
         for p in PARAMS
     )
     return f"nullif(concat_ws(';', {parts}), '')"

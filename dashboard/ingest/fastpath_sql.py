@@ -13,7 +13,10 @@ from __future__ import annotations
 import json
 
 from dashboard.core.params import (
+    DIGITS_PATTERN,
     EMAIL_PATTERN,
+    FB_PREFIX_PATTERN,
+    FB_TIME_PATTERN,
     HASHED_PARAMS,
     HEXISH_PATTERN,
     INVALID,
@@ -23,6 +26,21 @@ from dashboard.core.params import (
     PLACEHOLDERS,
     PLAIN_PATTERNS,
     PLAINTEXT_MARKER,
+    PLAINTEXT_REASONS,
+    REASON_FB_ID,
+    REASON_FB_PREFIX,
+    REASON_FB_TIME,
+    REASON_HASHED_RAW,
+    REASON_HEX_NOT_SHA256,
+    REASON_LEAD_ID_LENGTH,
+    REASON_NOT_DIGITS,
+    REASON_NOT_IP,
+    REASON_PLACEHOLDER,
+    REASON_PLAINTEXT_EMAIL,
+    REASON_PLAINTEXT_MARKED,
+    REASON_PLAINTEXT_PHONE,
+    REASON_PLAINTEXT_VALUE,
+    REASON_UPPERCASE_HEX,
     SHA256_HEX_DIGITS,
     SHA256_PATTERN,
     UNHASHED,
@@ -175,37 +193,77 @@ def is_phone(value: str) -> str:
     return f"({full_match(value, PHONE_CHARS_PATTERN)} AND {digits} >= {MIN_PHONE_DIGITS})"
 
 
+def reason_status(reason: str) -> str:
+    """SQL for `params.reason_status` on a present value's reason (NULL: valid)."""
+    plaintext = ", ".join(str(code) for code in sorted(PLAINTEXT_REASONS))
+    return (
+        f"CASE WHEN {reason} IS NULL THEN {VALID}"
+        f" WHEN {reason} IN ({plaintext}) THEN {UNHASHED} ELSE {INVALID} END"
+    )
+
+
 def element_status(param: str, value: str) -> str:
     """SQL for `params.value_status(param, value)[0]` on a clean ASCII text."""
-    marker = f"starts_with({value}, '{PLAINTEXT_MARKER}')"
-    return f"CASE WHEN {marker} THEN {UNHASHED} ELSE {_unmarked_status(param, value)} END"
+    return reason_status(element_reason(param, value))
 
 
-def _unmarked_status(param: str, x: str) -> str:
-    """The status of a value that is not the capture relay's plaintext marker, in the
-    order of `params._scalar_status` (hashed, external_id, then plain parameters)."""
+def element_reason(param: str, x: str) -> str:
+    """SQL for `params._scalar_reason(param, x)` on a clean ASCII text, in its order:
+    the relay's plaintext marker, then the hashed, external_id or plain parameter rules.
+    NULL for a valid value. The reason is the one definition of validity (the status
+    derives from it), so the query computes it once per value, in SQL."""
+    marker = f"starts_with({x}, '{PLAINTEXT_MARKER}')"
     if param in HASHED_PARAMS:
+        upper_hex = (
+            f"CASE WHEN strlen({x}) = {SHA256_HEX_DIGITS}"
+            f" AND {full_match(f'lower({x})', SHA256_PATTERN)}"
+            f" THEN {REASON_UPPERCASE_HEX} ELSE {REASON_HEX_NOT_SHA256} END"
+        )
+        phone = f" WHEN {is_phone(x)} THEN {REASON_PLAINTEXT_PHONE}" if param == "ph" else ""
         return (
-            f"CASE WHEN {_is_sha256(x)} THEN {VALID}"
-            f" WHEN {_is_placeholder(x)} OR {_is_hexish(x)} THEN {INVALID} ELSE {UNHASHED} END"
+            f"CASE WHEN {marker} THEN {REASON_PLAINTEXT_MARKED} WHEN {_is_sha256(x)} THEN NULL"
+            f" WHEN {_is_placeholder(x)} THEN {REASON_PLACEHOLDER}"
+            f" WHEN {_is_hexish(x)} THEN {upper_hex}"
+            f" WHEN {is_email(x)} THEN {REASON_PLAINTEXT_EMAIL}{phone}"
+            f" ELSE {REASON_PLAINTEXT_VALUE} END"
         )
     if param == "external_id":
         return (
-            f"CASE WHEN {_is_placeholder(x)} THEN {INVALID} WHEN {is_email(x)}"
-            f" OR (starts_with({x}, '+') AND {is_phone(x)}) THEN {UNHASHED} ELSE {VALID} END"
+            f"CASE WHEN {marker} THEN {REASON_PLAINTEXT_MARKED}"
+            f" WHEN {_is_placeholder(x)} THEN {REASON_PLACEHOLDER}"
+            f" WHEN {is_email(x)} THEN {REASON_PLAINTEXT_EMAIL}"
+            f" WHEN starts_with({x}, '+') AND {is_phone(x)} THEN {REASON_PLAINTEXT_PHONE} END"
         )
     if param == "client_ip_address":
-        check = (
+        valid = (
             f"(CASE WHEN {full_match(x, IPV4_PATTERN)} OR {full_match(x, IPV6_FULL_PATTERN)}"
             f" THEN true ELSE {IP_OK_FUNCTION}({x}) END)"
         )
+        shape_reason = str(REASON_NOT_IP)
+    elif param in ("fbc", "fbp"):
+        valid = full_match(x, PLAIN_PATTERNS[param])
+        shape_reason = (
+            f"CASE WHEN NOT regexp_matches({x}, '^{quoted(FB_PREFIX_PATTERN)}')"
+            f" THEN {REASON_FB_PREFIX}"
+            f" WHEN NOT regexp_matches({x}, '^{quoted(FB_TIME_PATTERN)}') THEN {REASON_FB_TIME}"
+            f" ELSE {REASON_FB_ID} END"
+        )
     elif param in PLAIN_PATTERNS:
-        check = full_match(x, PLAIN_PATTERNS[param])
+        valid = full_match(x, PLAIN_PATTERNS[param])
+        shape_reason = (
+            f"CASE WHEN {full_match(x, DIGITS_PATTERN)} THEN {REASON_LEAD_ID_LENGTH}"
+            f" ELSE {REASON_NOT_DIGITS} END"
+            if param == "lead_id"
+            else str(REASON_NOT_DIGITS)
+        )
     else:
-        check = f"NOT {_is_sha256(x)}"
+        # No shape: any raw value is valid but a hash, which the next branch names.
+        valid = f"NOT {_is_sha256(x)}"
+        shape_reason = str(REASON_NOT_DIGITS)
     return (
-        f"CASE WHEN {_is_placeholder(x)} THEN {INVALID}"
-        f" WHEN {check} THEN {VALID} ELSE {INVALID} END"
+        f"CASE WHEN {marker} THEN {REASON_PLAINTEXT_MARKED}"
+        f" WHEN {_is_placeholder(x)} THEN {REASON_PLACEHOLDER} WHEN {valid} THEN NULL"
+        f" WHEN {_is_sha256(x)} THEN {REASON_HASHED_RAW} ELSE {shape_reason} END"
     )
 
 
