@@ -310,7 +310,7 @@ def scorer():
     engine.dispose()
 
 
-def estimate_emq(valid: frozenset[str], config, engine=None) -> float:
+def estimate_emq(valid: frozenset[str], config, engine) -> float:
     """`emq_score` of one event whose valid parameters are `valid` (statuses and the
     rejected-combination flags as the import stores them)."""
     names = [*[f"p_{p}" for p in PARAMS], "n_valid_params"]
@@ -324,14 +324,13 @@ def estimate_emq(valid: frozenset[str], config, engine=None) -> float:
     one_event = sa.values(
         *[sa.column(n, t) for n, t in zip(names, types, strict=True)], name="e"
     ).data([row])
-    engine = engine or sa.create_engine("duckdb:///:memory:")
     with engine.connect() as connection:
         return connection.execute(sa.select(emq_score(config, table=one_event))).scalar_one()
 
 
 @pytest.mark.parametrize(("valid", "expected"), EMQ_CASES)
-def test_estimate_emq_reference(config, valid, expected):
-    assert estimate_emq(frozenset(valid), config) == pytest.approx(expected, abs=1e-12)
+def test_estimate_emq_reference(config, scorer, valid, expected):
+    assert estimate_emq(frozenset(valid), config, scorer) == pytest.approx(expected, abs=1e-12)
 
 
 VALUES = {
