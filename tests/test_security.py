@@ -228,6 +228,13 @@ def _settle(page) -> None:
     page.wait_for_selector(done, timeout=90_000)
 
 
+def _download_offered(base: str, frames: list[bytes], label: str, found: dict) -> None:
+    """Every file a page offers (each table's CSV download), while it is served."""
+    for name in sorted(set(re.findall(rb"/media/[0-9a-f]+\.[a-z]+", b"".join(frames)))):
+        with urllib.request.urlopen(base + name.decode(), timeout=30) as answer:
+            found[f"download {label} {name.decode()}"] = answer.read()
+
+
 def _browse_every_page(base: str) -> dict[str, bytes]:
     """What a browser receives on every page: HTML, websocket messages, downloadables."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
@@ -251,8 +258,15 @@ def _browse_every_page(base: str) -> dict[str, bytes]:
         )
         page.goto(f"{base}/?period=All+data")
         _settle(page)
+
+        def record(label: str, seen: int) -> None:
+            assert page.locator("[data-testid='stException']").count() == 0, label
+            found[f"page {label}"] = page.content().encode()
+            found[f"page text {label}"] = page.inner_text("body").encode()
+            _download_offered(base, frames[seen:], label, found)
+
+        record("Overview", 0)  # the default page, loaded above: clicking it would rerun it
         for label in (
-            "Overview",
             "Match quality",
             "Coverage & dedup",
             "Funnel",
@@ -269,20 +283,10 @@ def _browse_every_page(base: str) -> dict[str, bytes]:
                 raise AssertionError(
                     f"no {label!r} link in the sidebar; the page reads: {text}"
                 ) from None
-            # The same patience for the page change itself: Playwright waits for the
-            # navigation the click schedules, which a busy server can delay past 30 s.
-            link.click(timeout=90_000)
+            link.click()
             page.wait_for_timeout(300)
             _settle(page)
-            assert page.locator("[data-testid='stException']").count() == 0, label
-            found[f"page {label}"] = page.content().encode()
-            found[f"page text {label}"] = page.inner_text("body").encode()
-            # Every file the page offers (each table's CSV download), while it is served.
-            for name in sorted(
-                set(re.findall(rb"/media/[0-9a-f]+\.[a-z]+", b"".join(frames[seen:])))
-            ):
-                with urllib.request.urlopen(base + name.decode(), timeout=30) as answer:
-                    found[f"download {label} {name.decode()}"] = answer.read()
+            record(label, seen)
         # The Events page on the lists that hold plaintext-bearing events, and their
         # whole-list downloads (built when clicked).
         for query in (
