@@ -128,6 +128,23 @@ def _edge_lines():
         # Plain cases the fast path owns.
         px(ev("PageView", T0, "a1", em=EM, fbp=FBP, fbc=FBC, client_ip_address="1.2.3.4")),
         px(ev("ViewContent", T0 + 1, "a2", em=[EM, "a@example.com"], ph=[PH])),
+        # Raw UTF-8 (as Node's JSON.stringify writes it) in texts taken as they are.
+        _raw(px(ev("Contato ✓", T0 + 2, "u1", em=EM, custom_data={"nota": "ação 日本"}))),
+        _raw(
+            pixel(
+                ev(
+                    "Lead",
+                    T0 + 3,
+                    "u2",
+                    fbp=FBP,
+                    custom_data={"campaign": "Campaña de otoño", "funnel_stage": "Negociação"},
+                    extra={"action_source": "sítio", "messaging_channel": "ватсап"},
+                ),
+                dataset="datasét",
+            )
+        ),
+        _raw(px(ev("Purchase", T0 + 4, "u3", custom_data={"value": 5, "title": "e\u0301 ́"}))),
+        _raw(px(ev("L" * 100 + "é" * 20, T0 + 5, "u4"))),  # 120 characters, 140 bytes
         px(ev("Lead", T0 + 2, "a3", em=["not a hash", "B@Example.com"], ph=[])),
         px(ev("Lead", T0 + 3, "a4", em="A@EXAMPLE.COM", ph="+1 (555) 010-0199")),
         px(ev("Lead", T0 + 4, "a5", em=EM.upper(), fn="5d41402abc4b2a76b9719d911017c592")),
@@ -253,6 +270,30 @@ def _edge_lines():
         px(ev("Lead", T0 + 50, "f6", client_user_agent='say "hi"')),  # escapes
         px(ev("Lead", T0 + 50, "f6a", client_user_agent="Mozilla é")),  # non-ASCII
         px(ev("Lead", T0 + 50, "f6b", client_ip_address=" 1.2.3.4")),  # edge space
+        # Raw UTF-8 where Python and DuckDB could read a text apart: user_data values
+        # (patterns, case), event_id, currency, test codes, error texts, Unicode spaces.
+        _raw(px(ev("Lead", T0 + 50, "v1", fn="José", em=EM))),
+        _raw(px(ev("Lead", T0 + 50, "v2", em="ＡＢ@example.com"))),
+        _raw(px(ev("Lead", T0 + 50, "v3", ph="٥٥٥٠١٠٠١٢٣"))),
+        _raw(px(ev("Lead", T0 + 50, "v4", external_id="İSTANBUL@example.com"))),
+        _raw(px(ev("Lead", T0 + 50, "v5", client_ip_address=["1.2.3.4", "ß"]))),
+        _raw(px(ev("Lead", T0 + 50, "josé@example.com"))),
+        _raw(px(ev("Lead", T0 + 50, "v6", custom_data={"value": 1, "currency": "straße"}))),
+        _raw(px(ev("\u00a0Lead", T0 + 50, "v7"))),
+        _raw(px(ev("Lead\u3000", T0 + 50, "v8"))),
+        _raw(px(ev("Lead", T0 + 50, "v9", custom_data={"campaign": "Otoño\u2003"}))),
+        _raw(px(ev("Lead", T0 + 50, "v10", custom_data={"funnel_stage": "\u0085Won"}))),
+        _raw(pixel(ev("Lead", T0 + 50, "v11"), dataset="\u00a0ds")),
+        _raw(px(ev("L" * 120 + "é" * 10, T0 + 50, "v12"))),  # 130 characters: cut by both
+        _raw(capi([ev("Lead", T0 + 50, "v13")], T0 + 60, test_event_code="\u00a0")),
+        _raw(
+            capi(
+                [ev("Lead", T0 + 50, "v14")],
+                T0 + 60,
+                status=400,
+                error={**USER_ERROR, "error_user_msg": "Tel. ٥٥٥٠١٠٠١٢٣ ou a\u00a0b@x.com"},
+            )
+        ),
         '{"kind": "pixel_event", "event": {"event_name": "Lead", "event_time": '
         + str(T0 + 50)
         + ', "user_data": {"client_user_agent": "a\\ud800b"}}}',  # a lone surrogate
@@ -296,6 +337,11 @@ def _edge_lines():
     return lines[:split] + lines[split + 1 :], split
 
 
+def _raw(record: dict) -> str:
+    """A record as a line of raw UTF-8, not ASCII with escapes as json.dumps writes."""
+    return json.dumps(record, ensure_ascii=False)
+
+
 def test_edge_cases_are_identical(tmp_path):
     lines, handed_back_from = _edge_lines()
     log = write_jsonl(tmp_path / "edge.jsonl", lines)
@@ -332,7 +378,8 @@ _TEXT = st.sampled_from(
     [EM, EM.upper(), "a@example.com", "+15550100123", "5550100", "null", "", " x", "x ",
      "fb.1.1763632800000.123", FBC, "1.2.3.4", "::1", "2001:DB8::1", "1234567890123456",
      "12", "Jose", MD5, PLAINTEXT_MARKER + "x", "fb.1.1763632800.1", "IwAR0abc",
-     "José", 'q"q', "a\\b", "\t", "é", "0", "-"]
+     "José", 'q"q', "a\\b", "\t", "é", "0", "-", "\u00a0x", "x\u3000", "٥٥٥٠١٠٠١٢٣",
+     "İ@example.com", "a\u00a0b@example.com", "ß", "\u212a", "ＡＢＣ"]
 )  # fmt: skip
 _VALUE = st.one_of(
     _TEXT,
@@ -353,7 +400,11 @@ def _random_event(draw):
         )
     )  # fmt: skip
     out = {
-        "event_name": draw(st.sampled_from(["Lead", "Purchase", " Lead", "", "Contact", 7])),
+        "event_name": draw(
+            st.sampled_from(
+                ["Lead", "Purchase", " Lead", "", "Contact", 7, "Contato ✓", "Lead\u00a0"]
+            )
+        ),
         "event_time": draw(
             st.sampled_from([T0, T0 * 1000, T0 + 0.5, str(T0), 0, -5, 10**17, None])
         ),
@@ -364,8 +415,8 @@ def _random_event(draw):
     if draw(st.booleans()):
         out["custom_data"] = {
             "value": draw(st.sampled_from([None, 1, 2.5, "3.5", "x", 10**16, True])),
-            "currency": draw(st.sampled_from([None, "usd", "", " EUR", 5])),
-            "campaign": draw(st.sampled_from([None, "Spring", "", " x", 3, "é"])),
+            "currency": draw(st.sampled_from([None, "usd", "", " EUR", 5, "straße"])),
+            "campaign": draw(st.sampled_from([None, "Spring", "", " x", 3, "é", "x\u2003"])),
         }
     if draw(st.booleans()):
         out["action_source"] = draw(st.sampled_from(["website", "chat", "", 5, None]))
@@ -396,7 +447,7 @@ def _random_record(draw):
     else:
         record = draw(_random_event())
     record["sent_at"] = draw(st.sampled_from([iso(T0 + 30), T0 + 30, None, "bad"]))
-    record["dataset_id"] = draw(st.sampled_from(["1", 2, None, ""]))
+    record["dataset_id"] = draw(st.sampled_from(["1", 2, None, "", "ñ", "\u00a0"]))
     return record
 
 
@@ -405,10 +456,12 @@ def _random_record(draw):
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(records=st.lists(_random_record(), min_size=1, max_size=15))
-def test_random_logs_are_identical(tmp_path, records):
+@given(records=st.lists(_random_record(), min_size=1, max_size=15), raw_utf8=st.booleans())
+def test_random_logs_are_identical(tmp_path, records, raw_utf8):
+    """Random records, written with escapes (as Python's json.dumps) or as raw UTF-8."""
     folder = Path(tempfile.mkdtemp(dir=tmp_path))
-    log = write_jsonl(folder / "random.jsonl", [pixel(event("PageView", T0, "x")), *records])
+    lines = [_raw(r) for r in records] if raw_utf8 else records
+    log = write_jsonl(folder / "random.jsonl", [pixel(event("PageView", T0, "x")), *lines])
     _assert_same(folder, log)
 
 

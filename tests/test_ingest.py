@@ -495,6 +495,8 @@ def test_a_failed_background_write_fails_the_import_and_keeps_the_blocks_before_
     )
 )
 def test_random_garbage_never_crashes_and_is_accounted_for(tmp_path_factory, config, lines):
+    from dashboard.ingest.detect import binary_detail
+    from dashboard.ingest.readers import BINARY_REASON
     from dashboard.store.database import make_engine
 
     folder = tmp_path_factory.mktemp("fuzz")
@@ -506,6 +508,11 @@ def test_random_garbage_never_crashes_and_is_accounted_for(tmp_path_factory, con
     if cleaned[0].startswith(b"\x1f\x8b"):
         # Gzip magic: the file is read as a (damaged) gzip stream, not as these lines.
         assert summary.quarantined_by_reason["truncated or corrupt gzip"] <= 1
+    elif binary_detail(path) is not None:
+        # Known binary first bytes ("PK\x03\x04"...), or mostly bytes no text holds:
+        # one quarantined pseudo-line for the whole file, not one per newline byte.
+        assert summary.lines_read == summary.lines_quarantined == 1
+        assert summary.quarantined_by_reason[BINARY_REASON] == 1
     else:
         assert summary.lines_read == len(cleaned)
     assert summary.accounted()

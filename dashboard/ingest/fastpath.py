@@ -4,12 +4,14 @@ Owns the columnar fast path of the importer. The per-record Python code in
 `dashboard.ingest` (`build_row` and friends) stays the definition of every stored value;
 this module computes the same values for the common, well-formed shape of a line in an
 in-memory DuckDB, and hands every line it cannot decide *exactly* like the Python path
-back to that path: lines with a byte outside printable ASCII or an escape other than
-`\/` (so every text is plain ASCII and Python's and DuckDB's notions of whitespace,
-digits and case agree), deep nesting, invalid JSON, a container or field of an
-unexpected type, text with edge spaces where the Python path strips, numbers where a
-text is expected, values that would be cut to length, bare-event records, the file's
-first line, and every event the Python path would quarantine. JSON that orjson refuses
+back to that path: lines that are not valid UTF-8 or hold an escape other than `\/`
+(so every text is the bytes between its quotes), non-ASCII text wherever Python's and
+DuckDB's notions of whitespace, digits or case could differ (user_data values, event_id,
+currency, test codes, Meta's error texts; names, campaigns and stages may be any text),
+deep nesting, invalid JSON, a container or field of an unexpected type, text with edge
+whitespace where the Python path strips, numbers where a text is expected, values that
+would be cut to length, bare-event records, the file's first line, and every event the
+Python path would quarantine. JSON that orjson refuses
 but DuckDB reads (NaN, trailing commas, huge exponents) is read alike by both paths
 (see `formats.jsonline.lenient_loads`). `tests/test_fastpath.py` checks that both paths store
 identical rows and quarantine on logs built to hit each case, and on random logs.
@@ -126,28 +128,21 @@ class BlockParser:
         offsets = np.empty(count + 1, dtype=np.int64)
         offsets[0] = 0
         offsets[1:] = ends
-        candidate = _plain_lines(data, offsets, max_bytes)
+        candidate, ascii_line = _candidate_lines(data, offsets, max_bytes)
         if first_line_no == 1 and count:
             candidate[0] = False  # a BOM is the Python path's business
-        # A view of the block, no copy; only printable-ASCII lines (valid UTF-8 for sure)
-        # are handed to DuckDB.
+        # A view of the block, no copy; only valid UTF-8 lines are handed to DuckDB.
         lines = pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
         if not candidate.any():
             return self.schema.empty_table(), np.arange(count)
         table = pa.table({"line_no": pa.array(np.arange(count) + first_line_no), "line": lines})
-        self.connection.register("lines", _candidate_batches(table, candidate))
-        try:
-            result = self.connection.sql(
-                self.plan.sql,
-                params={
-                    "source_id": source_id,
-                    "campaign_default": self.config.campaign_default[:256],
-                    "stage_other": self.config.stage_other[:128],
-                    "dataset_default": self.default_dataset,
-                },
-            ).to_arrow_table()
-        finally:
-            self.connection.unregister("lines")
+        # Printable-ASCII lines (nearly all) and the others in separate runs of the query:
+        # on the first, DuckDB folds away every check that non-ASCII text needs.
+        results = [
+            self._run(table, candidate & (ascii_line if plain else ~ascii_line), source_id, plain)
+            for plain in (True, False)
+        ]
+        result = pa.concat_tables([r for r in results if r is not None])
         ok = result.column("ok")
         line_numbers = result.column("line_no")
         bad_lines = pc.unique(pc.filter(line_numbers, pc.invert(ok)))
@@ -157,6 +152,26 @@ class BlockParser:
         done = pc.unique(rows.column("line_no")).to_numpy()
         handled[done - first_line_no] = True
         return rows, np.flatnonzero(~handled)
+
+    def _run(
+        self, table: pa.Table, chosen: np.ndarray, source_id: int, ascii_lines: bool
+    ) -> pa.Table | None:
+        """The query's result on the `chosen` lines of `table` (None when there is none)."""
+        if not chosen.any():
+            return None
+        self.connection.register("lines", _candidate_batches(table, chosen))
+        try:
+            return self.connection.sql(
+                self.plan.sql if ascii_lines else self.plan.sql_other,
+                params={
+                    "source_id": source_id,
+                    "campaign_default": self.config.campaign_default[:256],
+                    "stage_other": self.config.stage_other[:128],
+                    "dataset_default": self.default_dataset,
+                },
+            ).to_arrow_table()
+        finally:
+            self.connection.unregister("lines")
 
 
 def _candidate_batches(table: pa.Table, candidate: np.ndarray) -> pa.Table:
@@ -180,29 +195,43 @@ def _candidate_batches(table: pa.Table, candidate: np.ndarray) -> pa.Table:
     return pa.Table.from_batches(batches, table.schema)
 
 
-def _plain_lines(data: bytes, offsets: np.ndarray, max_bytes: int) -> np.ndarray:
-    """Which lines the fast path may take: printable ASCII without escapes (bar `\\/`),
-    not blank, not too long, and nested less deeply than orjson's limit.
+def _candidate_lines(
+    data: bytes, offsets: np.ndarray, max_bytes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(candidate, ascii_line): which lines the fast path may take, and which of those
+    are printable ASCII throughout.
 
-    With no byte above 0x7e and no escape, every text in the line is printable ASCII:
-    Python's and DuckDB's notions of whitespace, digits and case then agree.
+    A candidate is valid UTF-8 without escapes (bar `\\/`), not blank, not too long, and
+    nested less deeply than orjson's limit. On a printable-ASCII line Python's and
+    DuckDB's notions of whitespace, digits and case agree on every text; on the other
+    lines the query checks each text it judges (`fastpath_sql.is_plain`, `unspaced`) and
+    hands back the line where they could differ.
     """
     count = len(offsets) - 1
     lengths = np.diff(offsets)
-    plain = (lengths > 2) & (lengths <= max_bytes)
+    candidate = (lengths > 2) & (lengths <= max_bytes)
+    ascii_line = np.ones(count, dtype=bool)
     raw = np.frombuffer(data, dtype=np.uint8)
     if not count:
-        return plain
+        return candidate, ascii_line
     # Whole-block checks first: the common block is all ASCII with no escape at all.
     if not data.isascii() or b"\x7f" in data:
         high = np.flatnonzero(raw > 0x7E)
-        plain[np.searchsorted(offsets, high, side="right") - 1] = False
+        ascii_line[np.unique(np.searchsorted(offsets, high, side="right") - 1)] = False
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:  # rare: find the lines DuckDB must not see
+            for i in np.flatnonzero(~ascii_line):
+                try:
+                    data[offsets[i] : offsets[i + 1]].decode("utf-8")
+                except UnicodeDecodeError:
+                    candidate[i] = False
     if b"\\" in data:
         backslashes = np.flatnonzero(raw == 0x5C)
         escapes = backslashes[raw[np.minimum(backslashes + 1, len(raw) - 1)] != 0x2F]
-        plain[np.searchsorted(offsets, escapes, side="right") - 1] = False
-    for i in np.flatnonzero(plain & (lengths > 2 * _MAX_OPENERS)):
+        candidate[np.searchsorted(offsets, escapes, side="right") - 1] = False
+    for i in np.flatnonzero(candidate & (lengths > 2 * _MAX_OPENERS)):
         line = data[offsets[i] : offsets[i + 1]]
         if line.count(b"[") + line.count(b"{") > _MAX_OPENERS:
-            plain[i] = False
-    return plain
+            candidate[i] = False
+    return candidate, ascii_line

@@ -29,6 +29,7 @@ from dashboard.ingest.fastpath_sql import (
     is_integer,
     is_null,
     is_phone,
+    is_plain,
     is_text,
     json_path,
     leaf_type,
@@ -169,12 +170,16 @@ def _has_unhashed_pii() -> str:
 
 
 def _param_ok(param: str) -> str:
-    """A value the fast path judges like the Python path: null, an unspaced text, or an
-    array of unspaced texts."""
+    """A value the fast path judges like the Python path: null, an unspaced plain text,
+    or an array of unspaced plain texts (validity patterns and case mapping read
+    non-ASCII text differently in Python and RE2)."""
+    raw = f"CAST({_user_data_leaf(param)} AS VARCHAR)"
     return (
-        f"(k_{param} = 'NULL' OR (k_{param} = 'VARCHAR' AND {unspaced(f's_{param}')})"
-        f" OR (k_{param} = 'ARRAY' AND a_{param} IS NOT NULL AND coalesce(list_bool_and("
-        f"list_transform(a_{param}, lambda x: {unspaced('x')})), true)))"
+        f"(k_{param} = 'NULL' OR (k_{param} = 'VARCHAR' AND {unspaced(f's_{param}')}"
+        f" AND {is_plain(f's_{param}')})"
+        f" OR (k_{param} = 'ARRAY' AND a_{param} IS NOT NULL AND {is_plain(raw)}"
+        f" AND coalesce(list_bool_and(list_transform(a_{param}, lambda x: {unspaced('x')})),"
+        " true)))"
     )
 
 
@@ -216,7 +221,10 @@ def _event_id() -> tuple[str, str]:
         f" CASE WHEN {pii} THEN sha256(lower({value}))"
         f" ELSE {value} END END"
     )
-    ok = f"({is_null(leaf)} OR ({is_text(leaf)} AND {unspaced(value)} AND strlen({value}) <= 256))"
+    ok = (
+        f"({is_null(leaf)} OR ({is_text(leaf)} AND {unspaced(value)} AND {is_plain(value)}"
+        f" AND strlen({value}) <= 256))"
+    )
     return stored, ok
 
 
@@ -239,7 +247,11 @@ def _custom_data() -> tuple[str, str, str, str]:
         f"CASE WHEN {is_text(currency_leaf)} AND {text(currency_leaf)} <> ''"
         f" THEN left(upper({text(currency_leaf)}), 8) END"
     )
-    currency_ok = f"(NOT {is_text(currency_leaf)} OR {unspaced(text(currency_leaf))})"
+    currency_text = text(currency_leaf)
+    currency_ok = (
+        f"(NOT {is_text(currency_leaf)} OR ({unspaced(currency_text)}"
+        f" AND {is_plain(currency_text)}))"
+    )
     return value, value_ok, currency, currency_ok
 
 

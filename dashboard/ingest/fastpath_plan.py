@@ -34,10 +34,12 @@ from dashboard.core.params import (
 )
 from dashboard.ingest.fastpath_events import event_ctes, event_paths
 from dashboard.ingest.fastpath_sql import (
+    ASCII_LINE,
     PARAM_REASON_FUNCTION,
     int32,
     is_integer,
     is_null,
+    is_plain,
     is_text,
     json_spec,
     leaf_type,
@@ -69,9 +71,12 @@ def _error_leaf(key: str) -> str:
 
 @dataclass(frozen=True)
 class QueryPlan:
-    """The query for one import and the table it joins (event name to funnel stage)."""
+    """The query for one import and the table it joins (event name to funnel stage).
+    `sql` reads printable-ASCII lines, `sql_other` the other lines (with the checks
+    non-ASCII text needs, `fastpath_sql.is_plain` and `unspaced`)."""
 
     sql: str
+    sql_other: str
     stage_map: pa.Table
 
 
@@ -85,7 +90,8 @@ def plan_query(config: Config, columns: tuple[str, ...]) -> QueryPlan:
     SELECT ok, {_final_select(columns)}
     FROM statused LEFT JOIN stage_map ON stage_map.event_name = statused.name_text
     """
-    return QueryPlan(sql=sql, stage_map=_stage_map(config))
+    other = sql.replace(ASCII_LINE, "(/*other lines*/ false)")
+    return QueryPlan(sql=sql, sql_other=other, stage_map=_stage_map(config))
 
 
 def _stage_map(config: Config) -> pa.Table:
@@ -197,11 +203,21 @@ def _nonblank(leaf: str) -> str:
 
 
 def _error_text_ok(key: str) -> str:
-    """A text of the error object no longer than 500: `rows.error_text` redacts a window
-    of 2000 then cuts, which this query's redact-then-cut matches only on short texts
-    (longer ones go back)."""
+    """A plain text of the error object no longer than 500: `rows.error_text` redacts a
+    window of 2000 then cuts, which this query's redact-then-cut matches only on short
+    texts, and its patterns read non-ASCII digits and spaces as RE2 does not (those go
+    back)."""
     leaf = _error_leaf(key)
-    return f"NOT coalesce({is_text(leaf)} AND strlen({text(leaf)}) > 500, false)"
+    return (
+        f"NOT coalesce({is_text(leaf)} AND (strlen({text(leaf)}) > 500"
+        f" OR NOT {is_plain(text(leaf))}), false)"
+    )
+
+
+def _test_code_ok(leaf: str) -> str:
+    """A test_event_code both paths find blank or not alike: DuckDB's trim removes only
+    spaces, Python's strip every Unicode space (non-ASCII codes go back)."""
+    return f"NOT coalesce({is_text(leaf)} AND NOT {is_plain(text(leaf))}, false)"
 
 
 def _error_text(key: str, limit: int) -> str:
@@ -253,7 +269,8 @@ def _batch_cte() -> str:
                 WHEN 'capi_body' THEN len(r.data) END AS batch_size,
             CASE WHEN kind_text = 'capi_request' AND NOT {rejected} AND {accepted}
                 THEN {received} END AS events_received,
-            (dataset_ok AND response_ok AND (sent_missing OR sent_seconds BETWEEN {MIN_TIMESTAMP_S}
+            (dataset_ok AND response_ok AND {_test_code_ok("r.request.test_event_code")}
+                AND {_test_code_ok("r.test_event_code")} AND (sent_missing OR sent_seconds BETWEEN {MIN_TIMESTAMP_S}
                 AND {MAX_TIMESTAMP_S}) AND kind_text IN ('pixel_event', 'capi_request', 'capi_body')
                 AND (kind_text IS DISTINCT FROM 'capi_request' OR len(r.request.data) > 0)
                 AND (kind_text IS DISTINCT FROM 'capi_body' OR len(r.data) > 0)

@@ -65,6 +65,13 @@ def full_match(value: str, pattern: str) -> str:
     return f"regexp_full_match({value}, '{quoted(pattern)}')"
 
 
+# Stands for a literal in the query text: true when the lines it reads are printable
+# ASCII throughout. The query is planned twice (`fastpath_plan.QueryPlan`), run on
+# those lines and on the rest; with the literal true DuckDB folds away every guard
+# below (a per-line column, or a bound parameter, cost each guard on every line).
+ASCII_LINE = "(/*ascii lines*/ true)"
+
+
 # -- JSON leaves ---------------------------------------------------------------------
 
 
@@ -81,8 +88,14 @@ def leaf_type(leaf: str) -> str:
 
 def text(leaf: str) -> str:
     """The value of a string leaf. Fast-path lines hold no escapes (bar `\\/`, which
-    DuckDB writes back as `/`), so the leaf is the text between two quotes."""
-    return f"substr(CAST({leaf} AS VARCHAR), 2, strlen(CAST({leaf} AS VARCHAR)) - 2)"
+    DuckDB writes back as `/`), so the leaf is the text between two quotes. `substr`
+    counts code points: `strlen` (bytes) gives the length on ASCII lines, where it is the
+    cheapest; `length` (code points) on the others."""
+    raw = f"CAST({leaf} AS VARCHAR)"
+    return (
+        f"CASE WHEN {ASCII_LINE} THEN substr({raw}, 2, strlen({raw}) - 2)"
+        f" ELSE substr({raw}, 2, length({raw}) - 2) END"
+    )
 
 
 def is_text(leaf: str) -> str:
@@ -97,15 +110,36 @@ def is_integer(leaf: str) -> str:
     return f"{leaf_type(leaf)} IN ('BIGINT', 'UBIGINT')"
 
 
+# The characters Python's str.strip() removes (str.isspace) that a JSON text can hold
+# raw: the space, and beyond ASCII NEL, NBSP and the Unicode spaces and separators.
+# The ASCII controls among them cannot appear unescaped in valid JSON.
+_UNICODE_SPACE = (
+    "[\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}]"
+)
+
+
 def unspaced(value: str) -> str:
-    """No edge space (the only whitespace a fast-path line's text can hold): strip is a no-op."""
-    return f"NOT (starts_with({value}, ' ') OR ends_with({value}, ' '))"
+    """No edge whitespace, so Python's strip() is a no-op: only the space can be one on a
+    printable-ASCII line; on other lines, Unicode spaces too."""
+    return (
+        f"(NOT (starts_with({value}, ' ') OR ends_with({value}, ' ')) AND ({ASCII_LINE}"
+        f" OR NOT regexp_matches({value}, '^{_UNICODE_SPACE}|{_UNICODE_SPACE}$')))"
+    )
 
 
-def plain_text_ok(leaf: str, max_bytes: int) -> str:
-    """A text the Python path would keep unchanged: no edge whitespace, not cut."""
+def is_plain(value: str) -> str:
+    """A printable-ASCII text: where Python's and RE2's \\d, \\s and case mapping agree
+    (`\\d` matches Arabic-Indic digits in Python, `lower` maps "İ" differently...). Texts
+    that are judged, hashed or case-mapped must be plain, or their line goes back."""
+    return f"({ASCII_LINE} OR NOT regexp_matches({value}, '[^ -~]'))"
+
+
+def plain_text_ok(leaf: str, max_chars: int) -> str:
+    """A text the Python path would keep unchanged: no edge whitespace, not cut (Python
+    counts code points: DuckDB's `length`; on ASCII lines the cheaper byte count)."""
     value = text(leaf)
-    return f"({unspaced(value)} AND strlen({value}) <= {max_bytes})"
+    size = f"CASE WHEN {ASCII_LINE} THEN strlen({value}) ELSE length({value}) END"
+    return f"({unspaced(value)} AND {size} <= {max_chars})"
 
 
 def optional_text(leaf: str, max_bytes: int) -> tuple[str, str]:
