@@ -145,6 +145,13 @@ def _edge_lines():
         ),
         _raw(px(ev("Purchase", T0 + 4, "u3", custom_data={"value": 5, "title": "e\u0301 ́"}))),
         _raw(px(ev("L" * 100 + "é" * 20, T0 + 5, "u4"))),  # 120 characters, 140 bytes
+        # The same as \uXXXX escapes (as Python's json.dumps writes them).
+        px(ev("Contato ✓", T0 + 6, "w1", em=EM, custom_data={"nota": "ação 日本 \u0085"})),
+        px(ev("Lead", T0 + 6, "w2", custom_data={"campaign": "Campaña", "funnel_stage": "Ω"})),
+        px(ev("L" * 100 + "é" * 20, T0 + 6, "w3")),
+        '{"kind": "pixel_event", "event": {"event_name": "Caf\\u00e9 \\/ \\uFFFF", "event_time": '
+        + str(T0 + 6)
+        + "}}",
         px(ev("Lead", T0 + 2, "a3", em=["not a hash", "B@Example.com"], ph=[])),
         px(ev("Lead", T0 + 3, "a4", em="A@EXAMPLE.COM", ph="+1 (555) 010-0199")),
         px(ev("Lead", T0 + 4, "a5", em=EM.upper(), fn="5d41402abc4b2a76b9719d911017c592")),
@@ -272,6 +279,12 @@ def _edge_lines():
         px(ev("Lead", T0 + 50, "f6b", client_ip_address=" 1.2.3.4")),  # edge space
         # Raw UTF-8 where Python and DuckDB could read a text apart: user_data values
         # (patterns, case), event_id, currency, test codes, error texts, Unicode spaces.
+        px(ev("Lead", T0 + 50, "w4", em="ＡＢ@example.com")),  # escaped, in user_data
+        px(ev("\u00a0Lead", T0 + 50, "w5")),  # an escaped Unicode space at the edge
+        px(ev("Lead 😀", T0 + 50, "w6")),  # a surrogate pair
+        '{"kind": "pixel_event", "event": {"event_name": "Le\\u0061d", "event_time": '
+        + str(T0 + 50)
+        + "}}",  # an ASCII letter as an escape
         _raw(px(ev("Lead", T0 + 50, "v1", fn="José", em=EM))),
         _raw(px(ev("Lead", T0 + 50, "v2", em="ＡＢ@example.com"))),
         _raw(px(ev("Lead", T0 + 50, "v3", ph="٥٥٥٠١٠٠١٢٣"))),

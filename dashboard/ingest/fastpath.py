@@ -5,14 +5,14 @@ Owns the columnar fast path of the importer. The per-record Python code in
 this module computes the same values for the common, well-formed shape of a line in an
 in-memory DuckDB, and hands every line it cannot decide *exactly* like the Python path
 back to that path: lines that are not valid UTF-8 or hold an escape other than `\/`
-(so every text is the bytes between its quotes), non-ASCII text wherever Python's and
+and `\uXXXX` of a non-ASCII character (so every text DuckDB writes back is the
+characters between its quotes), non-ASCII text wherever Python's and
 DuckDB's notions of whitespace, digits or case could differ (user_data values, event_id,
 currency, test codes, Meta's error texts; names, campaigns and stages may be any text),
 deep nesting, invalid JSON, a container or field of an unexpected type, text with edge
 whitespace where the Python path strips, numbers where a text is expected, values that
 would be cut to length, bare-event records, the file's first line, and every event the
-Python path would quarantine. JSON that orjson refuses
-but DuckDB reads (NaN, trailing commas, huge exponents) is read alike by both paths
+Python path would quarantine. JSON that orjson refuses but DuckDB reads (NaN, trailing commas, huge exponents) is read alike by both paths
 (see `formats.jsonline.lenient_loads`). `tests/test_fastpath.py` checks that both paths store
 identical rows and quarantine on logs built to hit each case, and on random logs.
 
@@ -174,6 +174,31 @@ class BlockParser:
             self.connection.unregister("lines")
 
 
+_HEX_VALUE = np.full(256, -1, dtype=np.int64)
+for _digit, _value in zip(b"0123456789abcdefABCDEF", [*range(16), *range(10, 16)], strict=True):
+    _HEX_VALUE[_digit] = _value
+
+
+def _kept_escapes(raw: np.ndarray, backslashes: np.ndarray) -> np.ndarray:
+    """Which escapes a fast-path line may hold: `\\/`, and `\\uXXXX` of a character
+    from U+0080 on, surrogates excluded. DuckDB reads both into the character itself, as
+    Python does; other escapes (quotes, backslashes, controls, ASCII letters spelled as
+    escapes, lone or paired surrogates) would stay escaped in the leaf DuckDB writes
+    back, so their lines go to the Python path."""
+    end = len(raw) - 1
+    following = raw[np.minimum(backslashes + 1, end)]
+    digits = np.stack([_HEX_VALUE[raw[np.minimum(backslashes + k, end)]] for k in range(2, 6)])
+    code = (digits[0] << 12) | (digits[1] << 8) | (digits[2] << 4) | digits[3]
+    unicode = (
+        (following == 0x75)
+        & (backslashes + 5 <= end)
+        & (digits >= 0).all(axis=0)
+        & (code >= 0x80)
+        & ((code < 0xD800) | (code > 0xDFFF))
+    )
+    return (following == 0x2F) | unicode
+
+
 def _candidate_batches(table: pa.Table, candidate: np.ndarray) -> pa.Table:
     """The candidate rows of `table` in record batches of at most _BATCH_ROWS rows.
 
@@ -201,8 +226,9 @@ def _candidate_lines(
     """(candidate, ascii_line): which lines the fast path may take, and which of those
     are printable ASCII throughout.
 
-    A candidate is valid UTF-8 without escapes (bar `\\/`), not blank, not too long, and
-    nested less deeply than orjson's limit. On a printable-ASCII line Python's and
+    A candidate is valid UTF-8 without escapes but `\\/` and `\\uXXXX` of non-ASCII
+    characters (`_kept_escapes`), not blank, not too long, and nested less deeply than
+    orjson's limit. On a printable-ASCII line Python's and
     DuckDB's notions of whitespace, digits and case agree on every text; on the other
     lines the query checks each text it judges (`fastpath_sql.is_plain`, `unspaced`) and
     hands back the line where they could differ.
@@ -228,8 +254,14 @@ def _candidate_lines(
                     candidate[i] = False
     if b"\\" in data:
         backslashes = np.flatnonzero(raw == 0x5C)
-        escapes = backslashes[raw[np.minimum(backslashes + 1, len(raw) - 1)] != 0x2F]
-        candidate[np.searchsorted(offsets, escapes, side="right") - 1] = False
+        kept = _kept_escapes(raw, backslashes)
+        lines_of = np.searchsorted(offsets, backslashes, side="right") - 1
+        candidate[lines_of[~kept]] = False
+        # A \uXXXX escape of a non-ASCII character: DuckDB writes the character back raw,
+        # so the line is read as raw UTF-8 is (the checks for non-ASCII text apply).
+        ascii_line[lines_of[kept & (raw[np.minimum(backslashes + 1, len(raw) - 1)] == 0x75)]] = (
+            False
+        )
     for i in np.flatnonzero(candidate & (lengths > 2 * _MAX_OPENERS)):
         line = data[offsets[i] : offsets[i + 1]]
         if line.count(b"[") + line.count(b"{") > _MAX_OPENERS:

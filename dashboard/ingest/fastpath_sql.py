@@ -4,8 +4,10 @@ Owns the small SQL expressions `fastpath_plan` builds its query from: reading a 
 leaf (its type, the text of a string leaf, the checks that a text is kept unchanged by
 the Python path) and the DuckDB form of a user_data value's status. Every validity rule
 comes from `dashboard.core.params`; this module only spells it in SQL. The expressions
-assume a fast-path line: printable ASCII with no escape but `\/` (see `fastpath`), so
-every text is clean ASCII and RE2 reads each shared pattern as Python's `re` does.
+assume a fast-path line: valid UTF-8 whose only escapes DuckDB writes back as the
+character itself (see `fastpath`). Texts that are judged by a pattern or case-mapped
+must be printable ASCII (`is_plain`), where RE2 reads each shared pattern as Python's
+`re` does; their line goes back otherwise.
 """
 
 from __future__ import annotations
@@ -87,10 +89,11 @@ def leaf_type(leaf: str) -> str:
 
 
 def text(leaf: str) -> str:
-    """The value of a string leaf. Fast-path lines hold no escapes (bar `\\/`, which
-    DuckDB writes back as `/`), so the leaf is the text between two quotes. `substr`
-    counts code points: `strlen` (bytes) gives the length on ASCII lines, where it is the
-    cheapest; `length` (code points) on the others."""
+    """The value of a string leaf. A fast-path line's only escapes are `\\/` and `\\uXXXX`
+    of non-ASCII characters, which DuckDB writes back as the character itself, so the
+    leaf is the text between two quotes. `substr` counts code points: `strlen` (bytes)
+    gives the length on ASCII lines, where it is the cheapest; `length` (code points) on
+    the others."""
     raw = f"CAST({leaf} AS VARCHAR)"
     return (
         f"CASE WHEN {ASCII_LINE} THEN substr({raw}, 2, strlen({raw}) - 2)"
