@@ -596,6 +596,29 @@ def test_funnel_people_gaps_and_purchases(engine, tmp_path, config):
     assert revenue.loc[("crm", "EUR"), "revenue"] == 100.0
 
 
+def test_stage_order_gaps_over_eleven_thousand_campaigns(engine, tmp_path, config):
+    """One query whatever the number of campaigns (it once sent a literal per campaign
+    and stage: past SQLite's 32,766 parameters, and out of memory on DuckDB)."""
+    campaigns = 11_000
+    records = []
+    for i in range(campaigns):
+        data = {"campaign": f"c{i:05d}"}
+        records += [
+            pixel(event("Contact", T0 + i, f"a{i}c", external_id=f"a{i}", custom_data=data)),
+            pixel(event("Lead", T0 + i, f"a{i}l", external_id=f"a{i}", custom_data=data)),
+            pixel(event("Lead", T0 + i, f"b{i}l", external_id=f"b{i}", custom_data=data)),
+        ]
+    # Its people start at Qualified: its entry stage, so no gap.
+    records.append(pixel(event("Lead", T0, "w", external_id="w", custom_data={"campaign": "w"})))
+    load(engine, tmp_path, config, records)
+    gaps = stage_order_gaps(engine, Filters(), config)
+    # Each campaign: b{i} reached Qualified without Contacted; a{i} went through both.
+    assert len(gaps) == campaigns
+    assert set(gaps["funnel_stage"]) == {"Qualified"}
+    assert (gaps["people_without_earlier_stage"] == 1).all()
+    assert "w" not in set(gaps["campaign"])
+
+
 def test_readiness_counts_last_seven_days(engine, tmp_path, config):
     day = 86400
     records = [

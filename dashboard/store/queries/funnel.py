@@ -103,65 +103,91 @@ def funnel_people(engine: Engine, filters: Filters, config: Config) -> pd.DataFr
     return frame
 
 
+def _stage_mapping(filters: Filters, config: Config) -> sa.CTE | None:
+    """The (m_campaign, m_stage, m_earlier) rows of the slice: for each campaign and stage
+    with events, the stages of each funnel from the campaign's entry up to this one. Only
+    the configured funnel orders (a few rows) are sent as literals, so thousands of
+    campaigns cost no more parameters than one. None when no funnel is configured."""
+    steps = [
+        (funnel, stage, position)
+        for funnel, order in config.funnels.items()
+        for position, stage in enumerate(order)
+        if stage not in order[:position]  # a repeated stage keeps its first place
+    ]
+    if not steps:
+        return None
+    # UNION ALL of bound literals: SQLite has no column aliases for a VALUES list.
+    orders = sa.union_all(
+        *[
+            sa.select(
+                sa.literal(funnel, sa.String).label("funnel"),
+                sa.literal(stage, sa.String).label("stage"),
+                sa.literal(position, sa.Integer).label("position"),
+            )
+            for funnel, stage, position in steps
+        ]
+    ).cte("funnel_orders")
+    present = (
+        sa.select(events.c.campaign, events.c.funnel_stage)
+        .where(*where(filters), ACCEPTED)
+        .distinct()
+        .cte("present")
+    )
+    # Each campaign's entry position in each funnel: its first stage with events.
+    entry = (
+        sa.select(
+            present.c.campaign, orders.c.funnel, sa.func.min(orders.c.position).label("entry")
+        )
+        .join_from(present, orders, orders.c.stage == present.c.funnel_stage)
+        .group_by(present.c.campaign, orders.c.funnel)
+        .cte("entry")
+    )
+    # (campaign, stage, earlier stage): the stages from the entry up to this one, per funnel.
+    at, earlier = orders.alias("at_stage"), orders.alias("earlier")
+    mapping = (
+        sa.select(
+            present.c.campaign.label("m_campaign"),
+            present.c.funnel_stage.label("m_stage"),
+            earlier.c.stage.label("m_earlier"),
+        )
+        .join_from(present, at, at.c.stage == present.c.funnel_stage)
+        .join(entry, sa.and_(entry.c.campaign == present.c.campaign, entry.c.funnel == at.c.funnel))
+        .join(
+            earlier,
+            sa.and_(
+                earlier.c.funnel == at.c.funnel,
+                earlier.c.position >= entry.c.entry,
+                earlier.c.position < at.c.position,
+            ),
+        )
+        .distinct()
+        .cte("stage_mapping")
+    )
+    return mapping
+
+
 def stage_order_gaps(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
     """People with an event at a stage but none, anywhere in the store, at an earlier stage.
 
     "Earlier" starts at the campaign's entry stage in each funnel (its first stage with
     any events), so a WhatsApp campaign whose people start at Qualified is not reported
-    for lacking Contacted; a later stage without the entry stage is.
+    for lacking Contacted; a later stage without the entry stage is. One query.
     """
     columns = ["campaign", "funnel_stage", "people_without_earlier_stage"]
-    with engine.connect() as connection:
-        present = connection.execute(
-            sa.select(events.c.campaign, events.c.funnel_stage)
-            .where(*where(filters), ACCEPTED)
-            .distinct()
-        ).all()
-    stages_by_campaign: dict[str, set[str]] = {}
-    for campaign, stage in present:
-        stages_by_campaign.setdefault(campaign, set()).add(stage)
-
-    def earlier_for(campaign: str, stage: str) -> list[str]:
-        mine = stages_by_campaign.get(campaign, set())
-        earlier: set[str] = set()
-        for order in config.funnels.values():
-            if stage not in order:
-                continue
-            entry = next((i for i, s in enumerate(order) if s in mine), None)
-            position = order.index(stage)
-            if entry is not None and entry < position:
-                earlier.update(order[entry:position])
-        return sorted(earlier)
-
-    # One anti-join for every (campaign, stage): its people minus those with any event at
-    # one of its earlier stages (a (campaign, stage, earlier stage) table drives it).
-    mapping_rows = []
-    for campaign, stages in stages_by_campaign.items():
-        for stage in config.stage_order():
-            if stage in stages:
-                mapping_rows.extend((campaign, stage, e) for e in earlier_for(campaign, stage))
-    if not mapping_rows:
+    mapping = _stage_mapping(filters, config)
+    if mapping is None:
         return pd.DataFrame(columns=columns)
-    # UNION ALL of bound literals: SQLite has no column aliases for a VALUES list.
-    mapping = sa.union_all(
-        *[
-            sa.select(
-                sa.literal(c, sa.String).label("m_campaign"),
-                sa.literal(st, sa.String).label("m_stage"),
-                sa.literal(e, sa.String).label("m_earlier"),
-            )
-            for c, st, e in mapping_rows
-        ]
-    ).cte("stage_mapping")
-    pairs = sorted({(c, st) for c, st, _ in mapping_rows})
+    pairs = sa.select(mapping.c.m_campaign, mapping.c.m_stage).distinct().cte("pairs")
     subject = (
         sa.select(events.c.campaign, events.c.funnel_stage, events.c.person_key)
-        .where(
-            *where(filters),
-            ACCEPTED,
-            events.c.person_key.is_not(None),
-            sa.tuple_(events.c.campaign, events.c.funnel_stage).in_(pairs),
+        .join(
+            pairs,
+            sa.and_(
+                pairs.c.m_campaign == events.c.campaign,
+                pairs.c.m_stage == events.c.funnel_stage,
+            ),
         )
+        .where(*where(filters), ACCEPTED, events.c.person_key.is_not(None))
         .distinct()
         .cte("subject")
     )
@@ -172,16 +198,26 @@ def stage_order_gaps(engine: Engine, filters: Filters, config: Config) -> pd.Dat
         .distinct()
         .cte("person_stages")
     )
-    has_earlier = (
-        sa.select(sa.literal(1))
-        .select_from(mapping)
-        .join(person_stages, person_stages.c.funnel_stage == mapping.c.m_earlier)
-        .where(
-            mapping.c.m_campaign == subject.c.campaign,
-            mapping.c.m_stage == subject.c.funnel_stage,
-            person_stages.c.person_key == subject.c.person_key,
+    # The subject's people with an event at one of the earlier stages: hash joins, then
+    # a left anti-join (a correlated NOT EXISTS ran 15x slower on DuckDB at 1M events).
+    with_earlier = (
+        sa.select(subject.c.campaign, subject.c.funnel_stage, subject.c.person_key)
+        .join(
+            mapping,
+            sa.and_(
+                mapping.c.m_campaign == subject.c.campaign,
+                mapping.c.m_stage == subject.c.funnel_stage,
+            ),
         )
-        .exists()
+        .join(
+            person_stages,
+            sa.and_(
+                person_stages.c.person_key == subject.c.person_key,
+                person_stages.c.funnel_stage == mapping.c.m_earlier,
+            ),
+        )
+        .distinct()
+        .cte("with_earlier")
     )
     query = (
         sa.select(
@@ -189,7 +225,16 @@ def stage_order_gaps(engine: Engine, filters: Filters, config: Config) -> pd.Dat
             subject.c.funnel_stage,
             sa.func.count().label("people_without_earlier_stage"),
         )
-        .where(~has_earlier)
+        .join(
+            with_earlier,
+            sa.and_(
+                with_earlier.c.campaign == subject.c.campaign,
+                with_earlier.c.funnel_stage == subject.c.funnel_stage,
+                with_earlier.c.person_key == subject.c.person_key,
+            ),
+            isouter=True,
+        )
+        .where(with_earlier.c.person_key.is_(None))
         .group_by(subject.c.campaign, subject.c.funnel_stage)
     )
     with engine.connect() as connection:
