@@ -6,13 +6,14 @@ this module computes the same values for the common, well-formed shape of a line
 in-memory DuckDB, and hands every line it cannot decide *exactly* like the Python path
 back to that path: lines that are not valid UTF-8 or hold an escape other than `\/`
 and `\uXXXX` of a non-ASCII character (so every text DuckDB writes back is the
-characters between its quotes), non-ASCII text wherever Python's and
-DuckDB's notions of whitespace, digits or case could differ (user_data values, event_id,
-currency, test codes, Meta's error texts; names, campaigns and stages may be any text),
-deep nesting, invalid JSON, a container or field of an unexpected type, text with edge
-whitespace where the Python path strips, numbers where a text is expected, values that
-would be cut to length, bare-event records, the file's first line, and every event the
-Python path would quarantine. JSON that orjson refuses but DuckDB reads (NaN, trailing commas, huge exponents) is read alike by both paths
+characters between its quotes), non-ASCII text wherever Python's and DuckDB's notions
+of whitespace, digits or case could differ (user_data values, event_id, currency, test
+codes, Meta's error texts; names, campaigns and stages may be any text), deep nesting,
+invalid JSON, a container or field of an unexpected type, text with edge whitespace
+where the Python path strips, numbers where a text is expected, values that would be
+cut to length, bare-event records, the file's first line, and every event the Python
+path would quarantine. JSON that orjson refuses but DuckDB reads (NaN, trailing commas,
+huge exponents) is read alike by both paths
 (see `formats.jsonline.lenient_loads`). `tests/test_fastpath.py` checks that both paths store
 identical rows and quarantine on logs built to hit each case, and on random logs.
 
@@ -228,10 +229,10 @@ def _candidate_lines(
 
     A candidate is valid UTF-8 without escapes but `\\/` and `\\uXXXX` of non-ASCII
     characters (`_kept_escapes`), not blank, not too long, and nested less deeply than
-    orjson's limit. On a printable-ASCII line Python's and
-    DuckDB's notions of whitespace, digits and case agree on every text; on the other
-    lines the query checks each text it judges (`fastpath_sql.is_plain`, `unspaced`) and
-    hands back the line where they could differ.
+    orjson's limit. On a printable-ASCII line Python's and DuckDB's notions of
+    whitespace, digits and case agree on every text; on the other lines the query checks
+    each text it judges (`fastpath_sql.is_plain`, `unspaced`) and hands back the line
+    where they could differ.
     """
     count = len(offsets) - 1
     lengths = np.diff(offsets)

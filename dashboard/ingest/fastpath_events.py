@@ -9,7 +9,8 @@ and the first from `raw_events` (one row per event, `e`): `kinds`, `parsed`, `re
 
 Column names per user_data parameter p: `k_p` its JSON type, `s_p` the text of a string
 value, `a_p` the texts of an array's elements, `r_p` a string value's reason (NULL
-when valid), `sc_p` / `st_p` the statuses, `p_p` the stored status. Strings (the common case) never become lists.
+when valid), `sc_p` / `st_p` the statuses, `p_p` the stored status. Strings (the common
+case) never become lists.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ import from the config and the store's columns, and its record-level stages. In 
 - `batch`: what a record says about its events, as `rows.Envelope`, and whether the
   Python path would read it alike (`_batch_cte`);
 - `raw_events`: one row per event of a record (`_raw_events_cte`);
-- `kinds`, `parsed`, `reasoned`, `judged`, `statused`: each event's stored values, and `ok`, whether
-  the Python path would store exactly these (`fastpath_events`);
+- `kinds`, `parsed`, `reasoned`, `judged`, `statused`: each event's stored values, and
+  `ok`, whether the Python path would store exactly these (`fastpath_events`);
 - the final select, in the store's column order (`_final_select`).
 """
 
@@ -270,8 +270,9 @@ def _batch_cte() -> str:
             CASE WHEN kind_text = 'capi_request' AND NOT {rejected} AND {accepted}
                 THEN {received} END AS events_received,
             (dataset_ok AND response_ok AND {_test_code_ok("r.request.test_event_code")}
-                AND {_test_code_ok("r.test_event_code")} AND (sent_missing OR sent_seconds BETWEEN {MIN_TIMESTAMP_S}
-                AND {MAX_TIMESTAMP_S}) AND kind_text IN ('pixel_event', 'capi_request', 'capi_body')
+                AND {_test_code_ok("r.test_event_code")}
+                AND (sent_missing OR sent_seconds BETWEEN {MIN_TIMESTAMP_S} AND {MAX_TIMESTAMP_S})
+                AND kind_text IN ('pixel_event', 'capi_request', 'capi_body')
                 AND (kind_text IS DISTINCT FROM 'capi_request' OR len(r.request.data) > 0)
                 AND (kind_text IS DISTINCT FROM 'capi_body' OR len(r.data) > 0)
             ) AS line_ok,
