@@ -39,12 +39,15 @@ from dashboard.core.params import (
     value_status,
 )
 from dashboard.ingest.fastpath_sql import (
+    ASCII_LINE,
     IP_OK_FUNCTION,
     element_reason,
     element_status,
     full_match,
     is_email,
     is_phone,
+    is_plain,
+    unspaced,
 )
 from dashboard.ingest.rows import Rejected, to_unix_seconds
 
@@ -256,6 +259,28 @@ def test_value_reason_alike(duck, param):
     assert not differ, list(differ.items())[:10]
     assert None in in_sql.values()
     assert len({r for r in in_sql.values() if r is not None}) >= 2
+
+
+def test_edge_whitespace_is_what_python_strips():
+    """On a non-ASCII line, `unspaced` holds exactly when str.strip() changes nothing, for
+    every character JSON can hold raw (controls must be escaped, and go back)."""
+    on_other_lines = unspaced("v").replace(ASCII_LINE, "false")
+    characters = [chr(c) for c in range(0x20, 0x3100)]
+    texts = [t for c in characters for t in (c + "x", "x" + c, "x" + c + "x")]
+    connection = duckdb.connect()
+    connection.register("vals", pa.table({"v": pa.array(texts, pa.string())}))
+    in_sql = dict(connection.sql(f"SELECT v, {on_other_lines} FROM vals").fetchall())
+    connection.close()
+    differ = [t for t in texts if in_sql[t] != (t == t.strip())]
+    assert not differ, [hex(ord(c)) for t in differ[:10] for c in t if c != "x"]
+
+
+def test_plain_means_printable_ascii():
+    on_other_lines = is_plain("v").replace(ASCII_LINE, "false")
+    texts = ["abc ~!", "", "é", "a\x7f", "\u00a0", "日本", "a\tb"]
+    got = dict(duckdb.sql(f"SELECT v, {on_other_lines} FROM (SELECT unnest($t) AS v)",
+                          params={"t": texts}).fetchall())  # fmt: skip
+    assert got == {t: all(" " <= c <= "~" for c in t) for t in texts}
 
 
 def test_timestamp_range_is_the_definitions_one():
