@@ -278,8 +278,11 @@ def test_edge_whitespace_is_what_python_strips():
 def test_plain_means_printable_ascii():
     on_other_lines = is_plain("v").replace(ASCII_LINE, "false")
     texts = ["abc ~!", "", "é", "a\x7f", "\u00a0", "日本", "a\tb"]
-    got = dict(duckdb.sql(f"SELECT v, {on_other_lines} FROM (SELECT unnest($t) AS v)",
-                          params={"t": texts}).fetchall())  # fmt: skip
+    # A connection of its own: the module-level default one is shared with other tests.
+    connection = duckdb.connect()
+    query = f"SELECT v, {on_other_lines} FROM (SELECT unnest($t) AS v)"
+    got = dict(connection.execute(query, {"t": texts}).fetchall())
+    connection.close()
     assert got == {t: all(" " <= c <= "~" for c in t) for t in texts}
 
 
