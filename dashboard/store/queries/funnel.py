@@ -144,7 +144,7 @@ def _stage_mapping(filters: Filters, config: Config) -> sa.CTE | None:
     )
     # (campaign, stage, earlier stage): the stages from the entry up to this one, per funnel.
     at, earlier = orders.alias("at_stage"), orders.alias("earlier")
-    mapping = (
+    return (
         sa.select(
             present.c.campaign.label("m_campaign"),
             present.c.funnel_stage.label("m_stage"),
@@ -163,7 +163,6 @@ def _stage_mapping(filters: Filters, config: Config) -> sa.CTE | None:
         .distinct()
         .cte("stage_mapping")
     )
-    return mapping
 
 
 def stage_order_gaps(engine: Engine, filters: Filters, config: Config) -> pd.DataFrame:
