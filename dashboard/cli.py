@@ -136,10 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=["json", "text", "html", "pdf", "xlsx", "csv"],
         help="text: a one-screen summary; json: the report contract (default: text at a "
-        "terminal, json when piped, scripted or with --out)",
+        "terminal, json when piped, scripted or with --out); html, pdf, xlsx: the report to "
+        "send; csv: one CSV per table, zipped (with --by day: one CSV)",
     )
     p_report.add_argument(
-        "--out", help="write to this file (required for pdf and xlsx; else stdout)"
+        "--out", help="write to this file (required for pdf, xlsx and csv; else stdout)"
+    )
+    p_report.add_argument(
+        "--appendix",
+        action="store_true",
+        help="html, pdf, xlsx, csv: add the event-level dedup gap list (first 200 rows)",
     )
     p_report.add_argument(
         "--by", choices=["day"], help="the headline measures per day (--format json or csv)"
@@ -213,10 +219,11 @@ def _report(args: argparse.Namespace, engine, config) -> int:
         return 0
     from dashboard.outputs import documents as reports
 
-    if args.format in ("pdf", "xlsx") and not args.out:
+    if args.format in ("pdf", "xlsx", "csv") and not args.out:
         return _fail(f"--format {args.format} needs --out FILE")
     try:
-        data = reports.render(reports.collect(engine, filters, config), args.format)
+        content = reports.collect(engine, filters, config, appendix=args.appendix)
+        data = reports.render(content, args.format)
     except reports.PdfUnavailable as exc:
         return _fail(str(exc))
     if args.out:

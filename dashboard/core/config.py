@@ -53,6 +53,10 @@ class Config:
     pixel_action_sources: tuple[str, ...] = ("website",)
     server_only_stages: tuple[str, ...] = ()
     max_silence_hours: float = 6.0
+    # The exported report's branding ([report]): all optional.
+    report_title: str = "Event quality report"
+    report_client: str = ""
+    report_logo: str = ""  # an image file, relative to the config file's folder
 
     def stage_order(self) -> list[str]:
         """Every configured stage, funnel by funnel, each once, in funnel order."""
@@ -119,9 +123,22 @@ def load_config(path: str | Path | None = None) -> Config:
             pixel_action_sources=tuple(map(str, raw["dedup"]["pixel_action_sources"])),
             server_only_stages=tuple(map(str, raw["dedup"]["server_only_stages"])),
             max_silence_hours=float(raw["health"]["max_silence_hours"]),
+            **_report_branding(raw.get("report", {}), Path(chosen or DEFAULT_CONFIG_PATH)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"config {chosen or DEFAULT_CONFIG_PATH}: bad or missing {exc}") from exc
+
+
+def _report_branding(section: dict[str, Any], config_path: Path) -> dict[str, str]:
+    """[report] title, client and logo; a relative logo path is read from the config's folder."""
+    logo = str(section.get("logo") or "")
+    if logo and not Path(logo).is_absolute():
+        logo = str(config_path.resolve().parent / logo)
+    return {
+        "report_title": str(section.get("title") or "Event quality report"),
+        "report_client": str(section.get("client") or ""),
+        "report_logo": logo,
+    }
 
 
 def _lookup(event: dict[str, Any], dotted: str) -> Any:

@@ -49,6 +49,36 @@ PLAIN_PARAMS = (
 )
 PARAMS: tuple[str, ...] = HASHED_PARAMS + OPTIONAL_HASH_PARAMS + PLAIN_PARAMS
 
+# Each key as a marketer reads it (the report's headers); Meta's key is kept in brackets
+# where the developer needs it to find the field.
+PARAM_NAMES: dict[str, str] = {
+    "em": "E-mail",
+    "ph": "Phone",
+    "fn": "First name",
+    "ln": "Last name",
+    "db": "Date of birth",
+    "ge": "Gender",
+    "ct": "City",
+    "st": "State",
+    "zp": "ZIP code",
+    "country": "Country",
+    "external_id": "External ID",
+    "client_ip_address": "IP address",
+    "client_user_agent": "User agent",
+    "fbc": "Click ID (fbc)",
+    "fbp": "Browser ID (fbp)",
+    "subscription_id": "Subscription ID",
+    "fb_login_id": "Facebook Login ID",
+    "lead_id": "Lead ID",
+    "ctwa_clid": "Click-to-WhatsApp ID",
+    "page_id": "Page ID",
+    "page_scoped_user_id": "Page-scoped user ID",
+    "ig_account_id": "Instagram account ID",
+    "ig_sid": "Instagram user ID",
+    "madid": "Mobile advertiser ID",
+    "anon_id": "App install ID",
+}
+
 # Which parameters an integration can send, by action_source: "what to fix next"
 # only suggests these (a website cannot send a lead_id, a CRM has no fbp cookie).
 _CONTACT = HASHED_PARAMS + OPTIONAL_HASH_PARAMS
