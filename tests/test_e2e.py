@@ -16,8 +16,10 @@ import socket
 import subprocess
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
+import openpyxl
 import pytest
 from conftest import streamlit_command
 
@@ -28,6 +30,9 @@ from dashboard.store.database import make_engine
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = os.environ.get("EQM_CHROMIUM", "/usr/bin/chromium")
+# The Overview's diagnostics table layout (dashboard/ui/pages/overview.py).
+DIAGNOSTIC_TEXT_PX = 290
+DIAGNOSTIC_ROW_PX = 84
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 # Screenshot name -> the page's label in the sidebar navigation.
 PAGES = {
@@ -227,15 +232,33 @@ def test_drill_down_export_downloads_a_csv(server, browser):
     page.close()
 
 
-def test_full_report_downloads_as_html(server, browser):
+def test_report_downloads_for_the_filtered_view(server, browser):
+    """A marketer filters to one campaign, ticks the gap appendix and downloads the report
+    in each format; every file is that campaign's, and the HTML reads without a script."""
     page, errors = _open(browser, f"{server}/?period=All+data&campaign=spring_leads_form")
-    with page.expect_download(timeout=120_000) as download_info:
-        page.locator(".st-key-dl_report_html button").click()
-    download = download_info.value
-    assert download.suggested_filename.endswith(".html")
-    text = Path(download.path()).read_text(encoding="utf-8")
-    assert "Event quality report" in text and "spring_leads_form" in text
-    assert text.count('class="plotly-graph-div"') == 3
+    page.get_by_text("Add the event-level dedup gap list").click()
+    page.wait_for_timeout(1500)
+    files = {}
+    for form in ("html", "pdf", "xlsx", "csv"):
+        with page.expect_download(timeout=120_000) as download_info:
+            page.locator(f".st-key-dl_report_{form} button").click()
+        files[form] = download_info.value
+    assert files["html"].suggested_filename.endswith(".html")
+    assert files["csv"].suggested_filename.endswith(".zip")
+    text = Path(files["html"].path()).read_text(encoding="utf-8")
+    assert "filters: Campaign: spring_leads_form" in text
+    assert 'id="appendix"' in text and "<script" not in text and "<svg" in text
+    from pypdf import PdfReader
+
+    pdf = PdfReader(files["pdf"].path())
+    assert 1 <= len(pdf.pages) <= 12
+    assert "spring_leads_form" in pdf.pages[0].extract_text()
+    book = openpyxl.load_workbook(io.BytesIO(Path(files["xlsx"].path()).read_bytes()))
+    assert book.sheetnames[0] == "Summary"
+    campaigns = {row[0].value for row in book["Per campaign"].iter_rows(min_row=2)}
+    assert campaigns == {"spring_leads_form"}
+    names = zipfile.ZipFile(files["csv"].path()).namelist()
+    assert names[0] == "01-summary.csv" and names[-1].endswith("-dedup_gaps.csv")
     assert not errors
     page.close()
 
@@ -284,9 +307,11 @@ def test_from_a_diagnostic_to_its_events_and_the_whole_list_downloads(server, br
     _settle(page)
     grid = page.locator("[data-testid='stDataFrame']").first  # the Overview's first: Diagnostics
     box = grid.bounding_box()
-    # Fixed column widths (Severity small 75 px, Finding large 400 px, Events 100 px) put
-    # the first row's link at a known place; glide opens links on a click after a hover.
-    x, y = box["x"] + 75 + 400 + 40, box["y"] + 35 + 17
+    # Fixed column widths (Severity small 75 px, Finding 290 px, Events 90 px) and row
+    # height put the first row's link at a known place; glide opens links on a click after
+    # a hover.
+    x = box["x"] + 75 + DIAGNOSTIC_TEXT_PX + 40
+    y = box["y"] + 35 + DIAGNOSTIC_ROW_PX // 2
     with context.expect_page(timeout=30_000) as opened:
         page.mouse.move(x, y)
         page.wait_for_timeout(400)

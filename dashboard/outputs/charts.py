@@ -42,9 +42,14 @@ GOAL_COLOR = "#333333"
 ERROR_WARNING_COLORS = ["#D62728", "#F58518", "#A4161A", "#FF9F1C"]
 ERROR_NEUTRAL_COLORS = ["#5B6770", "#9AA5B1", "#3E4A56", "#C3CBD3", "#7B8794"]
 LAYOUT = {
-    "margin": {"l": 10, "r": 10, "t": 50, "b": 40},
+    "margin": {"l": 10, "r": 10, "t": 110, "b": 40},
+    # The title at the very top, so a legend of two or three rows fits under it.
+    "title_y": 0.97,
+    "title_yanchor": "top",
     "height": 400,
-    "legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+    # Between the title and the plot, growing up from the plot (two rows fit the margin):
+    # below the plot, a legend covered rotated group names.
+    "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
     "font": {"size": 13},
 }
 
@@ -151,7 +156,9 @@ def dedup_stacked(
     if by_design.sum() > 0:
         bars.append(go.Bar(name=BY_DESIGN, x=x, y=by_design, marker_color=BY_DESIGN_COLOR))
     fig = go.Figure(bars)
-    fig.update_layout(title=title, barmode="stack", yaxis_title="events", **LAYOUT)
+    # Up to seven statuses: a legend of three or four rows needs a taller top margin.
+    layout = dict(LAYOUT, margin=dict(LAYOUT["margin"], t=60 + 22 * ((len(bars) + 1) // 2)))
+    fig.update_layout(title=title, barmode="stack", yaxis_title="events", **layout)
     return fig
 
 
@@ -195,7 +202,8 @@ NOT_APPLICABLE_COLOR = "#E0E0E0"
 def emq_bars(
     frame: pd.DataFrame, by: str, config: Config, title: str = "EMQ estimate"
 ) -> go.Figure:
-    """EMQ estimate per group, coloured by tier, with the tier cut-offs."""
+    """EMQ estimate per group as horizontal bars (names read level, however long or many),
+    coloured by tier and labelled with it, with the tier cut-offs labelled above the plot."""
     from dashboard.quality.emq import tier
 
     data = frame[frame["server_sent"] > 0]
@@ -204,31 +212,44 @@ def emq_bars(
     tiers = [tier(v, config) for v in data["emq_estimate"]]
     fig = go.Figure(
         go.Bar(
-            x=data[by].astype(str),
-            y=data["emq_estimate"],
+            y=data[by].astype(str),
+            x=data["emq_estimate"],
+            orientation="h",
             marker_color=[TIER_COLORS[t] for t in tiers],
-            text=tiers,
-            hovertemplate="%{x}: %{y:.1f} (%{text})<extra></extra>",
+            text=[f"{v:.1f} {t}" for v, t in zip(data["emq_estimate"], tiers, strict=True)],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:.1f}<extra></extra>",
         )
     )
-    _tier_lines(fig, config)
-    fig.update_layout(title=title + " (estimate, 0-10)", yaxis={"range": [0, 10.2]}, **LAYOUT)
+    _tier_lines(fig, config, vertical=True)
+    layout = dict(LAYOUT, height=max(260, 110 + 24 * len(data)))
+    layout["margin"] = dict(LAYOUT["margin"], r=70)
+    fig.update_layout(
+        title=title + " (estimate, 0-10)",
+        xaxis={"range": [0, 10.2]},
+        yaxis={"autorange": "reversed", "automargin": True},
+        **layout,
+    )
     return fig
 
 
-def _tier_lines(fig: go.Figure, config: Config) -> None:
+def _tier_lines(fig: go.Figure, config: Config, *, vertical: bool = False) -> None:
+    """The tier cut-offs as dotted lines, each labelled outside the plot (above it for
+    vertical lines, right of it for horizontal ones), so no bar or point hides a label."""
     for name, cut in (
         ("OK", config.emq_tiers["ok"]),
         ("Good", config.emq_tiers["good"]),
         ("Great", config.emq_tiers["great"]),
     ):
-        fig.add_hline(
-            y=cut,
-            line_dash="dot",
-            line_color=TIER_COLORS[name],
-            annotation_text=f"{name} ≥ {cut:g}",
-            annotation_position="top left",
-        )
+        line = {"line_dash": "dot", "line_color": TIER_COLORS[name]}
+        label = {"text": f"{name} ≥ {cut:g}", "showarrow": False, "font": {"size": 11}}
+        if vertical:
+            fig.add_vline(x=cut, layer="below", **line)
+            fig.add_annotation(x=cut, y=1, yref="paper", yanchor="bottom", **label)
+        else:
+            fig.add_hline(y=cut, layer="below", **line)
+            fig.add_annotation(x=1, xref="paper", xanchor="left", y=cut, **label)
 
 
 def every_day(
@@ -331,7 +352,7 @@ def emq_trend(
         title=title,
         yaxis={"range": [0, 10.2]},
         xaxis=_date_axis(every_day(daily, first, last)),
-        **LAYOUT,
+        **dict(LAYOUT, margin=dict(LAYOUT["margin"], r=80)),  # room for the tier labels
     )
     return with_markers(fig, markers)
 

@@ -130,6 +130,9 @@ if coverage is not None and round(coverage, 3) < config.coverage_goal:
         f"Event coverage {fmt.percent(coverage)} is below Meta's {config.coverage_goal:.0%} goal."
     )
 
+DIAGNOSTIC_TEXT_PX = 290  # the finding and how to fix it, side by side on a laptop
+DIAGNOSTIC_ROW_PX = 84
+
 st.subheader("Diagnostics")
 diagnostics = page["diagnostics"]
 if not diagnostics:
@@ -153,7 +156,7 @@ else:
         )
         for d in diagnostics
     ]
-    frame = frame[["severity", "name", "events", "affected", "total", "share", "how_to_fix"]]
+    frame = frame[["severity", "name", "events", "affected", "share", "how_to_fix", "total"]]
     # Plain words, not emoji: they render on every machine, headless Chromium included.
     frame["severity"] = frame["severity"].map(
         {"critical": "CRITICAL", "warning": "warning", "info": "info"}
@@ -164,15 +167,20 @@ else:
         "diagnostics.csv",
         column_config={
             "severity": st.column_config.TextColumn(width="small"),
-            "name": st.column_config.TextColumn(width="large"),
-            "affected": st.column_config.NumberColumn(format="localized"),
-            "total": st.column_config.NumberColumn(format="localized"),
+            "name": st.column_config.TextColumn(width=DIAGNOSTIC_TEXT_PX),
+            "affected": st.column_config.NumberColumn(format="localized", width=110),
+            "total": st.column_config.NumberColumn(format="localized", width=80),
             "share": st.column_config.ProgressColumn(
-                min_value=0.0, max_value=100.0, format="%.1f%%"
+                min_value=0.0, max_value=100.0, format="%.1f%%", width=90
             ),
-            "how_to_fix": st.column_config.TextColumn(width="large"),
-            "events": st.column_config.LinkColumn(display_text="List events", width=100),
+            "how_to_fix": st.column_config.TextColumn(width=DIAGNOSTIC_TEXT_PX),
+            "events": st.column_config.LinkColumn(display_text="List events", width=90),
         },
+        # Rows tall enough for a finding and its fix to wrap onto four lines: cut to one
+        # line, neither could be read without widening the column.
+        row_height=DIAGNOSTIC_ROW_PX,
+        # Every finding in view (up to 12; then the table scrolls), the header included.
+        height=38 + DIAGNOSTIC_ROW_PX * min(len(frame), 12) + 2,
     )
 
 # Markers (dashboard.store.markers) on every time chart. Read each run, not cached:
