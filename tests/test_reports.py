@@ -23,9 +23,9 @@ from dashboard.core.config import SAMPLE_LOG_PATH, load_config
 from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
 from dashboard.outputs import documents as reports
-from dashboard.outputs.client_report import APPENDIX_CAP, DOCUMENT_ROWS
 from dashboard.outputs.documents import CHROMIUM_FLAGS
 from dashboard.outputs.report_html import render_html
+from dashboard.outputs.report_model import APPENDIX_CAP, DOCUMENT_ROWS
 from dashboard.store.database import make_engine
 
 SECTION_ORDER = [

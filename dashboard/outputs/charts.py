@@ -42,13 +42,10 @@ GOAL_COLOR = "#333333"
 ERROR_WARNING_COLORS = ["#D62728", "#F58518", "#A4161A", "#FF9F1C"]
 ERROR_NEUTRAL_COLORS = ["#5B6770", "#9AA5B1", "#3E4A56", "#C3CBD3", "#7B8794"]
 LAYOUT = {
+    # The title at the very top, the legend between it and the plot (two rows fit the
+    # margin): below the plot, a legend covered rotated group names.
     "margin": {"l": 10, "r": 10, "t": 110, "b": 40},
-    # The title at the very top, so a legend of two or three rows fits under it.
-    "title_y": 0.97,
-    "title_yanchor": "top",
-    "height": 400,
-    # Between the title and the plot, growing up from the plot (two rows fit the margin):
-    # below the plot, a legend covered rotated group names.
+    **{"title_y": 0.97, "title_yanchor": "top", "height": 400},
     "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
     "font": {"size": 13},
 }
@@ -235,8 +232,7 @@ def emq_bars(
 
 
 def _tier_lines(fig: go.Figure, config: Config, *, vertical: bool = False) -> None:
-    """The tier cut-offs as dotted lines, each labelled outside the plot (above it for
-    vertical lines, right of it for horizontal ones), so no bar or point hides a label."""
+    """The tier cut-offs as dotted lines labelled outside the plot: no bar hides a label."""
     for name, cut in (
         ("OK", config.emq_tiers["ok"]),
         ("Good", config.emq_tiers["good"]),

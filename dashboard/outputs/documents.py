@@ -17,7 +17,8 @@ from pathlib import Path
 
 from dashboard.core.config import Config
 from dashboard.core.filters import Filters
-from dashboard.outputs.client_report import ClientReport, build
+from dashboard.outputs.client_report import build
+from dashboard.outputs.report_model import ClientReport
 from dashboard.store.handles import Engine
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

@@ -14,7 +14,7 @@ import io
 import re
 
 from dashboard.core import formatting as fmt
-from dashboard.outputs.client_report import SCORE, SHARE, BarChart
+from dashboard.outputs.report_model import SCORE, SHARE, BarChart
 
 LABEL_CHARS = 34  # longer group names are shortened on the axis
 WIDTH_IN = 9.0  # fits A4 landscape's text width; the HTML scales it down on screens

@@ -17,7 +17,9 @@ import zipfile
 
 import pandas as pd
 
-from dashboard.outputs.client_report import (
+from dashboard.outputs.exports import neutralise, safe_frame
+from dashboard.outputs.report_html import is_missing
+from dashboard.outputs.report_model import (
     COUNT,
     DURATION,
     FLAG,
@@ -27,8 +29,6 @@ from dashboard.outputs.client_report import (
     ClientReport,
     Table,
 )
-from dashboard.outputs.exports import neutralise, safe_frame
-from dashboard.outputs.report_html import is_missing
 
 _NUMBER_FORMATS = {COUNT: "#,##0", SHARE: "0.0%", SCORE: "0.0", DURATION: "#,##0"}
 MAX_WIDTH = 60  # characters; longer texts wrap

@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from dashboard.core import formatting as fmt
-from dashboard.outputs.client_report import (
+from dashboard.outputs.report_charts import bar_svg
+from dashboard.outputs.report_model import (
     COUNT,
     DURATION,
     FLAG,
@@ -29,7 +30,6 @@ from dashboard.outputs.client_report import (
     Section,
     Table,
 )
-from dashboard.outputs.report_charts import bar_svg
 
 _CSS = """
 *{box-sizing:border-box}

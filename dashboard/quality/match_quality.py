@@ -28,7 +28,9 @@ WHAT_TO_FIX_COLUMNS = (
 )
 
 
-def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 50) -> pd.DataFrame:
+def what_to_fix(
+    engine: Engine, filters: Filters, config: Config, limit: int | None = 50
+) -> pd.DataFrame:
     """Expected EMQ gain per (event name, action source, parameter) if the parameter were valid
     on every such event. Only parameters that this action source can send are suggested.
 
@@ -82,11 +84,8 @@ def what_to_fix(engine: Engine, filters: Filters, config: Config, limit: int = 5
                 }
             )
     frame = pd.DataFrame(records, columns=list(WHAT_TO_FIX_COLUMNS))
-    return (
-        frame.sort_values(["recoverable_gain", "gain_slice", "gain_event"], ascending=False)
-        .head(limit)
-        .reset_index(drop=True)
-    )
+    ranked = frame.sort_values(["recoverable_gain", "gain_slice", "gain_event"], ascending=False)
+    return (ranked if limit is None else ranked.head(limit)).reset_index(drop=True)
 
 
 def coverage_table(

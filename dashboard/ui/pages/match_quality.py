@@ -6,7 +6,8 @@ import streamlit as st
 from dashboard.core import formatting as fmt
 from dashboard.core.params import PARAMS
 from dashboard.core.selection import Selection
-from dashboard.outputs import charts
+from dashboard.outputs import charts, labels
+from dashboard.outputs.exports import to_csv_bytes
 from dashboard.quality.blocks import block_dict
 from dashboard.quality.match_quality import applicable_by_group, coverage_table
 from dashboard.ui import shared as ui
@@ -36,12 +37,16 @@ st.caption(
     "fixed assumes the value on every event, even where nobody has it (an anonymous visit "
     "has no e-mail)."
 )
-fixes = ui.query("what_to_fix", filters, 15)
+every_fix = ui.query("what_to_fix", filters, None)
+shown_fixes = 15
+if len(every_fix) > shown_fixes:
+    st.caption(f"The {shown_fixes} first of {len(every_fix):,}; the download holds every one.")
 ui.table(
     # The per-event gain stays in the API; the page ranks for the selection.
-    fixes.drop(columns=["gain_event"]),
+    every_fix.head(shown_fixes).drop(columns=["gain_event"]),
     "what_to_fix",
     "what_to_fix.csv",
+    full_csv=lambda: to_csv_bytes(labels.for_people(every_fix.drop(columns=["gain_event"]))),
     column_config={
         # Rises of the estimate: signed, two decimals (they are small).
         "recoverable_gain": st.column_config.NumberColumn(format="+%.2f"),

@@ -179,8 +179,6 @@ else:
         # Rows tall enough for a finding and its fix to wrap onto four lines: cut to one
         # line, neither could be read without widening the column.
         row_height=DIAGNOSTIC_ROW_PX,
-        # Every finding in view (up to 12; then the table scrolls), the header included.
-        height=38 + DIAGNOSTIC_ROW_PX * min(len(frame), 12) + 2,
     )
 
 # Markers (dashboard.store.markers) on every time chart. Read each run, not cached:
