@@ -71,7 +71,7 @@ def _group_table(key: str, title: str, blocks: dict[str, dict], by: str, order=N
         frame = frame.iloc[frame[by].map(lambda s: rank.get(s, len(rank))).argsort(kind="stable")]
     else:
         volume = frame["server_events"] + frame["browser_events"]
-        frame = frame.iloc[volume.argsort(kind="stable")[::-1]]
+        frame = frame.iloc[(-volume).argsort(kind="stable")]  # largest first, ties as given
     return Table(key, title, tuple(columns), frame.reset_index(drop=True))
 
 
@@ -359,8 +359,9 @@ def appendix_table(engine: Engine, filters: Filters, config: Config) -> Table:
         "Appendix: dedup gaps, event by event",
         columns,
         frame,
-        note=f"The first {len(frame):,} of {total:,} events. Every row: the Coverage & dedup page's "
-        "gap list, “Download all rows (CSV)”, or `python -m dashboard events --finding gaps`.",
+        note=f"The first {len(frame):,} of {total:,} events. Every row: the gap list on the "
+        "Coverage & dedup page (“Download all rows (CSV)”), or one gap type at a time with "
+        "`python -m dashboard events --dedup browser_only --format csv`.",
         paper_rows=None,
         total_rows=total,
     )
