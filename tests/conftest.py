@@ -19,7 +19,7 @@ from hypothesis import settings
 
 from benchmarks.browser import streamlit_command  # noqa: F401 - the browser tests import it from here
 from benchmarks.pgserver import PostgresServer, pg_bin
-from dashboard.core.config import load_config
+from dashboard.core.config import SAMPLE_LOG_PATH, load_config
 from dashboard.store.database import make_engine
 
 # CI replays the same examples every run (a red CI must be reproducible); locally
@@ -107,3 +107,14 @@ def wait_for():
         return False
 
     return _wait
+
+
+@pytest.fixture(scope="session")
+def sample_engine(tmp_path_factory):
+    """The bundled sample in a DuckDB store, imported once per worker; tests only read it."""
+    from dashboard.ingest import ingest
+
+    engine = make_engine(f"duckdb:///{tmp_path_factory.mktemp('sample') / 'store.duckdb'}")
+    ingest([SAMPLE_LOG_PATH], engine)
+    yield engine
+    engine.dispose()

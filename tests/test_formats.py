@@ -435,7 +435,16 @@ def test_secrets_in_every_format_reach_no_output(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     report = subprocess.run(
-        [sys.executable, "-m", "dashboard", "report", "--format", "html", "--db", f"duckdb:///{db}"],
+        [
+            sys.executable,
+            "-m",
+            "dashboard",
+            "report",
+            "--format",
+            "html",
+            "--db",
+            f"duckdb:///{db}",
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

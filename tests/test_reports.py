@@ -19,14 +19,13 @@ import pytest
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
-from dashboard.core.config import SAMPLE_LOG_PATH, load_config
+from dashboard.core.config import load_config
 from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
 from dashboard.outputs import documents as reports
 from dashboard.outputs.documents import CHROMIUM_FLAGS
 from dashboard.outputs.report_html import render_html
 from dashboard.outputs.report_model import APPENDIX_CAP, DOCUMENT_ROWS
-from dashboard.store.database import make_engine
 
 SECTION_ORDER = [
     "summary",
@@ -117,14 +116,6 @@ def hand_report(duck_engine, tmp_path, config):
     records.append(capi([lead], sent_at=T0 + 1))
     ingest([write_jsonl(tmp_path / "hand.jsonl", records)], duck_engine, config=config)
     return reports.collect(duck_engine, Filters(), config)
-
-
-@pytest.fixture(scope="module")
-def sample_engine(tmp_path_factory):
-    engine = make_engine(f"duckdb:///{tmp_path_factory.mktemp('report') / 'store.duckdb'}")
-    ingest([SAMPLE_LOG_PATH], engine)
-    yield engine
-    engine.dispose()
 
 
 def test_html_is_escaped_and_self_contained(nasty_store):

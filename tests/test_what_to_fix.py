@@ -13,7 +13,6 @@ from dashboard.core.config import SAMPLE_LOG_PATH
 from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
 from dashboard.quality.match_quality import what_to_fix
-from dashboard.store.database import make_engine
 
 FBP_A = "fb.1.1700000000000.1111111111"
 FBP_B = "fb.1.1700000000000.2222222222"
@@ -115,14 +114,6 @@ def test_values_sent_outside_the_slice_count(engine, tmp_path, config):
     assert page_em["server_events"] == 2
     assert page_em["recoverable_events"] == 1
     assert page_em["recoverable_share"] == pytest.approx(0.5)
-
-
-@pytest.fixture(scope="module")
-def sample_engine(tmp_path_factory):
-    engine = make_engine(f"duckdb:///{tmp_path_factory.mktemp('fix') / 'store.duckdb'}")
-    ingest([SAMPLE_LOG_PATH], engine)
-    yield engine
-    engine.dispose()
 
 
 def test_sample_top_advice_is_actionable(sample_engine, config):

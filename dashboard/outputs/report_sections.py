@@ -17,6 +17,7 @@ from dashboard.core import formatting as fmt
 from dashboard.core.config import Config
 from dashboard.core.filters import Filters
 from dashboard.core.measures import BY_KEY
+from dashboard.core.meta_errors import explained
 from dashboard.core.params import PARAM_NAMES, PARAMS
 from dashboard.outputs.report_model import (
     APPENDIX_CAP,
@@ -278,25 +279,15 @@ def delivery_section(engine: Engine, filters: Filters, report: dict[str, Any]) -
         column("last_server_event_at", "Last server event (UTC)"),
     )
     datasets = Table("datasets", "Freshness per dataset", columns, pd.DataFrame(rows))
-    errors = delivery_errors(engine, filters)
-    if not errors.empty:
-        errors = (
-            errors.groupby(["error_code", "error_subcode", "error_message"], dropna=False)
-            .agg(
-                batches=("batches", "sum"),
-                events=("events", "sum"),
-                first_day=("event_day", "min"),
-                last_day=("event_day", "max"),
-            )
-            .reset_index()
-            .sort_values("events", ascending=False)
-        )
-        for day in ("first_day", "last_day"):
-            errors[day] = pd.to_datetime(errors[day]).dt.strftime("%Y-%m-%d")
+    # Summed per error with its meaning and fix, as the Freshness & delivery page shows it.
+    errors = explained(delivery_errors(engine, filters))
+    for day in ("first_day", "last_day"):
+        errors[day] = pd.to_datetime(errors[day]).dt.strftime("%Y-%m-%d")
     error_columns = (
         column("error_code"),
         column("error_subcode"),
-        column("error_message"),
+        column("meaning"),
+        column("fix"),
         column("batches", kind=COUNT),
         column("events", kind=COUNT),
         column("first_day"),
@@ -319,7 +310,7 @@ def delivery_section(engine: Engine, filters: Filters, report: dict[str, Any]) -
                 "errors",
                 "Meta's errors",
                 error_columns,
-                errors.reset_index(drop=True).reindex(columns=[c.key for c in error_columns]),
+                errors,
             ),
         ],
     )
