@@ -55,7 +55,7 @@ th{background:#eee;font-weight:bold} td.n{text-align:right;white-space:nowrap;ov
 .keep,figure{break-inside:avoid} h2,h3{break-after:avoid}
 .page1{break-after:page}
 @page{size:A4 landscape;margin:11mm 12mm}
-@media print{body{max-width:none;padding:0;font-size:10.5px} table{font-size:9px}
+@media print{body{max-width:none;padding:0;font-size:10.5px} table{font-size:9px} .scroll{overflow:visible}
  th,td{padding:2px 4px} table.wide{font-size:8px} .card .v{font-size:18px} h2{margin-top:14px} .chart svg{max-width:720px}}
 """
 
