@@ -20,6 +20,8 @@ DATA_DIR = REPO_ROOT / "data"
 DEFAULT_CONFIG_PATH = DATA_DIR / "config.toml"
 DEFAULT_STORE_PATH = DATA_DIR / "events.duckdb"
 SAMPLE_LOG_PATH = DATA_DIR / "sample" / "sent_events.jsonl.gz"
+# The sample's Dataset Quality API answers (dashboard/sample/meta_answers.py wrote them).
+SAMPLE_META_DIR = DATA_DIR / "sample" / "meta"
 
 CONFIG_ENV = "EQM_CONFIG"
 DB_URL_ENV = "EQM_DB_URL"

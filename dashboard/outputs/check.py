@@ -2,10 +2,11 @@
 
 Owns running the thresholds (their data and defaults live in outputs/thresholds.py,
 re-exported here), the fixed list of checks (`CHECKS`), comparing the latest window (default: the last 24 h) with the 7 days
-before it, the pipeline checks (an empty window, a silent server integration), the
+before it, the pipeline checks (an empty window, a silent server integration), Meta's
+own EMQ against its previous snapshot and against our estimate, the
 outcome of every check (passed, breached, or skipped with the reason), the JSON output
 (`CheckResult.to_dict`, described by schemas/check.schema.json) and posting a
-Slack-compatible message to a webhook. Exit codes live in cli.py: 0 none breached, 1 any
+Slack-compatible message to a webhook. Exit codes live in cli/: 0 none breached, 1 any
 breached, 2 usage or store error."""
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from typing import Any
 import pandas as pd
 
 from dashboard.core.config import Config
+from dashboard.core.definitions import MIN_GROUP_EVENTS
 from dashboard.core.filters import Filters
 from dashboard.outputs.thresholds import TIER_ORDER, Thresholds  # Thresholds: re-exported
 from dashboard.quality.blocks import block_dict, block_frames, overall_block
+from dashboard.quality.meta_compare import compare, emq_drops, newest_per_event
 from dashboard.store import dedup
 from dashboard.store.handles import Engine
+from dashboard.store.meta_snapshots import load_snapshots
 from dashboard.store.queries.freshness import delivery_summary, pipeline_health
 
 DAY_S = 86_400
@@ -44,10 +48,12 @@ CHECKS = (
     "stale_events",
     "unhashed_pii",
     "server_volume_drop",
+    "meta_emq_drop",
+    "meta_estimate_gap",
 )
 PASSED, BREACHED, SKIPPED = "passed", "breached", "skipped"
 # The `check --format json` contract: schemas/check.schema.json describes this version.
-CHECK_SCHEMA_VERSION = "1.0"
+CHECK_SCHEMA_VERSION = "1.1"  # 1.1: the two Meta checks
 
 
 @dataclass(frozen=True)
@@ -199,6 +205,7 @@ def run_check(
         *_event_outcomes(by_event, thresholds, cut),
         *_window_outcomes(now, delivery, thresholds),
         _volume_outcome(now, before, thresholds, window_s, baseline_days),
+        *_meta_outcomes(engine, config, base, thresholds, window_end),
     ]
     return CheckResult(start, window_end, baseline_start, outcomes, thresholds, base)
 
@@ -380,6 +387,61 @@ def _volume_outcome(
         limit,
         f"server events {change} ({now['server_events']} vs {expected:.0f} expected)",
     )
+
+
+def _meta_outcomes(
+    engine: Engine, config: Config, base: Filters, thresholds: Thresholds, window_end: float
+) -> list[Outcome]:
+    """Meta's own EMQ (Dataset Quality API snapshots up to the window's end): a fall
+    between an event's two newest snapshots (`meta_emq_drop`), and a gap between Meta's
+    newest score and our estimate over the 48 h before it (`meta_estimate_gap`), which
+    usually means a hashing or normalisation fault no count of ours can see."""
+    found = load_snapshots(engine, base.datasets, until_ts=math.nextafter(window_end, math.inf))
+    if base.event_names:
+        found = [s for s in found if s.event_name in base.event_names]
+    drop_limit, gap_limit = thresholds.max_meta_emq_drop, thresholds.max_meta_gap
+    out = []
+    for change in emq_drops(found, math.inf):
+        before, after = change.before, change.after
+        out.append(
+            _judged(
+                "meta_emq_drop",
+                change.drop > drop_limit,
+                f"{change.event_name} (dataset {change.dataset_id})",
+                change.drop,
+                drop_limit,
+                f"Meta's EMQ went from {before.emq:.1f} ({_utc_minute(before.fetched_at)}) to "
+                f"{after.emq:.1f} ({_utc_minute(after.fetched_at)}); limit a fall of "
+                f"{drop_limit:.1f} points",
+            )
+        )
+    if not out:
+        reason = "no event name has two Meta snapshots with a score (meta import / meta fetch)"
+        out.append(_skipped("meta_emq_drop", drop_limit, reason))
+    gaps = [c for c in compare(engine, config, newest_per_event(found)) if c.our_emq is not None]
+    for c in gaps:
+        meta, ours = c.snapshot.emq, c.our_emq
+        apart = abs(c.emq_difference)
+        out.append(
+            _judged(
+                "meta_estimate_gap",
+                apart > gap_limit,
+                f"{c.snapshot.event_name} (dataset {c.snapshot.dataset_id})",
+                round(apart, 2),
+                gap_limit,
+                f"Meta's EMQ {meta:.1f} and our estimate {ours:.1f} (its "
+                f"{c.our_server_events} server events in the 48 h before the "
+                f"{_utc_minute(c.snapshot.fetched_at)} snapshot) are {apart:.1f} points apart"
+                + (": check hashing and normalisation" if apart > gap_limit else ""),
+            )
+        )
+    if not gaps:
+        reason = (
+            f"no Meta snapshot with a score and ≥{MIN_GROUP_EVENTS} of our server events of "
+            "its event name in the 48 h before it"
+        )
+        out.append(_skipped("meta_estimate_gap", gap_limit, reason))
+    return out
 
 
 def _pipeline_outcomes(

@@ -31,12 +31,25 @@ SHARE_COLUMNS = frozenset(
         "browser_events_with_key",
         "server_events_with_key",
         "recoverable_share",
+        # Meta's numbers beside ours (quality/meta_tables.py)
+        "meta_event_coverage",
+        "our_event_coverage_7d",
+        "meta_acr",
+        "meta_coverage",
+        "our_valid_share_48h",
+        "meta_browser_with_key",
+        "meta_server_with_key",
+        "meta_overall_coverage",
+        "our_server_with_key_7d",
+        "our_coverage_7d",
     }
 )
 # Seconds: shown as 45 s, 12 min, 3.5 h, 2.1 d.
 DURATION_COLUMNS = frozenset({"p50_lag_s", "p99_lag_s", "max_lag_s", "lag_s"})
 # EMQ estimates and their gains: one decimal (gains two, they are small).
-SCORE_COLUMNS = frozenset({"emq_now", "emq_if_fixed"})
+SCORE_COLUMNS = frozenset(
+    {"emq_now", "emq_if_fixed", "meta_emq", "our_emq_estimate", "our_emq_calibrated"}
+)
 GAIN_COLUMNS = frozenset({"gain_event", "gain_slice", "recoverable_gain"})
 
 COLUMN_LABELS: dict[str, str] = {
@@ -157,6 +170,28 @@ COLUMN_LABELS: dict[str, str] = {
     "reason": "Reason",
     "detail": "Detail",
     "count": "Count",
+    # Meta's numbers beside ours (Dataset Quality API snapshots)
+    "snapshot_at": "Meta snapshot (UTC)",
+    "finding": "Finding",
+    "meta_emq": "Meta's EMQ",
+    "our_emq_estimate": "Our estimate (48 h before)",
+    "our_emq_calibrated": "Our estimate, calibrated",
+    "emq_difference": "Meta minus ours (points)",
+    "our_server_events_48h": "Our server events (48 h)",
+    "meta_event_coverage": "Meta's coverage (%)",
+    "our_event_coverage_7d": "Our coverage, 7 days (%)",
+    "meta_acr": "Meta's ACR (%)",
+    "meta_upload_frequency": "Meta's upload frequency",
+    "identifier": "Meta's match key",
+    "meta_coverage": "Meta's coverage (%)",
+    "our_valid_share_48h": "Our valid share, 48 h (%)",
+    "meta_browser_with_key": "Meta: browser events with key (%)",
+    "meta_server_with_key": "Meta: server events with key (%)",
+    "meta_overall_coverage": "Meta: coverage from key (%)",
+    "our_server_with_key_7d": "Ours: server events with key (%)",
+    "our_coverage_7d": "Our coverage, 7 days (%)",
+    "diagnostic": "Meta's diagnostic",
+    "solution": "Meta's solution",
 }
 
 

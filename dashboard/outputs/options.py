@@ -5,7 +5,7 @@ Owns the rules that make a command safe to run in CI: a read command never creat
 store (`open_existing_store`: a mistyped --db is an error, not an empty report), a
 reversed period (--since after --until) is a usage error, a share given as a percentage
 (75 for 0.75) is refused, and a filter value the store does not hold is warned about with
-the closest values it does hold (`unknown_value_warnings`). cli.py maps `UsageError` and
+the closest values it does hold (`unknown_value_warnings`). cli/ maps `UsageError` and
 `MissingStore` to exit code 2.
 
 Light on purpose: `python -m dashboard --help` builds every parser from here, so this
@@ -285,6 +285,29 @@ def add_check_thresholds(parser: argparse.ArgumentParser) -> None:
         "%(default)s): an event name with fewer server (EMQ) or browser (coverage) events "
         "in the window is not judged",
     )
+    _add_meta_thresholds(parser, defaults)
+
+
+def _add_meta_thresholds(parser: argparse.ArgumentParser, defaults: Thresholds) -> None:
+    """The thresholds on Meta's own EMQ (Dataset Quality API snapshots)."""
+    add = parser.add_argument
+    add(
+        "--max-meta-emq-drop",
+        type=positive,
+        metavar="POINTS",
+        default=defaults.max_meta_emq_drop,
+        help="largest fall of Meta's own EMQ between an event's two newest snapshots "
+        "(meta import / meta fetch), in points of 0-10 (default %(default)g)",
+    )
+    add(
+        "--max-meta-gap",
+        type=positive,
+        metavar="POINTS",
+        default=defaults.max_meta_gap,
+        help="largest difference between Meta's newest EMQ and our estimate over the 48 h "
+        "before it, in points (default %(default)g): a larger one usually means a hashing "
+        "or normalisation fault",
+    )
 
 
 def _add_check_window(parser: argparse.ArgumentParser) -> None:
@@ -327,4 +350,6 @@ def thresholds_from_args(args: argparse.Namespace, config_silence_hours: float) 
         max_volume_drop=args.max_volume_drop,
         min_events=args.min_events,
         max_silence_hours=silence if silence is not None else config_silence_hours,
+        max_meta_emq_drop=args.max_meta_emq_drop,
+        max_meta_gap=args.max_meta_gap,
     )

@@ -3,7 +3,9 @@
 Owns the JSON report's shape, published as schemas/report.schema.json: period, overall
 block, blocks per event name, campaign, funnel stage and dataset, diagnostics,
 rejected_records (quarantined lines and events), plus the previous period's overall block
-for period-over-period change."""
+for period-over-period change, Meta's own numbers beside each event name's block
+(`meta`, from the Dataset Quality API snapshots), the snapshots in the period
+(`meta_snapshots`) and the EMQ estimate's calibration (`emq_calibration`)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,18 @@ import orjson
 
 from dashboard.core.config import Config
 from dashboard.core.filters import Filters
+from dashboard.core.meta_quality import meta_view
 from dashboard.quality.blocks import block_dict, block_dicts, block_frame, block_frames
 from dashboard.quality.diagnostics import diagnose
 from dashboard.quality.emq import tier
 from dashboard.quality.freshness import upload_frequency
+from dashboard.quality.meta_compare import (
+    Calibration,
+    Comparison,
+    current_calibration,
+    newest_by_event_name,
+    snapshot_list,
+)
 from dashboard.quality.periods import comparison
 from dashboard.store import dedup
 from dashboard.store.handles import Engine
@@ -27,7 +37,7 @@ from dashboard.store.queries.blocks import data_range
 # The JSON contract's version: schemas/report.schema.json describes it. The minor part
 # grows when keys are added, the major when one is removed or changes meaning.
 # report_version, an integer from before schema_version, stays its major part.
-REPORT_SCHEMA_VERSION = "1.0"
+REPORT_SCHEMA_VERSION = "1.1"  # 1.1: Meta's snapshots, emq_calibration
 REPORT_VERSION = 1
 
 
@@ -42,14 +52,35 @@ REPORT_GROUPINGS = (
 )
 
 
-def _blocks_from(frame, by: str, config: Config) -> dict[str, dict]:
-    return {key: _decorate(block, config) for key, block in block_dicts(frame, by).items()}
+def _blocks_from(frame, by: str, config: Config, calibration: Calibration) -> dict[str, dict]:
+    return {
+        key: _decorate(block, config, calibration) for key, block in block_dicts(frame, by).items()
+    }
 
 
-def _decorate(block: dict[str, Any], config: Config) -> dict[str, Any]:
+def _decorate(block: dict[str, Any], config: Config, calibration: Calibration) -> dict[str, Any]:
     block["emq_tier"] = tier(block["emq_estimate"], config)
+    block["emq_estimate_calibrated"] = calibration.apply(block["emq_estimate"])
     block["upload_frequency"] = upload_frequency(block["freshness"]["median_lag_s"], config)
     return block
+
+
+def _with_meta(blocks: dict[str, dict], found: dict[str, Comparison], calibration) -> dict:
+    """Each event name's block with `meta`: Meta's newest snapshot in the period, and our
+    figures over Meta's windows before it (None without a snapshot)."""
+    for name, block in blocks.items():
+        comparison = found.get(name)
+        if comparison is None:
+            block["meta"] = None
+            continue
+        ours = comparison.our_emq
+        block["meta"] = meta_view(comparison.snapshot) | {
+            "our_emq_estimate": ours,
+            "our_emq_calibrated": calibration.apply(ours),
+            "emq_difference": comparison.emq_difference,
+            "our_event_coverage": comparison.our_coverage,
+        }
+    return blocks
 
 
 def report_json(report: dict[str, Any]) -> str:
@@ -76,7 +107,8 @@ def build_report_and_frames(
     overall_frame, by_event, by_campaign, by_stage, by_dataset = block_frames(
         engine, filters, config, REPORT_GROUPINGS, missing_days=True
     )
-    overall = _decorate(block_dict(overall_frame.iloc[0]), config)
+    calibration = current_calibration(engine)
+    overall = _decorate(block_dict(overall_frame.iloc[0]), config, calibration)
     previous_filters = filters.previous()
     compared = comparison(engine, filters)
     previous = None
@@ -86,6 +118,7 @@ def build_report_and_frames(
         previous = _decorate(
             block_dict(block_frame(engine, compared.previous_filters(filters), config).iloc[0]),
             config,
+            calibration,
         )
     rejected_records = quarantine_count(engine)
     span = data_range(engine)
@@ -110,13 +143,19 @@ def build_report_and_frames(
         },
         "overall": overall,
         "previous_overall": previous,
-        "by_event_name": _blocks_from(by_event, "event_name", config),
-        "by_campaign": _blocks_from(by_campaign, "campaign", config),
-        "by_funnel_stage": _blocks_from(by_stage, "funnel_stage", config),
-        "by_dataset": _blocks_from(by_dataset, "dataset_id", config),
+        "by_event_name": _with_meta(
+            _blocks_from(by_event, "event_name", config, calibration),
+            newest_by_event_name(engine, config, filters),
+            calibration,
+        ),
+        "by_campaign": _blocks_from(by_campaign, "campaign", config, calibration),
+        "by_funnel_stage": _blocks_from(by_stage, "funnel_stage", config, calibration),
+        "by_dataset": _blocks_from(by_dataset, "dataset_id", config, calibration),
         "diagnostics": [
             d.to_dict() for d in diagnose(engine, filters, config, overall, by_event=by_event)
         ],
         "rejected_records": rejected_records,
+        "meta_snapshots": snapshot_list(engine, filters),
+        "emq_calibration": calibration.to_dict(),
     }
     return report, {"event_name": by_event, "campaign": by_campaign}

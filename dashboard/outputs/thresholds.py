@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dashboard.core.meta_quality import META_GAP_POINTS
+
 # The EMQ estimate's tiers, lowest first (--min-emq-tier names one).
 TIER_ORDER = ("Poor", "OK", "Good", "Great")
 
@@ -28,3 +30,7 @@ class Thresholds:
     max_volume_drop: float = 0.5  # fall of server events vs the baseline's daily average
     min_events: int = 20
     max_silence_hours: float = 6.0  # age of the newest accepted server event, by sent_at
+    max_meta_emq_drop: float = 1.0  # fall of Meta's EMQ between an event's two newest snapshots
+    max_meta_gap: float = (
+        META_GAP_POINTS  # |Meta's EMQ - our estimate| in the 48 h before a snapshot
+    )

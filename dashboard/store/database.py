@@ -114,6 +114,38 @@ markers = sa.Table(
     sa.Column("created_at", sa.Double, nullable=False),
 )
 
+# Meta's own numbers (Dataset Quality API), one row per dataset, event name and time
+# (dashboard.store.meta_snapshots). `raw` keeps the event's whole object as Meta sent it;
+# the columns beside it are lifted out for the queries. The key makes a re-import a no-op.
+meta_snapshots = sa.Table(
+    "meta_snapshots",
+    metadata,
+    sa.Column("dataset_id", sa.String(64), primary_key=True),
+    sa.Column("event_name", sa.String(128), primary_key=True),
+    sa.Column("fetched_at", sa.Double, primary_key=True),  # UTC Unix seconds
+    sa.Column("agent", sa.String(64)),
+    sa.Column("emq", sa.Double),  # composite_score, 0-10
+    sa.Column("event_coverage", sa.Double),  # 0-1
+    sa.Column("acr", sa.Double),  # 0-1
+    sa.Column("upload_frequency", sa.String(32)),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("imported_at", sa.Double, nullable=False),
+)
+
+# The EMQ estimate's calibration against Meta's scores: every fit, the newest in use.
+# `points` lists the (dataset, event name, snapshot time) pairs it was fitted on.
+meta_calibrations = sa.Table(
+    "meta_calibrations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("fitted_at", sa.Double, nullable=False),
+    sa.Column("intercept", sa.Double, nullable=False),
+    sa.Column("slope", sa.Double, nullable=False),
+    sa.Column("mae_raw", sa.Double, nullable=False),
+    sa.Column("mae_calibrated", sa.Double, nullable=False),
+    sa.Column("points", sa.Text, nullable=False),  # JSON list
+)
+
 _EVENT_COLUMNS: list[sa.Column] = [
     # Identity: position in the source file; unique by construction.
     sa.Column("source_id", sa.Integer, primary_key=True, autoincrement=False),

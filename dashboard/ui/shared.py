@@ -33,9 +33,11 @@ from dashboard.quality.drilldown import event_page
 from dashboard.quality.freshness import lag_stats
 from dashboard.quality.funnel import funnel_stages
 from dashboard.quality.match_quality import what_to_fix
+from dashboard.quality.meta_compare import compare, current_calibration, period_snapshots
 from dashboard.quality.periods import comparison
 from dashboard.store.database import create_schema, make_engine, release_connections, store_version
 from dashboard.store.locks import retry_on_lock
+from dashboard.store.meta_snapshots import meta_version
 from dashboard.store.queries import blocks as block_queries
 from dashboard.store.queries.blocks import distinct_values
 from dashboard.store.queries.freshness import (
@@ -240,6 +242,10 @@ QUERIES: dict[str, Callable[..., Any]] = {
     "pipeline_health": lambda e, f, c: pipeline_health(e, f),
     # `over`: whether the days after the marker are over, only for the cache key.
     "before_after": lambda e, f, c, at, days, over=None: before_after(e, f, c, at, days),
+    # Meta's snapshots in the period with our figures beside them, and the calibration;
+    # `meta_ver` (meta_snapshots.meta_version) only keys the cache.
+    "meta_comparisons": lambda e, f, c, meta_ver: compare(e, c, period_snapshots(e, f)),
+    "meta_calibration": lambda e, f, c, meta_ver: current_calibration(e),
     # The selection as its URL query (hashable): one page of its events and the total.
     "event_page": lambda e, f, c, selection, sort, descending, offset, limit: event_page(
         e,
@@ -265,6 +271,12 @@ def _cached(name: str, url: str, store_ver: tuple[int, int], filters_key: str, a
 def query(name: str, filters: Filters, *args: Any) -> Any:
     """Run a named indicator query for the filters, cached per store version."""
     return _cached(name, store_url(), version(), _filters_key(filters), tuple(args))
+
+
+def meta_query(name: str, filters: Filters) -> Any:
+    """A named query on Meta's snapshots, cached per snapshot and calibration version."""
+    current = _with_retry(lambda: meta_version(get_engine(store_url())))
+    return query(name, filters, current)
 
 
 @st.cache_data(ttl=900, max_entries=64, show_spinner=False)

@@ -11,6 +11,7 @@ from dashboard.outputs.exports import to_csv_bytes
 from dashboard.quality.blocks import block_dict
 from dashboard.quality.match_quality import applicable_by_group, coverage_table
 from dashboard.ui import shared as ui
+from dashboard.ui.meta_panel import show_meta_numbers
 
 st.title("Match quality")
 if ui.empty_store_notice():
@@ -122,6 +123,10 @@ for tab, frame, by in (
             selection_mode="points",
         )
         cell_link(by, list(frame[by].astype(str)), chosen)
+
+show_meta_numbers(
+    filters, config, ui.query("overview", filters, ui.today().isoformat())["diagnostics"]
+)
 
 st.subheader("Invalid and unhashed values")
 # Whatever any event of the slice can carry (the union over its events).

@@ -1,4 +1,4 @@
-"""Command line: `python -m dashboard ingest|relay|report|check|events|findings|mark|sample|demo`.
+"""Command line: `python -m dashboard ingest|relay|report|check|events|findings|mark|meta|sample|demo`.
 
 Owns argument parsing, exit codes (0 ok, 1 strict-mode quarantine or a check breached,
 2 usage or store error, e.g. a read command pointed at a store that does not exist) and
@@ -20,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from dashboard.cli.meta import add_meta_parser, import_sample_snapshots, run_meta
 from dashboard.core.config import ConfigError, default_db_url, load_config
 from dashboard.ingest.summary import IngestError
 from dashboard.outputs.options import (
@@ -39,9 +40,6 @@ from dashboard.store.errors import StoreError
 # Commands that only read a store: they never create one (a missing store exits 2), and
 # warn about filter values the store does not hold. A new read command joins here.
 READ_COMMANDS = ("report", "check", "events", "findings")
-
-# The name the parsers below were written with; the options live in outputs/options.py.
-_add_store_options = add_store_options
 
 
 def _format_names() -> list[str]:
@@ -83,7 +81,7 @@ def _add_check_parser(commands) -> None:
         description="Check the latest window of send time against thresholds.",
         epilog=CHECK_EPILOG,
     )
-    _add_store_options(p_check)
+    add_store_options(p_check)
     add_filter_options(p_check)
     add_check_thresholds(p_check)
     p_check.add_argument(
@@ -127,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_ingest.add_argument(
         "--interval", type=float, default=5.0, help="seconds between rounds with --follow"
     )
-    _add_store_options(p_ingest)
+    add_store_options(p_ingest)
 
     _add_relay_parser(commands)
 
@@ -159,17 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     p_report.add_argument(
         "--days", type=int, default=7, help="days on each side of --before-after (default 7)"
     )
-    _add_store_options(p_report)
+    add_store_options(p_report)
     add_filter_options(p_report)
 
     _add_check_parser(commands)
     _add_mark_parser(commands)
     _add_drilldown_parsers(commands)
+    add_meta_parser(commands)
 
     p_demo = commands.add_parser(
         "demo", help="import the bundled sample into the store (once) and open the dashboard"
     )
-    _add_store_options(p_demo)
+    add_store_options(p_demo)
     p_demo.add_argument("--port", type=int, default=8501)
     p_demo.add_argument("--no-browser", action="store_true", help="do not open a browser window")
 
@@ -266,7 +265,7 @@ def _add_mark_parser(commands) -> None:
     )
     p_mark.add_argument("--list", action="store_true", help="list the markers")
     p_mark.add_argument("--delete", type=int, metavar="ID", help="delete a marker")
-    _add_store_options(p_mark)
+    add_store_options(p_mark)
 
 
 def _moment(text: str) -> float:
@@ -329,13 +328,13 @@ def _add_drilldown_parsers(commands) -> None:
         help="order (default: sent_at, newest first)",
     )
     p_events.add_argument("--oldest-first", action="store_true", help="ascending order")
-    _add_store_options(p_events)
+    add_store_options(p_events)
     add_filter_options(p_events)
 
     p_findings = commands.add_parser(
         "findings", help="list the finding keys, their meaning and what each affects now"
     )
-    _add_store_options(p_findings)
+    add_store_options(p_findings)
     add_filter_options(p_findings)
 
 
@@ -508,8 +507,9 @@ def _demo(args: argparse.Namespace, engine, config) -> int:
 
     summary = ingest([SAMPLE_LOG_PATH], engine, config=config)
     print(
-        f"sample: {summary.events_imported:,} events imported ({summary.lines_already_imported:,} lines already there)"
+        f"sample: {summary.events_imported:,} events imported, {summary.lines_already_imported:,} lines already there"
     )
+    print(import_sample_snapshots(engine, config))
     engine.dispose()  # DuckDB: release the file before the dashboard opens it
     env = dict(os.environ)
     if args.db:
@@ -559,6 +559,8 @@ def main(argv: list[str] | None = None) -> int:
         url = args.db or default_db_url()
         if args.command == "mark":
             return _mark(args, url)
+        if args.command == "meta":
+            return run_meta(args, url, config)
         if args.command in READ_COMMANDS:
             # Short-lived: one connection for all their queries.
             engine = open_existing_store(url, hold_connection=True)

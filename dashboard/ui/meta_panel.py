@@ -1,0 +1,104 @@
+"""The Match quality page's section on Meta's own numbers (Dataset Quality API snapshots)
+beside ours: EMQ with the difference and the calibration, history charts, match keys,
+dedup keys, and Meta's diagnostics next to ours. Streamlit only; the tables come from
+dashboard/quality/meta_tables.py and the charts from dashboard/outputs/meta_charts.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.core.config import Config
+from dashboard.core.filters import Filters
+from dashboard.outputs import meta_charts
+from dashboard.quality.meta_compare import newest_per_event
+from dashboard.quality.meta_tables import (
+    dedup_key_table,
+    emq_table,
+    history_frame,
+    match_key_table,
+    meta_diagnostics_table,
+)
+from dashboard.ui import shared as ui
+
+HOW_TO_IMPORT = (
+    "Import a saved answer with `python -m dashboard meta import FILE --dataset ID`, or "
+    "fetch one with `python -m dashboard meta fetch --dataset ID` (token in "
+    "META_ACCESS_TOKEN); the README's *Meta's numbers beside ours* says how."
+)
+
+
+def _calibration_caption(calibration) -> str:
+    if not calibration.calibrated:
+        return f"Our estimate is **uncalibrated**: {calibration.reason}."
+    fitted = datetime.fromtimestamp(calibration.fitted_at, tz=UTC).strftime("%Y-%m-%d %H:%M")
+    return (
+        f"**Calibrated** on {len(calibration.points)} snapshots (fitted {fitted} UTC): "
+        f"Meta ≈ {calibration.intercept:.2f} + {calibration.slope:.2f} × our estimate. "
+        f"Mean distance from Meta's score: {calibration.mae_raw:.2f} points raw, "
+        f"{calibration.mae_calibrated:.2f} calibrated."
+    )
+
+
+def _newest(comparisons: list) -> list:
+    keep = {
+        (s.dataset_id, s.event_name, s.fetched_at)
+        for s in newest_per_event(c.snapshot for c in comparisons)
+    }
+    return [
+        c
+        for c in comparisons
+        if (c.snapshot.dataset_id, c.snapshot.event_name, c.snapshot.fetched_at) in keep
+    ]
+
+
+def show_meta_numbers(filters: Filters, config: Config, diagnostics: list[dict]) -> None:
+    """The section; `diagnostics` are ours for the same slice (the Overview's list)."""
+    st.subheader("Meta's numbers beside ours")
+    comparisons = ui.meta_query("meta_comparisons", filters)
+    if not comparisons:
+        st.info(f"No snapshot of Meta's Dataset Quality API in this period. {HOW_TO_IMPORT}")
+        return
+    calibration = ui.meta_query("meta_calibration", filters)
+    newest = _newest(comparisons)
+    st.caption(
+        "Meta's EMQ is its own score (last 48 h of server events); ours is estimated from the "
+        "parameters sent, over the same 48 h before each snapshot. Coverage: Meta's 7-day "
+        "average beside ours over the 7 days before. A gap of more than 2 points usually "
+        "means a hashing or normalisation fault our counts cannot see. "
+        + _calibration_caption(calibration)
+    )
+    ui.table(
+        emq_table(newest, calibration),
+        "meta_emq",
+        "meta_vs_ours.csv",
+        column_config={"emq_difference": st.column_config.NumberColumn(format="%+.1f")},
+    )
+    history = history_frame(comparisons, calibration)
+    left, right = st.columns(2)
+    left.plotly_chart(meta_charts.emq_history(history), key="chart_meta_emq")
+    right.plotly_chart(
+        meta_charts.coverage_history(history, config.coverage_goal), key="chart_meta_coverage"
+    )
+    tab_keys, tab_dedup, tab_diag = st.tabs(["Match keys", "Dedup keys", "Diagnostics"])
+    with tab_keys:
+        ui.table(match_key_table(newest), "meta_keys", "meta_match_keys.csv")
+    with tab_dedup:
+        ui.table(dedup_key_table(newest), "meta_dedup", "meta_dedup_keys.csv")
+    with tab_diag:
+        left, right = st.columns(2)
+        with left:
+            st.markdown("**Meta's diagnostics** (newest snapshot per event)")
+            ui.table(
+                meta_diagnostics_table(newest),
+                "meta_diagnostics",
+                "meta_diagnostics.csv",
+                empty="Meta lists no diagnostic.",
+            )
+        with right:
+            st.markdown("**Ours** (this selection)")
+            ours = pd.DataFrame(diagnostics, columns=["name", "affected", "total", "share"])
+            ui.table(ours, "our_diagnostics", "diagnostics.csv", empty="No problems found.")
