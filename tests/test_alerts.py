@@ -88,11 +88,11 @@ def test_healthy_store_breaches_nothing(engine, tmp_path, config):
     load(engine, tmp_path, config, None)
     result = run_check(engine, config, Thresholds(), END)
     assert result.ok, result.lines()
-    # Every check judged: EMQ and coverage on Purchase (30 events of each channel in the
-    # window), the baseline has server events, nothing skipped.
+    # Every check judged but Meta's two (no snapshot): EMQ and coverage on Purchase (30
+    # events of each channel in the window), the baseline has server events.
     assert result.checks_run == list(CHECKS)
-    assert result.summary() == {"passed": 10, "breached": 0, "skipped": 0}
-    assert result.lines() == ["OK: 10 of 10 checks passed"]
+    assert result.summary() == {"passed": 10, "breached": 0, "skipped": 2}
+    assert result.lines() == ["OK: 10 of 12 checks passed, 2 skipped"]
 
 
 @pytest.mark.parametrize("breach", sorted(BREACHES))
@@ -147,7 +147,7 @@ def test_cli_exit_codes_json_and_webhook(tmp_path, config):
         == 0
     )
     ok = cli("check", "--db", healthy, "--at", "latest")
-    assert ok.returncode == 0 and ok.stdout.startswith("OK: 10 of 10 checks passed\n")
+    assert ok.returncode == 0 and ok.stdout.startswith("OK: 10 of 12 checks passed, 2 skipped\n")
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -202,7 +202,7 @@ def test_dead_integration_breaches_no_events_and_server_silence(engine, tmp_path
         "no events were sent in the 24 h before 2025-12-25 09:12 UTC"
     )
     # An empty window and an empty baseline: every other check is skipped, with its reason.
-    assert result.summary() == {"passed": 0, "breached": 2, "skipped": 8}
+    assert result.summary() == {"passed": 0, "breached": 2, "skipped": 10}
     reasons = {o.check: o.message for o in result.outcomes if o.status == "skipped"}
     assert reasons["error_rate"] == "no server event sent in the window"
     assert reasons["server_volume_drop"] == (
@@ -282,7 +282,7 @@ def test_server_silence_without_any_server_event(duck_engine, tmp_path, config):
     )
     # Judged: no_events (3 Pixel events) and stale_events; the server checks, the
     # volume drop (no server baseline) and EMQ/coverage (3 < 20 events) are skipped.
-    assert browser.ok and browser.summary() == {"passed": 2, "breached": 0, "skipped": 8}
+    assert browser.ok and browser.summary() == {"passed": 2, "breached": 0, "skipped": 10}
     assert browser.statuses()["server_silence"] == "skipped"
 
 
@@ -306,13 +306,13 @@ def test_check_at_latest_ends_at_the_newest_send_time(tmp_path, config, capsys):
     capsys.readouterr()
     assert main(["check", "--db", db, "--at", "latest"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "OK: 10 of 10 checks passed"
+    assert out[0] == "OK: 10 of 12 checks passed, 2 skipped"
     assert len(out) == 11 and all(line.startswith("passed ") for line in out[1:])
     # The case: checked weeks after the last upload (27 d after it), it breaches.
     at = "2025-12-25T11:00:01Z"  # T0 + 8 d + 1 h (the last batch) + 27 d, + 1 s
     assert main(["check", "--db", db, "--at", at]) == 1
     assert capsys.readouterr().out.splitlines()[:3] == [
-        "BREACH: 2 of 10 checks breached, 0 passed, 8 skipped",
+        "BREACH: 2 of 12 checks breached, 0 passed, 10 skipped",
         "BREACH no_events [all]: no events were sent in the 24 h before 2025-12-25 11:00 UTC",
         "BREACH server_silence [dataset 1]: last server event sent 27.0 days ago, "
         "at 2025-11-28 11:00 UTC; limit 6 h",

@@ -177,7 +177,7 @@ def test_check_help_explains_every_threshold_with_its_default():
         a for a in check._actions  # noqa: SLF001
         if a.option_strings and a.option_strings[0].startswith(("--min-", "--max-"))
     ]  # fmt: skip
-    assert len(thresholds) == 10
+    assert len(thresholds) == 12
     for action in thresholds:
         text = action.help % {"default": action.default}
         assert "(default " in text, action.option_strings
@@ -225,7 +225,7 @@ def test_skipped_checks_on_a_tiny_log_are_listed_with_reasons(tmp_path, capsys):
     # 4 events; the server event 40 min (2,395 s) before 11:00; 1 server event and 3
     # browser events, under the 20 an event name needs to be judged; no baseline.
     assert out.splitlines() == [
-        "OK: 7 of 10 checks passed, 3 skipped",
+        "OK: 7 of 12 checks passed, 5 skipped",
         "passed no_events [all]: 4 events sent in the 24 h before 2025-11-20 11:00 UTC",
         "passed server_silence [dataset 1]: last server event sent 40 min ago, "
         "at 2025-11-20 10:20 UTC; limit 6 h",
@@ -241,12 +241,16 @@ def test_skipped_checks_on_a_tiny_log_are_listed_with_reasons(tmp_path, capsys):
         "skipped event_coverage: no event name with ≥20 browser events in the window",
         "skipped server_volume_drop: no server event in the 7 days before the window to "
         "compare with",
+        "skipped meta_emq_drop: no event name has two Meta snapshots with a score "
+        "(meta import / meta fetch)",
+        "skipped meta_estimate_gap: no Meta snapshot with a score and ≥10 of our server "
+        "events of its event name in the 48 h before it",
     ]
     code, out, _ = run(capsys, "check", "--db", db, "--at", AT, "--format", "json")
     result = json.loads(out)
     assert errors("check", result) == []
     assert result["checks_run"] == list(CHECKS)
-    assert result["summary"] == {"passed": 7, "breached": 0, "skipped": 3}
+    assert result["summary"] == {"passed": 7, "breached": 0, "skipped": 5}
     skipped = [c for c in result["checks"] if c["status"] == "skipped"]
     assert skipped[0] == {
         "check": "emq_estimate",
@@ -285,7 +289,7 @@ def test_max_unhashed_pii_breaches_on_one_plaintext_email(tmp_path, capsys):
             "wants SHA-256 hashed (limit 0)",
         }
     ]
-    assert result["summary"] == {"passed": 6, "breached": 1, "skipped": 3}
+    assert result["summary"] == {"passed": 6, "breached": 1, "skipped": 5}
     code, out, _ = run(capsys, "check", "--db", db, "--at", AT, "--max-unhashed-pii", "1")
     assert code == 0
     assert "passed unhashed_pii [all]: 1 server events carried" in out

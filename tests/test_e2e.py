@@ -23,7 +23,8 @@ import openpyxl
 import pytest
 from conftest import streamlit_command
 
-from dashboard.core.config import REPO_ROOT, SAMPLE_LOG_PATH
+from dashboard.cli.meta import import_sample_snapshots
+from dashboard.core.config import REPO_ROOT, SAMPLE_LOG_PATH, load_config
 from dashboard.ingest import ingest
 from dashboard.outputs.documents import CHROMIUM_FLAGS
 from dashboard.store.database import make_engine
@@ -63,6 +64,7 @@ def server(tmp_path_factory):
     url = f"duckdb:///{folder / 'store.duckdb'}"
     engine = make_engine(url)
     ingest([SAMPLE_LOG_PATH], engine)
+    import_sample_snapshots(engine, load_config())  # Meta's numbers, as the demo has them
     engine.dispose()
     port = _free_port()
     env = dict(os.environ, EQM_DB_URL=url)
@@ -332,3 +334,38 @@ def test_from_a_diagnostic_to_its_events_and_the_whole_list_downloads(server, br
     assert {"Why", "Field", "Source file", "Line", "event_id"} <= set(rows[0])
     assert all("plaintext" in row["Why"] for row in rows)
     context.close()
+
+
+def test_meta_numbers_sit_beside_ours_and_follow_the_filters(server, browser):
+    """Match quality sets Meta's EMQ (the sample's synthetic snapshots) beside our
+    estimate: the planted Purchase fault reads as far apart, the history charts draw
+    Meta's line and ours for every event, the tables download, and the event filter
+    narrows them."""
+    page, errors = _open(browser, f"{server}/?period=All+data")
+    _go_to(page, "Match quality")
+    section = page.get_by_text("Meta's numbers beside ours")
+    section.scroll_into_view_if_needed()
+    assert "Calibrated" in page.get_by_text("Meta ≈").first.inner_text()
+    rows = {row["Event"]: row for row in _download_csv(page, "meta_emq")}
+    assert sorted(rows) == [
+        "AddToCart", "InitiateCheckout", "Lead", "PageView", "Purchase", "ViewContent"
+    ]  # fmt: skip
+    purchase = rows["Purchase"]
+    assert purchase["Meta's EMQ"] == "6.4" and purchase["Meta snapshot (UTC)"] == "2026-11-04 00:00"
+    assert float(purchase["Meta minus ours (points)"]) < -2
+    assert "check hashing" in purchase["Finding"], purchase
+    assert rows["PageView"]["Finding"] == ""
+    chart = page.locator(".st-key-chart_meta_emq .js-plotly-plot").first
+    traces = chart.evaluate("el => el._fullData.map(t => [t.name, t._length])")
+    assert ["Purchase", 6] in traces and ["Purchase (ours)", 6] in traces
+    page.get_by_role("tab", name="Diagnostics").click()
+    diagnostics = _download_csv(page, "meta_diagnostics")
+    assert [(d["Event"], d["Affected events"]) for d in diagnostics] == [("Purchase", "97")]
+    page.screenshot(path=str(SCREENSHOTS / "meta_numbers.png"), full_page=True)
+    _choose(page, "Event name", "Lead")
+    _settle(page)
+    rows = _download_csv(page, "meta_emq")
+    assert [row["Event"] for row in rows] == ["Lead"]
+    assert "event=Lead" in page.url
+    assert not errors
+    page.close()

@@ -598,7 +598,10 @@ def test_the_dashboard_is_bound_to_localhost_without_login():
     config = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] == "localhost"
     assert not (REPO_ROOT / ".streamlit" / "secrets.toml").exists()  # no login shipped
-    assert '"--server.address=localhost"' in (REPO_ROOT / "dashboard" / "cli" / "__init__.py").read_text()
+    assert (
+        '"--server.address=localhost"'
+        in (REPO_ROOT / "dashboard" / "cli" / "__init__.py").read_text()
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -22,19 +22,22 @@ from dashboard.core.meta_quality import (
 )
 from dashboard.quality.meta_compare import Calibration, Comparison
 
+# What a marketer compares first (the two scores, the gap and what it means), then the
+# coverage, then where and when the snapshot comes from.
 EMQ_COLUMNS = (
     "event_name",
-    "dataset_id",
-    "snapshot_at",
     "meta_emq",
     "our_emq_estimate",
     "our_emq_calibrated",
     "emq_difference",
-    "our_server_events_48h",
+    "finding",
     "meta_event_coverage",
     "our_event_coverage_7d",
+    "our_server_events_48h",
     "meta_acr",
     "meta_upload_frequency",
+    "snapshot_at",
+    "dataset_id",
 )
 MATCH_KEY_COLUMNS = (
     "event_name",

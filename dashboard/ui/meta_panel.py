@@ -75,7 +75,10 @@ def show_meta_numbers(filters: Filters, config: Config, diagnostics: list[dict])
         emq_table(newest, calibration),
         "meta_emq",
         "meta_vs_ours.csv",
-        column_config={"emq_difference": st.column_config.NumberColumn(format="%+.1f")},
+        column_config={
+            "emq_difference": st.column_config.NumberColumn(format="%+.1f"),
+            "finding": st.column_config.TextColumn(width=300),
+        },
     )
     history = history_frame(comparisons, calibration)
     left, right = st.columns(2)
@@ -96,9 +99,16 @@ def show_meta_numbers(filters: Filters, config: Config, diagnostics: list[dict])
                 meta_diagnostics_table(newest),
                 "meta_diagnostics",
                 "meta_diagnostics.csv",
+                column_config={"diagnostic": st.column_config.TextColumn(width=220)},
                 empty="Meta lists no diagnostic.",
             )
         with right:
             st.markdown("**Ours** (this selection)")
             ours = pd.DataFrame(diagnostics, columns=["name", "affected", "total", "share"])
-            ui.table(ours, "our_diagnostics", "diagnostics.csv", empty="No problems found.")
+            ui.table(
+                ours,
+                "our_diagnostics",
+                "diagnostics.csv",
+                column_config={"name": st.column_config.TextColumn(width=220)},
+                empty="No problems found.",
+            )
