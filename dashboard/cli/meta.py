@@ -181,9 +181,9 @@ def _list(engine) -> int:
 def import_sample_snapshots(engine, config) -> str:
     """Store the bundled sample's Meta answers (a no-op once stored): the demo's."""
     from dashboard.core.config import SAMPLE_META_DIR
-    from dashboard.core.meta_quality import parse_answer
+    from dashboard.core.meta_quality import SAMPLE_AGENT, parse_answer
     from dashboard.quality.meta_compare import calibrate
-    from dashboard.sample.meta_answers import SAMPLE_AGENT, SAMPLE_DATASET
+    from dashboard.sample.meta_answers import SAMPLE_DATASET
     from dashboard.store.meta_snapshots import store_snapshots
 
     added = 0

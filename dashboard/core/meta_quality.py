@@ -29,6 +29,10 @@ META_COVERAGE_WINDOW_S = 7 * 86400
 META_GAP_POINTS = 2.0
 DEDUP_KEY_FIELDS = ("dedupe_key_feedback", "dedup_key_feedback")
 
+# The agent name of the bundled sample's synthetic answers (dashboard/sample/meta_answers.py):
+# wherever they show, they are labelled as synthetic.
+SAMPLE_AGENT = "eqm-sample"
+
 # Meta's match-key identifiers -> our user_data parameter keys (core/params.py).
 IDENTIFIER_PARAMS = {
     "email": "em",

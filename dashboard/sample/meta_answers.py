@@ -1,7 +1,8 @@
 """Seeded Dataset Quality API answers for the bundled sample's web shop (dataset
 1111111111): what Meta's Events Manager could have said about it, every three days.
 
-Synthetic like the sample log, and labelled so wherever it shows (agent "eqm-sample").
+Synthetic like the sample log, and labelled so wherever it shows (the demo stores them
+under the agent name core.meta_quality.SAMPLE_AGENT).
 Meta's score is drawn near 2.4 + 0.6 × a base close to our estimate per event, so a
 calibration has something to find; one fault is planted: in the last answer Meta's
 Purchase score falls by about two points while the parameters sent do not change (as
@@ -19,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SAMPLE_DATASET = "1111111111"
-SAMPLE_AGENT = "eqm-sample"
 # Our estimate's level per event on the sample, and the share of events carrying
 # e-mail and phone (the match keys that differ between the events).
 EVENTS = {

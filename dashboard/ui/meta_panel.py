@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard.core.config import Config
 from dashboard.core.filters import Filters
+from dashboard.core.meta_quality import SAMPLE_AGENT
 from dashboard.outputs import meta_charts
 from dashboard.quality.meta_compare import newest_per_event
 from dashboard.quality.meta_tables import (
@@ -62,6 +63,11 @@ def show_meta_numbers(filters: Filters, config: Config, diagnostics: list[dict])
     if not comparisons:
         st.info(f"No snapshot of Meta's Dataset Quality API in this period. {HOW_TO_IMPORT}")
         return
+    if any(c.snapshot.agent == SAMPLE_AGENT for c in comparisons):
+        st.warning(
+            "These snapshots are the bundled sample's synthetic answers, not Meta's: "
+            "they show how the comparison reads."
+        )
     calibration = ui.meta_query("meta_calibration", filters)
     newest = _newest(comparisons)
     st.caption(
