@@ -346,7 +346,12 @@ def test_meta_numbers_sit_beside_ours_and_follow_the_filters(server, browser):
     section = page.get_by_text("Meta's numbers beside ours")
     section.scroll_into_view_if_needed()
     assert "Calibrated" in page.get_by_text("Meta ≈").first.inner_text()
-    rows = {row["Event"]: row for row in _download_csv(page, "meta_emq")}
+    # Only the sample's dataset: the upload test may store another dataset's snapshot.
+    rows = {
+        row["Event"]: row
+        for row in _download_csv(page, "meta_emq")
+        if row["Dataset"] == "1111111111"
+    }
     assert sorted(rows) == [
         "AddToCart", "InitiateCheckout", "Lead", "PageView", "Purchase", "ViewContent"
     ]  # fmt: skip
@@ -367,5 +372,40 @@ def test_meta_numbers_sit_beside_ours_and_follow_the_filters(server, browser):
     rows = _download_csv(page, "meta_emq")
     assert [row["Event"] for row in rows] == ["Lead"]
     assert "event=Lead" in page.url
+    assert not errors
+    page.close()
+
+
+def test_a_saved_meta_answer_uploads_on_the_data_page(server, browser, tmp_path):
+    """A marketer without the command line stores Meta's answer from the Data page, for a
+    dataset typed in, and finds it on Match quality."""
+    answer = tmp_path / "dataset_quality.json"
+    answer.write_text(
+        '{"web": [{"event_name": "Subscribe", "event_match_quality": {"composite_score": 7.7},'
+        ' "event_coverage": {"percentage": 61.0, "goal_percentage": 75}}]}'
+    )
+    page, errors = _open(browser, f"{server}/?period=All+data")
+    _go_to(page, "Data")
+    page.locator(".st-key-upload_meta input[type='file']").set_input_files(str(answer))
+    _settle(page)
+    dataset = page.locator(".st-key-meta_dataset input")
+    dataset.click()
+    dataset.fill("9999999999")
+    page.keyboard.press("Enter")
+    _settle(page)
+    page.locator(".st-key-btn_meta_import button").click()
+    _settle(page)
+    assert (
+        "1 event name(s) stored for dataset 9999999999"
+        in page.locator("[data-testid='stAlert']").all_inner_texts()[-1]
+    )
+    _go_to(page, "Match quality")
+    rows = [r for r in _download_csv(page, "meta_emq") if r["Dataset"] == "9999999999"]
+    assert [(r["Event"], r["Meta's EMQ"], r["Meta's coverage (%)"]) for r in rows] == [
+        ("Subscribe", "7.7", "61.0")
+    ]
+    # No event of ours for it: no estimate, and the finding says why.
+    assert rows[0]["Our estimate (48 h before)"] == "–"
+    assert rows[0]["Finding"] == "too few of our events to compare"
     assert not errors
     page.close()

@@ -1,4 +1,4 @@
-"""Command line: `python -m dashboard ingest|relay|report|check|events|findings|mark|meta|sample|demo`.
+"""Command line: `python -m dashboard ingest|relay|report|check|events|findings|mark|meta|reconcile|sample|demo`.
 
 Owns argument parsing, exit codes (0 ok, 1 strict-mode quarantine or a check breached,
 2 usage or store error, e.g. a read command pointed at a store that does not exist) and
@@ -20,7 +20,8 @@ import json
 import sys
 from pathlib import Path
 
-from dashboard.cli.meta import add_meta_parser, import_sample_snapshots, run_meta
+from dashboard.cli.meta import import_sample_snapshots
+from dashboard.cli.sources import SOURCE_COMMANDS, add_source_parsers
 from dashboard.core.config import ConfigError, default_db_url, load_config
 from dashboard.ingest.summary import IngestError
 from dashboard.outputs.options import (
@@ -163,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_parser(commands)
     _add_mark_parser(commands)
     _add_drilldown_parsers(commands)
-    add_meta_parser(commands)
+    add_source_parsers(commands)
 
     p_demo = commands.add_parser(
         "demo", help="import the bundled sample into the store (once) and open the dashboard"
@@ -559,10 +560,9 @@ def main(argv: list[str] | None = None) -> int:
         url = args.db or default_db_url()
         if args.command == "mark":
             return _mark(args, url)
-        if args.command == "meta":
-            return run_meta(args, url, config)
-        if args.command in READ_COMMANDS:
-            # Short-lived: one connection for all their queries.
+        if args.command in SOURCE_COMMANDS:
+            return SOURCE_COMMANDS[args.command](args, url, config)
+        if args.command in READ_COMMANDS:  # short-lived: one connection for all their queries
             engine = open_existing_store(url, hold_connection=True)
         else:
             engine = make_engine(url)  # ingest and demo create the store

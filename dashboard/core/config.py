@@ -59,6 +59,13 @@ class Config:
     report_title: str = "Event quality report"
     report_client: str = ""
     report_logo: str = ""  # an image file, relative to the config file's folder
+    # Reconciliation against orders exports ([reconcile]).
+    reconcile_match_on: str = "event_id"  # or "order_id" (custom_data.order_id)
+    reconcile_purchase_event: str = "Purchase"
+    reconcile_late_after_s: float = 3600.0
+    reconcile_list_cap: int = 100
+    # Export column names per shop system: name -> {field: column}.
+    reconcile_columns: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def stage_order(self) -> list[str]:
         """Every configured stage, funnel by funnel, each once, in funnel order."""
@@ -126,6 +133,7 @@ def load_config(path: str | Path | None = None) -> Config:
             server_only_stages=tuple(map(str, raw["dedup"]["server_only_stages"])),
             max_silence_hours=float(raw["health"]["max_silence_hours"]),
             **_report_branding(raw.get("report", {}), Path(chosen or DEFAULT_CONFIG_PATH)),
+            **_reconcile(raw.get("reconcile", {})),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"config {chosen or DEFAULT_CONFIG_PATH}: bad or missing {exc}") from exc
@@ -140,6 +148,23 @@ def _report_branding(section: dict[str, Any], config_path: Path) -> dict[str, st
         "report_title": str(section.get("title") or "Event quality report"),
         "report_client": str(section.get("client") or ""),
         "report_logo": logo,
+    }
+
+
+def _reconcile(section: dict[str, Any]) -> dict[str, Any]:
+    """[reconcile]: how orders are matched, and each shop system's column names."""
+    match_on = str(section.get("match_on", "event_id"))
+    if match_on not in ("event_id", "order_id"):
+        raise ValueError(f"[reconcile] match_on must be event_id or order_id, not {match_on!r}")
+    return {
+        "reconcile_match_on": match_on,
+        "reconcile_purchase_event": str(section.get("purchase_event", "Purchase")),
+        "reconcile_late_after_s": float(section.get("late_after_s", 3600)),
+        "reconcile_list_cap": int(section.get("missing_list_cap", 100)),
+        "reconcile_columns": {
+            str(name): {str(k): str(v) for k, v in columns.items()}
+            for name, columns in section.get("columns", {}).items()
+        },
     }
 
 

@@ -56,6 +56,7 @@ _EVENT_FIELDS = [
     *(f"user_data.{param}" for param in PARAMS),
     "custom_data.value",
     "custom_data.currency",
+    "custom_data.order_id",
 ]
 
 
@@ -256,6 +257,19 @@ def _custom_data() -> tuple[str, str, str, str]:
     return value, value_ok, currency, currency_ok
 
 
+def _order_id() -> tuple[str, str]:
+    """(order id, ok) for `rows._order_id`: a plain text as sent; numbers go back to the
+    per-record path (it writes an integer's digits); other shapes are no order id."""
+    leaf = "e.custom_data.order_id"
+    kind = leaf_type(leaf)
+    value = f"CASE WHEN {is_text(leaf)} THEN nullif({text(leaf)}, '') END"
+    ok = (
+        f"({kind} NOT IN ('BIGINT', 'UBIGINT', 'HUGEINT', 'DOUBLE', 'VARCHAR')"
+        f" OR ({kind} = 'VARCHAR' AND {plain_text_ok(leaf, 128)}))"
+    )
+    return value, ok
+
+
 def _campaign(config: Config) -> tuple[str, list[str]]:
     """(campaign, oks) for `config.resolve_campaign`: the first configured source with a
     value, else the default; field texts the Python path would change go back."""
@@ -285,6 +299,7 @@ def _event_ok(config: Config) -> str:
     _, action_ok = optional_text("e.action_source", 32)
     _, channel_ok = optional_text("e.messaging_channel", 32)
     _, value_ok, _, currency_ok = _custom_data()
+    _, order_id_ok = _order_id()
     _, campaign_ok = _campaign(config)
     _, stage_ok = config_text(json_path("e", config.stage_field), 128)
     return f"""coalesce(line_ok AND e IS NOT NULL AND {name_ok} AND t_raw IS NOT NULL
@@ -294,7 +309,8 @@ def _event_ok(config: Config) -> str:
                 AND {" AND ".join(_param_ok(p) for p in PARAMS)}
                 AND {_identifier_ok("fbp")} AND {_identifier_ok("external_id")}
                 AND {_identifier_ok("ctwa_clid")}
-                AND {value_ok} AND {currency_ok} AND {" AND ".join(campaign_ok)} AND {stage_ok},
+                AND {value_ok} AND {currency_ok} AND {order_id_ok}
+                AND {" AND ".join(campaign_ok)} AND {stage_ok},
                 false)"""
 
 
@@ -327,6 +343,7 @@ def _statused_cte(config: Config) -> str:
             {action_source} AS action_source,
             {messaging_channel} AS messaging_channel,
             {currency} AS currency,
-            {value} AS value
+            {value} AS value,
+            {_order_id()[0]} AS order_id
         FROM judged
     )"""

@@ -345,6 +345,8 @@ def _select_expressions() -> dict[str, str]:
         **{f"p_{p}": f"CAST(p_{p} AS SMALLINT)" for p in PARAMS},
         "param_reasons": _param_reasons(),
         **{f"combo_{k}": f"({expr})" for k, expr in enumerate(combos)},
+        "order_id": "order_id",
+        "lead_id": "lead_key",
     }
 
 

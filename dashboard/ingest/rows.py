@@ -342,6 +342,19 @@ def _currency(custom_data: dict) -> str | None:
     return None
 
 
+def _order_id(custom_data: dict) -> str | None:
+    """custom_data.order_id as sent: a text (stripped), or an integer's digits; any other
+    shape is not an order id (the event is kept, without one)."""
+    value = custom_data.get("order_id")
+    if isinstance(value, str):
+        return value.strip()[:128] or None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not (value.is_integer() and abs(value) < 1e15):
+        return None
+    return str(int(value))
+
+
 def build_row(
     event: Any, envelope: Envelope, config: Config, position: tuple[int, int, int]
 ) -> tuple:
@@ -400,6 +413,8 @@ def build_row(
         *statuses,
         reasons,
         *rejected_combination_flags(valid),
+        _order_id(custom_data),
+        first_valid("lead_id", user_data.get("lead_id")),
     )
 
 

@@ -204,6 +204,10 @@ _EVENT_COLUMNS: list[sa.Column] = [
         sa.Column(f"combo_{k}", sa.Boolean, nullable=False)
         for k in range(len(REJECTED_COMBINATIONS))
     ],
+    # What a reconciliation against orders and CRM exports matches on: custom_data's
+    # order_id as sent (a text, or an integer's digits), and user_data's first valid lead_id.
+    sa.Column("order_id", sa.String(128)),
+    sa.Column("lead_id", sa.String(64)),
     # Filled after each import from the whole store (see dashboard.store.dedup).
     sa.Column("dedup_status", sa.String(24)),
     sa.Column("id_twin_48h", sa.Boolean),

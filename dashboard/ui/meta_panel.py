@@ -118,3 +118,51 @@ def show_meta_numbers(filters: Filters, config: Config, diagnostics: list[dict])
                 column_config={"name": st.column_config.TextColumn(width=220)},
                 empty="No problems found.",
             )
+
+
+def meta_upload_form(engine, config: Config, datasets: list[str]) -> None:
+    """The Data page's form: store a saved Dataset Quality API answer (the CLI's
+    `meta import`), then refit the calibration."""
+    from dashboard.core.meta_quality import MetaAnswerError, parse_answer
+    from dashboard.quality.meta_compare import calibrate
+    from dashboard.store.meta_snapshots import store_snapshots
+
+    st.subheader("Import Meta's numbers")
+    st.caption(
+        "A saved answer of Meta's Dataset Quality API (GET /dataset_quality?dataset_id=…, "
+        "JSON with a `web` list): its EMQ, coverage, dedup keys and diagnostics then sit "
+        "beside ours on Match quality. The answer does not name its dataset: choose it."
+    )
+    answer = st.file_uploader("Dataset Quality API answer", type=["json"], key="upload_meta")
+    left, middle, right = st.columns(3)
+    dataset = left.selectbox(
+        "Dataset",
+        datasets,
+        key="meta_dataset",
+        accept_new_options=True,
+        index=0 if datasets else None,
+    )
+    now = datetime.now(tz=UTC)
+    day = middle.date_input("Fetched on (UTC)", value=now.date(), key="meta_day")
+    moment = right.time_input(
+        "at (UTC)", value=now.time().replace(second=0, microsecond=0), key="meta_time"
+    )
+    if st.button("Store the snapshot", key="btn_meta_import", disabled=not (answer and dataset)):
+        at = datetime.combine(day, moment, tzinfo=UTC).timestamp()
+        try:
+            snapshots = parse_answer(answer.getvalue(), str(dataset), at)
+        except MetaAnswerError as exc:
+            st.error(f"{answer.name}: {exc}; nothing stored")
+            return
+        added = store_snapshots(engine, snapshots)
+        fit = calibrate(engine, config) if added else None
+        message = f"{added} event name(s) stored for dataset {dataset}"
+        if added < len(snapshots):
+            message += f", {len(snapshots) - added} already there"
+        if fit is not None:
+            message += (
+                f". Calibrated on {len(fit.points)} snapshots."
+                if fit.calibrated
+                else f". Estimate uncalibrated: {fit.reason}."
+            )
+        st.success(message)

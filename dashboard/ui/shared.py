@@ -284,6 +284,11 @@ def _distinct(url: str, store_ver: tuple[int, int], column: str) -> list[str]:
     return _with_retry(lambda: distinct_values(get_engine(url), column))
 
 
+def distinct(column: str) -> list[str]:
+    """The values a column holds in the store (cached per store version)."""
+    return _distinct(store_url(), version(), column)
+
+
 @st.cache_data(ttl=900, max_entries=16, show_spinner=False)
 def _range(url: str, store_ver: tuple[int, int]) -> tuple[date, date] | None:
     return _with_retry(lambda: block_queries.data_range(get_engine(url)))

@@ -19,6 +19,7 @@ from dashboard.store.database import StoreError
 from dashboard.store.locks import retry_on_lock
 from dashboard.store.markers import MAX_LABEL_CHARS, add_marker, delete_marker, list_markers
 from dashboard.ui import shared as ui
+from dashboard.ui.meta_panel import meta_upload_form
 
 st.title("Data")
 engine = ui.get_engine(ui.store_url())
@@ -58,6 +59,8 @@ if right.button("Import the bundled sample", key="btn_sample"):
     ui.import_sample()
 if st.session_state.get("last_import"):
     st.code(st.session_state["last_import"], language=None)
+
+meta_upload_form(engine, ui.get_config(), ui.distinct("dataset_id"))
 
 st.subheader("Capture relay")
 health = fetch_health()

@@ -1,0 +1,140 @@
+"""Reading an orders export (CSV) for a reconciliation: one `Order` per good row, and
+every other row with its line number and the reason.
+
+Owns the export's columns (mapped through config `[reconcile.columns.<name>]`, so a
+Shopify, WooCommerce or Stripe export is read as it comes), the parsing of each field,
+and privacy: a plaintext e-mail or phone is normalised and SHA-256 hashed here, as Meta
+wants it, and never leaves this module in plaintext (an `Order` holds only hashes).
+Nothing here is stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dashboard.core.definitions import MAX_TIMESTAMP_S, MIN_TIMESTAMP_S
+from dashboard.core.orders import Order, hash_email, hash_phone
+
+REQUIRED_FIELDS = ("order_id", "created_at", "value", "currency")
+OPTIONAL_FIELDS = ("email", "phone")
+_NUMBER = re.compile(r"-?[0-9]{1,3}(,?[0-9]{3})*(\.[0-9]+)?|-?[0-9]*\.[0-9]+|-?[0-9]+")
+_UNIX = re.compile(r"[0-9]{9,10}(\.[0-9]+)?")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+
+
+class OrdersError(ValueError):
+    """An export that cannot be read at all (no file, not CSV, a required column missing)."""
+
+
+@dataclass(frozen=True)
+class OrdersRead:
+    """What a file held: its orders, and each row that is not one, with the reason."""
+
+    orders: list[Order]
+    bad_rows: list[tuple[int, str]]
+    rows: int  # data rows read (orders + bad rows)
+
+
+def parse_time(text: str) -> float | None:
+    """ISO 8601 (UTC unless it has an offset; Shopify's "2026-11-01 10:00:00 -0500" too)
+    or Unix seconds; None when it is neither or outside 2000-2100."""
+    value = text.strip()
+    if _UNIX.fullmatch(value):
+        seconds = float(value)
+    else:
+        moment = None
+        for candidate in (
+            value.replace("Z", "+00:00"),
+            value.replace(" -", "-").replace(" +", "+"),
+        ):
+            try:
+                moment = datetime.fromisoformat(candidate)
+                break
+            except ValueError:
+                continue
+        if moment is None:
+            return None
+        seconds = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return seconds if MIN_TIMESTAMP_S <= seconds < MAX_TIMESTAMP_S else None
+
+
+def _order(line: int, cells: dict[str, str], seen: dict[str, int]) -> Order | str:
+    """The row's Order, or the reason it is not one."""
+    order_id = cells["order_id"].strip()
+    if not order_id:
+        return "no order id"
+    if order_id in seen:
+        return f"order id {order_id} repeated (first on line {seen[order_id]})"
+    created = parse_time(cells["created_at"])
+    if created is None:
+        return f"created_at {cells['created_at'].strip()[:40]!r} is not an ISO 8601 time or Unix seconds"
+    value_text = cells["value"].strip()
+    if not _NUMBER.fullmatch(value_text):
+        return f"value {value_text[:40]!r} is not a number"
+    currency = cells["currency"].strip()
+    if not _CURRENCY.fullmatch(currency):
+        return f"currency {currency[:12]!r} is not a 3-letter code"
+    seen[order_id] = line
+    return Order(
+        line,
+        order_id,
+        created,
+        float(value_text.replace(",", "")),
+        currency.upper(),
+        hash_email(cells.get("email", "")),
+        hash_phone(cells.get("phone", "")),
+    )
+
+
+def read_orders(path: str | Path, columns: dict[str, str]) -> OrdersRead:
+    """The orders of a CSV export whose header names the mapped `columns`."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise OrdersError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise OrdersError(f"{path} is not UTF-8 text (export it as CSV, UTF-8)") from None
+    try:
+        dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    header = next(reader, None)
+    if not header:
+        raise OrdersError(f"{path} is empty: an orders CSV needs a header row")
+    position = {name.strip(): i for i, name in enumerate(header)}
+    missing = [f"{field} ({columns.get(field, field)!r})" for field in REQUIRED_FIELDS
+               if columns.get(field, field) not in position]  # fmt: skip
+    if missing:
+        raise OrdersError(
+            f"{path}: no column for {', '.join(missing)}; its columns are "
+            f"{', '.join(list(position)[:20])} (choose --columns, or map them in [reconcile])"
+        )
+    wanted = {
+        field: position[columns.get(field, field)]
+        for field in REQUIRED_FIELDS + OPTIONAL_FIELDS
+        if columns.get(field, field) in position
+    }
+    orders: list[Order] = []
+    bad: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
+    rows = 0
+    for cells in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank line is not a row
+        rows += 1
+        if len(cells) != len(header):
+            bad.append((line, f"{len(cells)} fields, the header has {len(header)}"))
+            continue
+        found = _order(line, {field: cells[i] for field, i in wanted.items()}, seen)
+        if isinstance(found, str):
+            bad.append((line, found))
+        else:
+            orders.append(found)
+    return OrdersRead(orders, bad, rows)

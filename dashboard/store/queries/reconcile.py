@@ -1,0 +1,67 @@
+"""The server events a reconciliation matches orders against.
+
+Owns one named query: the server events of the purchase event name, sent in a time
+range, that carry a match key (the event_id, or custom_data's order_id) or a hashed
+e-mail, with what the reconciliation compares (send time, value, currency, whether Meta
+accepted the batch, campaign). SQLAlchemy Core, bound parameters; rows cross as one
+frame (Arrow on DuckDB).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import sqlalchemy as sa
+
+from dashboard.store.database import events
+from dashboard.store.queries.common import ACCEPTED, SERVER, read_frame
+
+SEND_COLUMNS = (
+    "match_key",
+    "event_id",
+    "sent_at",
+    "value",
+    "currency",
+    "accepted",
+    "campaign",
+    "dataset_id",
+    "em_hash",
+)
+
+
+def purchase_sends(
+    engine,
+    *,
+    match_on: str,
+    event_name: str,
+    sent_from: float,
+    sent_to: float,
+    datasets: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Server `event_name` events sent in [sent_from, sent_to) with a match key or an
+    e-mail hash; `match_key` is the event_id or the order_id (`match_on`)."""
+    key = events.c.event_id if match_on == "event_id" else events.c.order_id
+    query = sa.select(
+        key.label("match_key"),
+        events.c.event_id,
+        events.c.sent_at,
+        events.c.value,
+        events.c.currency,
+        ACCEPTED.label("accepted"),
+        events.c.campaign,
+        events.c.dataset_id,
+        events.c.em_hash,
+    ).where(
+        SERVER,
+        events.c.event_name == event_name,
+        events.c.sent_at >= sent_from,
+        events.c.sent_at < sent_to,
+        sa.or_(key.is_not(None), events.c.em_hash.is_not(None)),
+    )
+    if datasets:
+        query = query.where(events.c.dataset_id.in_(list(datasets)))
+    with engine.connect() as connection:
+        frame = read_frame(connection, query.order_by(events.c.sent_at), SEND_COLUMNS)
+    frame["accepted"] = frame["accepted"].astype(bool)
+    return frame
