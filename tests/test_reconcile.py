@@ -265,3 +265,138 @@ def test_read_orders_keeps_no_plaintext(tmp_path):
     o7 = next(o for o in read.orders if o.order_id == "O7")
     assert o7.em_hash == lk.sha(EMAIL.lower()) and o7.ph_hash == lk.sha("15550109999")
     assert EMAIL.lower() not in repr(read) and "555" not in repr(read)
+
+
+# ---------------------------------------------------------------------------
+# CRM stage changes (Kommo's flow: Contacted -> Qualified -> Demo scheduled -> Closed won)
+#
+# | lead | stage | change at | what was sent | expected |
+# |---|---|---|---|---|
+# | L1 | Contacted | C | Contact at C + 10 min | sent, delay 600 s |
+# | L1 | Qualified | C + 1 d | Lead at C + 1 d + 2 h | sent, late, delay 7,200 s |
+# | L1 | Demo scheduled | C + 2 d | nothing | missing |
+# | L1 | Closed won | C + 3 d | Purchase in a rejected batch | rejected |
+# | L2 | Contacted | C | Contact 30 min *before* (CRM clock ahead, within 1 h) | sent, delay -1,800 s |
+# | L2 | Qualified | C | Lead 8 days later (outside the 7-day window) | missing |
+# | L3 | Lost | C | - | unmapped |
+# Per stage: Contacted 2 sent (median delay -600 s); Qualified 1 sent, 1 missing, 1 late
+# (median 7,200 s); Demo scheduled 1 missing; Closed won 1 rejected; Lost 1 unmapped.
+
+C = D
+L1, L2 = "123456789012345", "9876543210123456"
+
+
+def _stage_event(name: str, lead: str, t: float) -> dict:
+    return lk.event(
+        name,
+        int(t),
+        f"crm-{lead}-{name}",
+        lead_id=lead,
+        extra={"action_source": "system_generated"},
+    )
+
+
+def _crm_log(path: Path) -> Path:
+    return write_jsonl(
+        path,
+        [
+            lk.capi([_stage_event("Contact", L1, C)], C + 600),
+            lk.capi([_stage_event("Lead", L1, C + 86_400)], C + 86_400 + 7200),
+            lk.capi([_stage_event("Purchase", L1, C + 3 * 86_400)], C + 3 * 86_400 + 60,
+                    status=400, error={"code": 100}),
+            lk.capi([_stage_event("Contact", L2, C - 1800)], C - 1800),
+            lk.capi([_stage_event("Lead", L2, C + 8 * 86_400)], C + 8 * 86_400),
+        ],
+    )  # fmt: skip
+
+
+CHANGES = [
+    ["lead_id", "stage", "changed_at"],
+    [L1, "Contacted", lk.iso(C)],
+    [L1, "Qualified", lk.iso(C + 86_400)],
+    [L1, "Demo  scheduled", lk.iso(C + 2 * 86_400)],  # spaces folded
+    [L1, "Closed won", str(C + 3 * 86_400)],
+    [L2, "Contacted", lk.iso(C)],
+    [L2, "Qualified", lk.iso(C)],
+    ["L3", "Lost", lk.iso(C)],
+    ["", "Contacted", lk.iso(C)],  # line 9
+    [L2, "Contacted", "soon"],  # line 10
+    [L1, "Contacted", lk.iso(C + 5)],  # line 11: again
+]
+
+
+@pytest.fixture
+def crm_store(store_url, tmp_path, config):
+    engine = make_engine(store_url)
+    ingest([_crm_log(tmp_path / "crm.jsonl")], engine, config=config)
+    engine.dispose()
+    return store_url
+
+
+def test_crm_stage_changes_on_every_store(crm_store, tmp_path, capsys):
+    stages = _write_csv(tmp_path / "stages.csv", CHANGES)
+    code, out, err = run(
+        capsys, "reconcile", "--crm", str(stages), "--format", "json", "--db", crm_store
+    )
+    assert code == 0, err
+    crm = json.loads(out)["crm"]
+    assert (crm["changes"], crm["sent"], crm["missing"], crm["rejected"]) == (7, 3, 2, 1)
+    assert (crm["unmapped"], crm["late"]) == (1, 1)
+    row = lambda event, changes, sent, missing, rejected, unmapped, late, delay: {  # noqa: E731
+        "event_name": event, "changes": changes, "sent": sent, "missing": missing,
+        "rejected": rejected, "unmapped": unmapped, "late": late, "median_delay_s": delay,
+    }  # fmt: skip
+    assert crm["by_stage"] == {
+        "Contacted": row("Contact", 2, 2, 0, 0, 0, 0, -600.0),
+        "Qualified": row("Lead", 2, 1, 1, 0, 0, 1, 7200.0),
+        "Demo scheduled": row("Schedule", 1, 0, 1, 0, 0, 0, None),
+        "Closed won": row("Purchase", 1, 0, 0, 1, 0, 0, None),
+        "Lost": row(None, 1, 0, 0, 0, 1, 0, None),
+    }
+    assert list(crm["by_stage"]) == [
+        "Contacted",
+        "Qualified",
+        "Demo scheduled",
+        "Closed won",
+        "Lost",
+    ]
+    assert crm["missing_changes"] == {
+        "count": 2,
+        "changes": [
+            {"lead_id": L1, "stage": "Demo scheduled"},
+            {"lead_id": L2, "stage": "Qualified"},
+        ],
+        "capped": False,
+    }
+    assert {r["line"]: r["reason"] for r in crm["bad_rows"]} == {
+        9: "no lead id",
+        10: "changed_at 'soon' is not an ISO 8601 time or Unix seconds",
+        11: f"lead {L1} reached Contacted already on line 2",
+    }
+    code, out, _ = run(capsys, "reconcile", "--crm", str(stages), "--strict", "--db", crm_store)
+    assert code == 1
+    assert "7 stage changes, 3 rows skipped" in out
+    qualified = next(line.split() for line in out.splitlines() if line.startswith("Qualified"))
+    assert qualified == ["Qualified", "Lead", "2", "1", "1", "0", "1", "2.0", "h"]
+
+
+def test_kommos_lead_export_columns(crm_store, tmp_path, capsys):
+    export = _write_csv(
+        tmp_path / "kommo_leads.csv",
+        [
+            ["ID", "Lead title", "Stage", "Pipeline", "Budget", "Modified"],
+            [L1, "Deal #1", "Contacted", "Sales", "0", "2025-11-20 10:00:00"],
+        ],
+    )
+    code, out, err = run(
+        capsys, "reconcile", "--crm", str(export), "--crm-columns", "kommo", "--format", "json",
+        "--db", crm_store,
+    )  # fmt: skip
+    assert code == 0, err
+    crm = json.loads(out)["crm"]
+    assert (crm["changes"], crm["sent"], crm["bad_rows"]) == (1, 1, [])
+
+
+def test_reconcile_needs_an_export(crm_store, capsys):
+    code, _, err = run(capsys, "reconcile", "--db", crm_store)
+    assert code == 2 and "orders export, --crm" in err

@@ -1,12 +1,14 @@
-"""`python -m dashboard reconcile ORDERS.csv`: real orders against the server Purchases
-that reached Meta.
+"""`python -m dashboard reconcile [ORDERS.csv] [--crm STAGES.csv]`: real orders and CRM
+stage changes against the server events that reached Meta.
 
-Owns the command: reading the export (dashboard/ingest/orders.py, columns from config
-`[reconcile.columns.<name>]`), fetching the server Purchases around the orders' times
-(dashboard/store/queries/reconcile.py), the reconciliation (dashboard/quality/
-reconcile.py), and its text and JSON output. Exit codes: 0 done; 1 with --strict when an
-order is missing, rejected or mismatched; 2 a usage, file or store error. Rows of the
-export that are not orders are listed with their line number and never stop the run.
+Owns the command: reading the exports (dashboard/ingest/orders.py and crm.py, columns
+from config `[reconcile.columns.<name>]` and `[reconcile.crm.columns.<name>]`), fetching
+the server events around their times (dashboard/store/queries/reconcile.py), the
+reconciliations (dashboard/quality/reconcile.py and crm_reconcile.py), and the text and
+JSON output. Exit codes: 0 done; 1 with --strict when an order or stage change is
+missing or rejected, or an order mismatched; 2 a usage, file or store error. Rows of an
+export that are not orders or changes are listed with their line number and never stop
+the run.
 """
 
 from __future__ import annotations
@@ -27,7 +29,18 @@ def add_reconcile_parser(commands) -> None:
     p = commands.add_parser(
         "reconcile", help="match an orders export against the server Purchases sent to Meta"
     )
-    p.add_argument("orders", help="orders export, CSV with a header row")
+    p.add_argument("orders", nargs="?", help="orders export, CSV with a header row")
+    p.add_argument(
+        "--crm",
+        metavar="STAGES.csv",
+        help="a CRM export of stage changes (lead_id, stage, changed_at)",
+    )
+    p.add_argument(
+        "--crm-columns",
+        default="generic",
+        help="whose column names the CRM export has: generic, kommo, or a "
+        "[reconcile.crm.columns.NAME] of your config (default %(default)s)",
+    )
     p.add_argument(
         "--columns",
         default="generic",
@@ -39,7 +52,8 @@ def add_reconcile_parser(commands) -> None:
     p.add_argument(
         "--strict",
         action="store_true",
-        help="exit 1 when an order is missing, rejected, or sent with another value or currency",
+        help="exit 1 when an order or stage change is missing or rejected, or an order was "
+        "sent with another value or currency",
     )
     p.add_argument("--since", type=iso_date, help="first day of orders (UTC, inclusive)")
     p.add_argument("--until", type=iso_date, help="last day of orders (UTC, inclusive)")
@@ -52,12 +66,12 @@ def add_reconcile_parser(commands) -> None:
     add_store_options(p)
 
 
-def _in_period(orders, since, until):
+def _in_period(rows, since, until, when):
     from dashboard.core.filters import epoch
 
     start = epoch(since) if since else float("-inf")
     end = epoch(until) + DAY_S if until else float("inf")
-    return [o for o in orders if start <= o.created_at < end]
+    return [row for row in rows if start <= when(row) < end]
 
 
 def _text(summary: dict, read, source: str, columns: str) -> list[str]:
@@ -82,54 +96,139 @@ def _text(summary: dict, read, source: str, columns: str) -> list[str]:
     return lines
 
 
-def run_reconcile(args: argparse.Namespace, url: str, config) -> int:
+def _crm_text(summary: dict, read, source: str) -> list[str]:
+    lines = [
+        f"{source}: {summary['changes']:,} stage changes"
+        + (f", {len(read.bad_rows):,} rows skipped (below)" if read.bad_rows else ""),
+        f"{'stage':<20} {'event':<14} {'changes':>8} {'sent':>6} {'missing':>8} "
+        f"{'rejected':>9} {'late':>5} {'median delay':>13}",
+    ]
+    for stage, row in summary["by_stage"].items():
+        delay = "-" if row["median_delay_s"] is None else _duration(row["median_delay_s"])
+        lines.append(
+            f"{stage[:20]:<20} {(row['event_name'] or '(not mapped)')[:14]:<14} "
+            f"{row['changes']:>8,} {row['sent']:>6,} {row['missing']:>8,} "
+            f"{row['rejected']:>9,} {row['late']:>5,} {delay:>13}"
+        )
+    lines += [f"  line {line}: {reason}" for line, reason in read.bad_rows]
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    if abs(seconds) < 3600:
+        return f"{seconds / 60:.0f} min"
+    if abs(seconds) < 2 * DAY_S:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / DAY_S:.1f} days"
+
+
+def _orders_part(args, engine, config) -> tuple[dict, list[str], int]:
+    """(JSON part, text lines, problems) of the orders export."""
     from dashboard.ingest.orders import OrdersError, read_orders
-    from dashboard.outputs.options import open_existing_store
     from dashboard.quality.reconcile import Settings, reconcile_orders
     from dashboard.store.queries.reconcile import purchase_sends
 
     columns = config.reconcile_columns.get(args.columns)
     if columns is None:
         known = ", ".join(sorted(config.reconcile_columns))
-        print(f"error: no column mapping {args.columns!r} (known: {known})", file=sys.stderr)
-        return 2
-    try:
-        read = read_orders(args.orders, columns)
-    except OrdersError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    orders = _in_period(read.orders, args.since, args.until)
-    engine = open_existing_store(url)
-    try:
-        times = [o.created_at for o in orders] or [0.0]
-        sends = purchase_sends(
-            engine,
-            match_on=config.reconcile_match_on,
-            event_name=config.reconcile_purchase_event,
-            sent_from=min(times) - DAY_S,
-            sent_to=max(times) + SEND_SLACK_S,
-            datasets=args.datasets,
-        )
-    finally:
-        engine.dispose()
+        raise OrdersError(f"no column mapping {args.columns!r} (known: {known})")
+    read = read_orders(args.orders, columns)
+    orders = _in_period(read.orders, args.since, args.until, lambda o: o.created_at)
+    times = [o.created_at for o in orders] or [0.0]
+    sends = purchase_sends(
+        engine,
+        match_on=config.reconcile_match_on,
+        event_name=config.reconcile_purchase_event,
+        sent_from=min(times) - DAY_S,
+        sent_to=max(times) + SEND_SLACK_S,
+        datasets=args.datasets,
+    )
     settings = Settings(config.reconcile_late_after_s, config.reconcile_list_cap)
     summary, _ = reconcile_orders(orders, sends, settings)
-    if args.format == "json":
-        out = {
-            "source": args.orders,
-            "columns": args.columns,
-            "match_on": config.reconcile_match_on,
+    part = {
+        "source": args.orders,
+        "columns": args.columns,
+        "match_on": config.reconcile_match_on,
+        **summary,
+        "rows_read": read.rows,
+        "bad_rows": [{"line": line, "reason": reason} for line, reason in read.bad_rows],
+    }
+    problems = summary["missing"] + summary["rejected"]
+    problems += summary["value_mismatch"] + summary["currency_mismatch"]
+    return part, _text(summary, read, args.orders, args.columns), problems
+
+
+def _crm_part(args, engine, config) -> tuple[dict, list[str], int]:
+    """(JSON part, text lines, problems) of the CRM stage changes."""
+    from dashboard.ingest.crm import read_changes
+    from dashboard.ingest.orders import OrdersError
+    from dashboard.quality.crm_reconcile import StageSettings, reconcile_stages
+    from dashboard.store.queries.reconcile import stage_sends
+
+    columns = config.crm_columns.get(args.crm_columns)
+    if columns is None:
+        known = ", ".join(sorted(config.crm_columns))
+        raise OrdersError(f"no CRM column mapping {args.crm_columns!r} (known: {known})")
+    read = read_changes(args.crm, columns)
+    changes = _in_period(read.changes, args.since, args.until, lambda c: c.changed_at)
+    times = [c.changed_at for c in changes] or [0.0]
+    settings = StageSettings(
+        config.crm_stage_events,
+        config.crm_window_s,
+        config.crm_early_s,
+        config.crm_late_after_s,
+        config.reconcile_list_cap,
+    )
+    sends = stage_sends(
+        engine,
+        event_names=sorted(set(config.crm_stage_events.values())),
+        sent_from=min(times) - settings.early_s,
+        sent_to=max(times) + settings.window_s + 1,
+        datasets=args.datasets,
+    )
+    summary, _ = reconcile_stages(changes, sends, settings)
+    part = {
+        "source": args.crm,
+        "columns": args.crm_columns,
+        **summary,
+        "rows_read": read.rows,
+        "bad_rows": [{"line": line, "reason": reason} for line, reason in read.bad_rows],
+    }
+    return part, _crm_text(summary, read, args.crm), summary["missing"] + summary["rejected"]
+
+
+def run_reconcile(args: argparse.Namespace, url: str, config) -> int:
+    """Reconcile the orders export, the CRM stage changes, or both."""
+    from dashboard.ingest.orders import OrdersError
+    from dashboard.outputs.options import open_existing_store
+
+    if not args.orders and not args.crm:
+        print("error: give an orders export, --crm STAGES.csv, or both", file=sys.stderr)
+        return 2
+    engine = open_existing_store(url)
+    try:
+        out: dict = {
             "period": {
                 "since": args.since.isoformat() if args.since else None,
                 "until": args.until.isoformat() if args.until else None,
-            },
-            **summary,
-            "rows_read": read.rows,
-            "bad_rows": [{"line": line, "reason": reason} for line, reason in read.bad_rows],
+            }
         }
+        lines: list[str] = []
+        problems = 0
+        if args.orders:
+            part, text, found = _orders_part(args, engine, config)
+            out, lines, problems = out | part, lines + text, problems + found
+        if args.crm:
+            part, text, found = _crm_part(args, engine, config)
+            out["crm"] = part
+            lines, problems = [*lines, *([""] if lines else []), *text], problems + found
+    except OrdersError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    if args.format == "json":
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
-        print("\n".join(_text(summary, read, args.orders, args.columns)))
-    problems = summary["missing"] + summary["rejected"]
-    problems += summary["value_mismatch"] + summary["currency_mismatch"]
+        print("\n".join(lines))
     return 1 if args.strict and problems else 0

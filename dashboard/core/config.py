@@ -66,6 +66,12 @@ class Config:
     reconcile_list_cap: int = 100
     # Export column names per shop system: name -> {field: column}.
     reconcile_columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    # CRM stage changes ([reconcile.crm]): stage -> event name, windows, column names.
+    crm_stage_events: dict[str, str] = field(default_factory=dict)
+    crm_window_s: float = 7 * 86_400.0
+    crm_early_s: float = 3600.0
+    crm_late_after_s: float = 3600.0
+    crm_columns: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def stage_order(self) -> list[str]:
         """Every configured stage, funnel by funnel, each once, in funnel order."""
@@ -156,7 +162,16 @@ def _reconcile(section: dict[str, Any]) -> dict[str, Any]:
     match_on = str(section.get("match_on", "event_id"))
     if match_on not in ("event_id", "order_id"):
         raise ValueError(f"[reconcile] match_on must be event_id or order_id, not {match_on!r}")
+    crm = section.get("crm", {})
     return {
+        "crm_stage_events": {str(k): str(v) for k, v in crm.get("stages", {}).items()},
+        "crm_window_s": float(crm.get("window_s", 7 * 86_400)),
+        "crm_early_s": float(crm.get("early_s", 3600)),
+        "crm_late_after_s": float(crm.get("late_after_s", 3600)),
+        "crm_columns": {
+            str(name): {str(k): str(v) for k, v in columns.items()}
+            for name, columns in crm.get("columns", {}).items()
+        },
         "reconcile_match_on": match_on,
         "reconcile_purchase_event": str(section.get("purchase_event", "Purchase")),
         "reconcile_late_after_s": float(section.get("late_after_s", 3600)),

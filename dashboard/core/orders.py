@@ -1,6 +1,7 @@
-"""An order of a shop's export, as a reconciliation holds it: its id, time, value and
-currency, and its contact details only as SHA-256 hashes normalised as Meta wants them
-(the plaintext never leaves the reader, dashboard/ingest/orders.py). Pure; no I/O.
+"""The rows of the exports a reconciliation reads, as it holds them: an order of a shop
+(its id, time, value and currency, and its contact details only as SHA-256 hashes
+normalised as Meta wants them; the plaintext never leaves the reader,
+dashboard/ingest/orders.py), and a CRM stage change (dashboard/ingest/crm.py). Pure.
 """
 
 from __future__ import annotations
@@ -23,6 +24,16 @@ class Order:
     currency: str
     em_hash: str | None = None
     ph_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class StageChange:
+    """A lead that reached a stage at a time (UTC Unix seconds)."""
+
+    line: int
+    lead_id: str
+    stage: str
+    changed_at: float
 
 
 def hash_email(text: str) -> str | None:

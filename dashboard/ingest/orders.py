@@ -91,8 +91,13 @@ def _order(line: int, cells: dict[str, str], seen: dict[str, int]) -> Order | st
     )
 
 
-def read_orders(path: str | Path, columns: dict[str, str]) -> OrdersRead:
-    """The orders of a CSV export whose header names the mapped `columns`."""
+def read_table(
+    path: str | Path, columns: dict[str, str], required: tuple[str, ...], optional: tuple[str, ...]
+) -> tuple[list[tuple[int, dict[str, str] | str]], int]:
+    """The rows of a CSV export as (line, {field: cell}) through the `columns` mapping
+    (field -> header name; an unmapped field is its own name), or (line, reason) for a row
+    with the wrong number of fields; and how many data rows there were. OrdersError when
+    the file cannot be read or a required column is missing."""
     try:
         text = Path(path).read_bytes().decode("utf-8-sig")
     except OSError as exc:
@@ -106,9 +111,9 @@ def read_orders(path: str | Path, columns: dict[str, str]) -> OrdersRead:
     reader = csv.reader(io.StringIO(text), dialect)
     header = next(reader, None)
     if not header:
-        raise OrdersError(f"{path} is empty: an orders CSV needs a header row")
+        raise OrdersError(f"{path} is empty: an export needs a header row")
     position = {name.strip(): i for i, name in enumerate(header)}
-    missing = [f"{field} ({columns.get(field, field)!r})" for field in REQUIRED_FIELDS
+    missing = [f"{field} ({columns.get(field, field)!r})" for field in required
                if columns.get(field, field) not in position]  # fmt: skip
     if missing:
         raise OrdersError(
@@ -117,24 +122,30 @@ def read_orders(path: str | Path, columns: dict[str, str]) -> OrdersRead:
         )
     wanted = {
         field: position[columns.get(field, field)]
-        for field in REQUIRED_FIELDS + OPTIONAL_FIELDS
+        for field in required + optional
         if columns.get(field, field) in position
     }
+    out: list[tuple[int, dict[str, str] | str]] = []
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank line is not a row
+        if len(cells) != len(header):
+            out.append((reader.line_num, f"{len(cells)} fields, the header has {len(header)}"))
+        else:
+            out.append((reader.line_num, {field: cells[i] for field, i in wanted.items()}))
+    return out, len(out)
+
+
+def read_orders(path: str | Path, columns: dict[str, str]) -> OrdersRead:
+    """The orders of a CSV export whose header names the mapped `columns`."""
+    rows, count = read_table(path, columns, REQUIRED_FIELDS, OPTIONAL_FIELDS)
     orders: list[Order] = []
     bad: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
-    rows = 0
-    for cells in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in cells):
-            continue  # a blank line is not a row
-        rows += 1
-        if len(cells) != len(header):
-            bad.append((line, f"{len(cells)} fields, the header has {len(header)}"))
-            continue
-        found = _order(line, {field: cells[i] for field, i in wanted.items()}, seen)
+    for line, cells in rows:
+        found = cells if isinstance(cells, str) else _order(line, cells, seen)
         if isinstance(found, str):
             bad.append((line, found))
         else:
             orders.append(found)
-    return OrdersRead(orders, bad, rows)
+    return OrdersRead(orders, bad, count)

@@ -65,3 +65,35 @@ def purchase_sends(
         frame = read_frame(connection, query.order_by(events.c.sent_at), SEND_COLUMNS)
     frame["accepted"] = frame["accepted"].astype(bool)
     return frame
+
+
+def stage_sends(
+    engine,
+    *,
+    event_names: Sequence[str],
+    sent_from: float,
+    sent_to: float,
+    datasets: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Server events of `event_names` with a lead_id, sent in [sent_from, sent_to): what
+    a CRM's stage changes are matched against."""
+    query = sa.select(
+        events.c.lead_id,
+        events.c.event_name,
+        events.c.sent_at,
+        ACCEPTED.label("accepted"),
+        events.c.campaign,
+    ).where(
+        SERVER,
+        events.c.lead_id.is_not(None),
+        events.c.event_name.in_(list(event_names) or [""]),
+        events.c.sent_at >= sent_from,
+        events.c.sent_at < sent_to,
+    )
+    if datasets:
+        query = query.where(events.c.dataset_id.in_(list(datasets)))
+    columns = ("lead_id", "event_name", "sent_at", "accepted", "campaign")
+    with engine.connect() as connection:
+        frame = read_frame(connection, query.order_by(events.c.sent_at), columns)
+    frame["accepted"] = frame["accepted"].astype(bool)
+    return frame
