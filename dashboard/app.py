@@ -32,6 +32,7 @@ PAGES = [
         "ui/pages/freshness_delivery.py", title="Freshness & delivery", icon=":material/schedule:"
     ),
     st.Page("ui/pages/events.py", title="Events", icon=":material/list_alt:", url_path="events"),
+    st.Page("ui/pages/reconcile.py", title="Reconcile", icon=":material/fact_check:"),
     st.Page("ui/pages/data.py", title="Data", icon=":material/upload_file:"),
 ]
 

@@ -395,10 +395,8 @@ def test_a_saved_meta_answer_uploads_on_the_data_page(server, browser, tmp_path)
     _settle(page)
     page.locator(".st-key-btn_meta_import button").click()
     _settle(page)
-    assert (
-        "1 event name(s) stored for dataset 9999999999"
-        in page.locator("[data-testid='stAlert']").all_inner_texts()[-1]
-    )
+    stored = page.locator("[data-testid='stAlert']").filter(has_text="event name(s) stored")
+    assert "1 event name(s) stored for dataset 9999999999" in stored.first.inner_text()
     _go_to(page, "Match quality")
     rows = [r for r in _download_csv(page, "meta_emq") if r["Dataset"] == "9999999999"]
     assert [(r["Event"], r["Meta's EMQ"], r["Meta's coverage (%)"]) for r in rows] == [
@@ -407,5 +405,36 @@ def test_a_saved_meta_answer_uploads_on_the_data_page(server, browser, tmp_path)
     # No event of ours for it: no estimate, and the finding says why.
     assert rows[0]["Our estimate (48 h before)"] == "–"
     assert rows[0]["Finding"] == "too few of our events to compare"
+    assert not errors
+    page.close()
+
+
+def test_reconcile_page_finds_the_sample_exports_faults_and_downloads_them(server, browser):
+    """A marketer picks the bundled orders export on the Reconcile page: the planted
+    orders neither stream sent are listed and download, the Overview then shows the match
+    rate; the CRM tab's stage table shows the Demo scheduled stage late and 5 never sent."""
+    page, errors = _open(browser, f"{server}/?period=All+data")
+    _go_to(page, "Reconcile")
+    page.locator(".st-key-pick_orders").click()
+    page.locator("[role='option']").filter(has_text="sample/orders.csv").first.click()
+    _settle(page)
+    page.locator(".st-key-btn_reconcile_orders button").click()
+    _settle(page)
+    findings = _download_csv(page, "reconcile_findings")
+    missing = [row["Order"] for row in findings if row["Status"] == "missing"]
+    assert sum(order.startswith("ORD-9") for order in missing) == 12
+    assert any("value mismatch" in row["What is wrong"] for row in findings)
+    page.screenshot(path=str(SCREENSHOTS / "reconcile.png"), full_page=True)
+    page.get_by_role("tab", name="CRM stages").click()
+    page.locator(".st-key-pick_crm").click()
+    page.locator("[role='option']").filter(has_text="sample/crm_stages.csv").first.click()
+    _settle(page)
+    page.locator(".st-key-btn_reconcile_crm button").click()
+    _settle(page)
+    stages = {row["Stage"]: row for row in _download_csv(page, "reconcile_stages")}
+    assert stages["Demo scheduled"]["Missing"] == "5"
+    assert stages["Demo scheduled"]["Late"] == stages["Demo scheduled"]["Sent"]
+    _go_to(page, "Overview")
+    assert "orders reached Meta as server Purchases" in page.inner_text("body")
     assert not errors
     page.close()

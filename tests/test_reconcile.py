@@ -82,9 +82,9 @@ ORDERS = [
 ]
 BAD_LINES = {
     11: "no order id",
-    12: "created_at 'yesterday' is not an ISO 8601 time or Unix seconds",
-    13: "value 'ten' is not a number",
-    14: "currency 'dollars' is not a 3-letter code",
+    12: "created_at is not an ISO 8601 time or Unix seconds",
+    13: "value is not a number",
+    14: "currency is not a 3-letter code",
     15: "order id O1 repeated (first on line 2)",
     16: "2 fields, the header has 6",
 }
@@ -148,7 +148,7 @@ def test_strict_exits_1_and_text_lists_the_missing_and_bad_rows(store, tmp_path,
     assert "9 orders, 6 rows skipped" in out
     assert "matched 6 (66.7%) · missing 2 · rejected by Meta 1" in out
     assert "missing orders: O7, O8" in out
-    assert "  line 13: value 'ten' is not a number" in out
+    assert "  line 13: value is not a number" in out
     # Only the clean orders: strict passes.
     clean = _write_csv(tmp_path / "clean.csv", [ORDERS[0], ORDERS[1], ORDERS[5]])
     code, out, _ = run(capsys, "reconcile", str(clean), "--strict", "--db", store)
@@ -370,7 +370,7 @@ def test_crm_stage_changes_on_every_store(crm_store, tmp_path, capsys):
     }
     assert {r["line"]: r["reason"] for r in crm["bad_rows"]} == {
         9: "no lead id",
-        10: "changed_at 'soon' is not an ISO 8601 time or Unix seconds",
+        10: "changed_at is not an ISO 8601 time or Unix seconds",
         11: f"lead {L1} reached Contacted already on line 2",
     }
     code, out, _ = run(capsys, "reconcile", "--crm", str(stages), "--strict", "--db", crm_store)
@@ -400,3 +400,41 @@ def test_kommos_lead_export_columns(crm_store, tmp_path, capsys):
 def test_reconcile_needs_an_export(crm_store, capsys):
     code, _, err = run(capsys, "reconcile", "--db", crm_store)
     assert code == 2 and "orders export, --crm" in err
+
+
+# ---------------------------------------------------------------------------
+# The sample's exports (the demo's source of truth)
+
+
+def test_the_sample_exports_come_from_the_generator(tmp_path):
+    from dashboard.core.config import SAMPLE_LOG_PATH
+    from dashboard.sample.exports import write_sample_exports
+
+    truth = write_sample_exports(SAMPLE_LOG_PATH, tmp_path)
+    for name in ("orders.csv", "crm_stages.csv", "exports.truth.json"):
+        assert (tmp_path / name).read_bytes() == (SAMPLE_LOG_PATH.parent / name).read_bytes()
+    assert truth["missing_orders"] == 12 and truth["unsent_demos"] == 5
+
+
+def test_the_sample_exports_find_the_planted_faults(capsys, tmp_path, config):
+    from dashboard.core.config import SAMPLE_LOG_PATH
+
+    # Its own store: a reconciliation is stored, and the shared sample store is read-only.
+    url = f"duckdb:///{tmp_path / 's.duckdb'}"
+    engine = make_engine(url)
+    ingest([SAMPLE_LOG_PATH], engine, config=config)
+    engine.dispose()
+    folder = SAMPLE_LOG_PATH.parent
+    code, out, err = run(
+        capsys, "reconcile", str(folder / "orders.csv"), "--crm", str(folder / "crm_stages.csv"),
+        "--format", "json", "--db", url,
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    planted = [i for i in result["missing_orders"]["ids"] if i.startswith("ORD-9")]
+    assert len(planted) == 12  # every order neither stream sent
+    assert result["value_mismatch"] >= 2  # of the 3 discounts, those whose Purchase arrived
+    demo = result["crm"]["by_stage"]["Demo scheduled"]
+    assert demo["missing"] == 5  # the planted unsent demos
+    assert demo["late"] == demo["sent"]  # the nightly sync: every sent one is late
+    assert result["crm"]["by_stage"]["Contacted"]["missing"] == 0

@@ -272,6 +272,7 @@ def _browse_every_page(base: str) -> dict[str, bytes]:
             "Funnel",
             "Freshness & delivery",
             "Events",
+            "Reconcile",
             "Data",
         ):
             seen = len(frames)
@@ -374,6 +375,24 @@ def exposed(tmp_path_factory) -> dict:
             code, output = _cli_in_process(*args, "--db", duck_url)
             assert code in (0, 1), output
             found[" ".join(args)] = output.encode()
+        # A reconciliation of an orders export and a CRM export with plaintext contact
+        # details, one of them shifted into the value column: run on both stores (the
+        # dashboard's Overview and Reconcile page show the SQLite run).
+        orders = folder / "orders.csv"
+        orders.write_text(
+            "order_id,created_at,value,currency,email,phone\n"
+            f"P-1,2026-11-01T12:00:00Z,10,USD,{EMAIL},{PHONE}\n"
+            f"P-2,2026-11-01T12:00:00Z,{EMAIL_B},USD,{EMAIL_B},{PHONE_B}\n"
+        )
+        crm = folder / "crm.csv"
+        crm.write_text(f"lead_id,stage,changed_at\n123456789012345,Contacted,{PHONE_B}\n")
+        for url in (duck_url, sqlite_url):
+            args = ("reconcile", str(orders), "--crm", str(crm), "--since", "2026-10-01")
+            for form in ("text", "json"):
+                code, output = _cli_in_process(*args, "--format", form, "--db", url)
+                assert code == 0, output
+                found[f"reconcile {form} ({url[:6]})"] = output.encode()
+        assert b"line 3: value is not a number" in found["reconcile text (duckdb)"]
         # The drill-down: every finding's and every parameter status's event list, in
         # every format, and the per-day report.
         from dashboard.core.params import PARAMS
@@ -439,6 +458,9 @@ def test_planted_personal_data_appears_nowhere(exposed):
         # The quarantine list and the gap list reached the browser, and their CSVs were read.
         assert b"missing event_name" in found["websocket messages"]
         assert b"server_only" in found["websocket messages"]
+        # The stored reconciliation reached the Overview and the Reconcile page.
+        assert b"orders reached Meta" in found["page text Overview"]
+        assert b"value is not a number" in found["websocket messages"]
         downloads = [data for where, data in found.items() if where.startswith("download ")]
         assert any(b"missing event_name" in data for data in downloads)
         assert any(b"server_only" in data for data in downloads)

@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from dashboard.core.filters import FILTER_DIMENSIONS
 from dashboard.outputs.options import add_store_options, iso_date
 
 DAY_S = 86_400
-# Meta accepts an event up to 7 days after it happened: a send can come that late.
-SEND_SLACK_S = 8 * DAY_S
 
 
 def add_reconcile_parser(commands) -> None:
@@ -123,10 +122,11 @@ def _duration(seconds: float) -> str:
 
 
 def _orders_part(args, engine, config) -> tuple[dict, list[str], int]:
-    """(JSON part, text lines, problems) of the orders export."""
+    """(JSON part, text lines, problems) of the orders export; the result is stored for
+    the Overview and the Reconcile page."""
     from dashboard.ingest.orders import OrdersError, read_orders
-    from dashboard.quality.reconcile import Settings, reconcile_orders
-    from dashboard.store.queries.reconcile import purchase_sends
+    from dashboard.quality.reconcile import reconcile_against_store
+    from dashboard.store.reconciliations import save_reconciliation
 
     columns = config.reconcile_columns.get(args.columns)
     if columns is None:
@@ -134,17 +134,7 @@ def _orders_part(args, engine, config) -> tuple[dict, list[str], int]:
         raise OrdersError(f"no column mapping {args.columns!r} (known: {known})")
     read = read_orders(args.orders, columns)
     orders = _in_period(read.orders, args.since, args.until, lambda o: o.created_at)
-    times = [o.created_at for o in orders] or [0.0]
-    sends = purchase_sends(
-        engine,
-        match_on=config.reconcile_match_on,
-        event_name=config.reconcile_purchase_event,
-        sent_from=min(times) - DAY_S,
-        sent_to=max(times) + SEND_SLACK_S,
-        datasets=args.datasets,
-    )
-    settings = Settings(config.reconcile_late_after_s, config.reconcile_list_cap)
-    summary, _ = reconcile_orders(orders, sends, settings)
+    summary, _ = reconcile_against_store(engine, orders, config, args.datasets)
     part = {
         "source": args.orders,
         "columns": args.columns,
@@ -153,17 +143,18 @@ def _orders_part(args, engine, config) -> tuple[dict, list[str], int]:
         "rows_read": read.rows,
         "bad_rows": [{"line": line, "reason": reason} for line, reason in read.bad_rows],
     }
+    save_reconciliation(engine, "orders", Path(args.orders).name, part)
     problems = summary["missing"] + summary["rejected"]
     problems += summary["value_mismatch"] + summary["currency_mismatch"]
     return part, _text(summary, read, args.orders, args.columns), problems
 
 
 def _crm_part(args, engine, config) -> tuple[dict, list[str], int]:
-    """(JSON part, text lines, problems) of the CRM stage changes."""
+    """(JSON part, text lines, problems) of the CRM stage changes (stored as well)."""
     from dashboard.ingest.crm import read_changes
     from dashboard.ingest.orders import OrdersError
-    from dashboard.quality.crm_reconcile import StageSettings, reconcile_stages
-    from dashboard.store.queries.reconcile import stage_sends
+    from dashboard.quality.crm_reconcile import stages_against_store
+    from dashboard.store.reconciliations import save_reconciliation
 
     columns = config.crm_columns.get(args.crm_columns)
     if columns is None:
@@ -171,22 +162,7 @@ def _crm_part(args, engine, config) -> tuple[dict, list[str], int]:
         raise OrdersError(f"no CRM column mapping {args.crm_columns!r} (known: {known})")
     read = read_changes(args.crm, columns)
     changes = _in_period(read.changes, args.since, args.until, lambda c: c.changed_at)
-    times = [c.changed_at for c in changes] or [0.0]
-    settings = StageSettings(
-        config.crm_stage_events,
-        config.crm_window_s,
-        config.crm_early_s,
-        config.crm_late_after_s,
-        config.reconcile_list_cap,
-    )
-    sends = stage_sends(
-        engine,
-        event_names=sorted(set(config.crm_stage_events.values())),
-        sent_from=min(times) - settings.early_s,
-        sent_to=max(times) + settings.window_s + 1,
-        datasets=args.datasets,
-    )
-    summary, _ = reconcile_stages(changes, sends, settings)
+    summary, _ = stages_against_store(engine, changes, config, args.datasets)
     part = {
         "source": args.crm,
         "columns": args.crm_columns,
@@ -194,6 +170,7 @@ def _crm_part(args, engine, config) -> tuple[dict, list[str], int]:
         "rows_read": read.rows,
         "bad_rows": [{"line": line, "reason": reason} for line, reason in read.bad_rows],
     }
+    save_reconciliation(engine, "crm", Path(args.crm).name, part)
     return part, _crm_text(summary, read, args.crm), summary["missing"] + summary["rejected"]
 
 

@@ -33,10 +33,7 @@ def _change(line: int, cells: dict[str, str], seen: dict[tuple[str, str], int]):
         return "no stage"
     changed = parse_time(cells["changed_at"])
     if changed is None:
-        return (
-            f"changed_at {cells['changed_at'].strip()[:40]!r} is not an ISO 8601 time "
-            "or Unix seconds"
-        )
+        return "changed_at is not an ISO 8601 time or Unix seconds"
     if (lead_id, stage) in seen:
         return f"lead {lead_id} reached {stage} already on line {seen[(lead_id, stage)]}"
     seen[(lead_id, stage)] = line

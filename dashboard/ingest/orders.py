@@ -64,7 +64,8 @@ def parse_time(text: str) -> float | None:
 
 
 def _order(line: int, cells: dict[str, str], seen: dict[str, int]) -> Order | str:
-    """The row's Order, or the reason it is not one."""
+    """The row's Order, or the reason it is not one. A reason never quotes a cell (a
+    shifted row can put an e-mail in any column): the line number finds it."""
     order_id = cells["order_id"].strip()
     if not order_id:
         return "no order id"
@@ -72,13 +73,13 @@ def _order(line: int, cells: dict[str, str], seen: dict[str, int]) -> Order | st
         return f"order id {order_id} repeated (first on line {seen[order_id]})"
     created = parse_time(cells["created_at"])
     if created is None:
-        return f"created_at {cells['created_at'].strip()[:40]!r} is not an ISO 8601 time or Unix seconds"
+        return "created_at is not an ISO 8601 time or Unix seconds"
     value_text = cells["value"].strip()
     if not _NUMBER.fullmatch(value_text):
-        return f"value {value_text[:40]!r} is not a number"
+        return "value is not a number"
     currency = cells["currency"].strip()
     if not _CURRENCY.fullmatch(currency):
-        return f"currency {currency[:12]!r} is not a 3-letter code"
+        return "currency is not a 3-letter code"
     seen[order_id] = line
     return Order(
         line,

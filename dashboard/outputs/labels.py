@@ -42,10 +42,11 @@ SHARE_COLUMNS = frozenset(
         "meta_overall_coverage",
         "our_server_with_key_7d",
         "our_coverage_7d",
+        "match_rate",
     }
 )
 # Seconds: shown as 45 s, 12 min, 3.5 h, 2.1 d.
-DURATION_COLUMNS = frozenset({"p50_lag_s", "p99_lag_s", "max_lag_s", "lag_s"})
+DURATION_COLUMNS = frozenset({"p50_lag_s", "p99_lag_s", "max_lag_s", "lag_s", "median_delay_s"})
 # EMQ estimates and their gains: one decimal (gains two, they are small).
 SCORE_COLUMNS = frozenset(
     {"emq_now", "emq_if_fixed", "meta_emq", "our_emq_estimate", "our_emq_calibrated"}
@@ -192,6 +193,23 @@ COLUMN_LABELS: dict[str, str] = {
     "our_coverage_7d": "Our coverage, 7 days (%)",
     "diagnostic": "Meta's diagnostic",
     "solution": "Meta's solution",
+    # reconciliation (dashboard/quality/reconcile.py, crm_reconcile.py)
+    "order_id": "Order",
+    "lead_id": "Lead",
+    "orders": "Orders",
+    "matched": "Reached Meta",
+    "missing": "Missing",
+    "rejected": "Rejected by Meta",
+    "match_rate": "Reached Meta (%)",
+    "findings": "What is wrong",
+    "first_sent_at": "First sent (UTC)",
+    "sent_value": "Value sent",
+    "sent_currency": "Currency sent",
+    "changes": "Stage changes",
+    "sent": "Sent",
+    "unmapped": "Stage not mapped",
+    "late": "Late",
+    "median_delay_s": "Median delay",
 }
 
 

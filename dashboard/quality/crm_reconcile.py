@@ -15,13 +15,16 @@ never or late sent is what a CRM marketer most needs to know.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
 
 import pandas as pd
 
+from dashboard.core.config import Config
 from dashboard.core.orders import StageChange
+from dashboard.store.queries.reconcile import stage_sends
 
 
 @dataclass(frozen=True)
@@ -104,3 +107,26 @@ def reconcile_stages(
 
 
 STATUSES = ("sent", "missing", "rejected", "unmapped")
+
+
+def stages_against_store(
+    engine, changes: list[StageChange], config: Config, datasets: Sequence[str] = ()
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """`reconcile_stages` with the settings of config [reconcile.crm], against the server
+    events sent around the changes."""
+    settings = StageSettings(
+        config.crm_stage_events,
+        config.crm_window_s,
+        config.crm_early_s,
+        config.crm_late_after_s,
+        config.reconcile_list_cap,
+    )
+    times = [c.changed_at for c in changes] or [0.0]
+    sends = stage_sends(
+        engine,
+        event_names=sorted(set(config.crm_stage_events.values())),
+        sent_from=min(times) - settings.early_s,
+        sent_to=max(times) + settings.window_s + 1,
+        datasets=datasets,
+    )
+    return reconcile_stages(changes, sends, settings)

@@ -18,15 +18,19 @@ reached Meta, under an id that is not the order's (a dedup and attribution fault
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
+from dashboard.core.config import Config
 from dashboard.core.definitions import DEDUP_WINDOW_S
 from dashboard.core.orders import Order
+from dashboard.store.queries.reconcile import purchase_sends
 
+DAY_S = 86_400
 VALUE_TOLERANCE = 0.01
 EMAIL_WINDOW_S = 7 * 86_400
 UNKNOWN_CAMPAIGN = "unknown"
@@ -165,11 +169,30 @@ def reconcile_orders(
     return summary, rows
 
 
+def reconcile_against_store(
+    engine, orders: list[Order], config: Config, datasets: Sequence[str] = ()
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """`reconcile_orders` against the server Purchases sent from a day before the first
+    order to 8 days after the last (Meta takes events up to 7 days old)."""
+    times = [o.created_at for o in orders] or [0.0]
+    sends = purchase_sends(
+        engine,
+        match_on=config.reconcile_match_on,
+        event_name=config.reconcile_purchase_event,
+        sent_from=min(times) - DAY_S,
+        sent_to=max(times) + 8 * DAY_S,
+        datasets=datasets,
+    )
+    settings = Settings(config.reconcile_late_after_s, config.reconcile_list_cap)
+    return reconcile_orders(orders, sends, settings)
+
+
 def findings_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Every order that is not simply matched, with what is wrong: the list to download."""
     out = []
     for row in rows:
         problems = ([] if row["status"] == "matched" else [row["status"]]) + row["findings"]
+        problems = [problem.replace("_", " ") for problem in problems]  # words, for people
         if problems:
             out.append(
                 {

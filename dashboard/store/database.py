@@ -146,6 +146,20 @@ meta_calibrations = sa.Table(
     sa.Column("points", sa.Text, nullable=False),  # JSON list
 )
 
+# Reconciliation runs against orders and CRM exports (dashboard.store.reconciliations):
+# each run's summary as JSON, the newest shown on the Overview.
+reconciliations = sa.Table(
+    "reconciliations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("ran_at", sa.Double, nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # orders | crm
+    sa.Column("source", sa.String(256), nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("matched", sa.Integer, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+)
+
 _EVENT_COLUMNS: list[sa.Column] = [
     # Identity: position in the source file; unique by construction.
     sa.Column("source_id", sa.Integer, primary_key=True, autoincrement=False),

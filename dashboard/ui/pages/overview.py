@@ -15,6 +15,7 @@ from dashboard.outputs.daily import before_after_table
 from dashboard.outputs.scorecards import Scorecard, scorecards
 from dashboard.quality.daily import DAILY_MEASURES, series_from_frame
 from dashboard.quality.emq import tier
+from dashboard.store.reconciliations import latest_reconciliation
 from dashboard.ui import shared as ui
 
 st.title("Event quality overview")
@@ -56,6 +57,18 @@ for row in health.itertuples(index=False):
         )
     else:
         st.caption(f"Dataset {dataset}: {received}.")
+
+# The latest reconciliation against the shop's orders (Reconcile page, or the command).
+reconciled = latest_reconciliation(ui.get_engine(ui.store_url()), "orders")
+if reconciled and reconciled["match_rate"] is not None:
+    ran = datetime.fromtimestamp(reconciled["ran_at"], tz=UTC).strftime("%d %b %Y %H:%M UTC")
+    line = (
+        f"Orders reconciled ({reconciled['source_name']}, {ran}): "
+        f"{reconciled['match_rate']:.1%} of {reconciled['orders']:,} orders reached Meta as "
+        f"server Purchases; {reconciled['missing']:,} missing, {reconciled['rejected']:,} "
+        "rejected. Details on the Reconcile page."
+    )
+    (st.warning if reconciled["missing"] + reconciled["rejected"] else st.caption)(line)
 
 # The slice's block, its daily blocks and its diagnostics come from one shared scan.
 page = ui.query("overview", filters, ui.today().isoformat())
