@@ -232,6 +232,23 @@ def test_import_defaults_to_the_files_modification_time(tmp_path, capsys, answer
             b'{"web": [{"event_name": "A", "event_match_quality": {"composite_score": 11}}]}',
             "is not 0-10",
         ),
+        # Fields of the wrong shape, after a valid event: refused whole, never a traceback.
+        (
+            b'{"web": [{"event_name": "B"}, {"event_name": "A", "event_match_quality": "x"}]}',
+            "web[2] (A): event_match_quality is not an object",
+        ),
+        (
+            b'{"web": [{"event_name": "A", "data_freshness": [1]}]}',
+            "data_freshness is not an object",
+        ),
+        (
+            b'{"web": [{"event_name": "A", "dedupe_key_feedback": {"dedupe_key": "event_id"}}]}',
+            "dedupe_key_feedback is not a list",
+        ),
+        (
+            b'{"web": [{"event_name": "A", "event_match_quality": {"diagnostics": "x"}}]}',
+            "diagnostics is not a list",
+        ),
     ],
 )
 def test_a_malformed_answer_exits_2_and_stores_nothing(tmp_path, capsys, content, says):
@@ -389,11 +406,17 @@ class GraphStub:
     def __init__(self):
         self.queue: list[tuple[int, dict]] = []
         self.requests: list[dict] = []
+        self.redirect_to: str | None = None
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's name
                 stub.requests.append({"path": self.path, "headers": dict(self.headers)})
+                if stub.redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", stub.redirect_to + self.path)
+                    self.end_headers()
+                    return
                 status, body = stub.queue.pop(0) if stub.queue else (500, {})
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -453,7 +476,28 @@ def test_fetch_success_stores_the_answer_and_never_shows_the_token(graph, tmp_pa
     engine.dispose()
     assert sorted(s.event_name for s in stored) == ["AddToCart", "Lead", "Purchase"]
     assert {s.agent for s in stored} == {"Kommo"}
-    assert TOKEN.encode() not in (tmp_path / "s.duckdb").read_bytes()
+
+
+def test_the_token_is_not_sent_on_a_redirect_nor_to_plain_http(
+    graph, tmp_path, capsys, monkeypatch
+):
+    """A redirect to another host gets no Authorization header; a plain-http Graph URL
+    other than this machine is refused before anything is sent."""
+    url = f"duckdb:///{tmp_path / 's.duckdb'}"
+    target = GraphStub()
+    try:
+        target.queue.append((200, ANSWER_S1))
+        graph.redirect_to = target.url.replace("127.0.0.1", "localhost")
+        code, out, err = _fetch(capsys, url)
+        assert code == 0, err
+        assert graph.requests[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+        assert "Authorization" not in target.requests[0]["headers"]
+        assert "3 event name(s) stored" in out
+    finally:
+        target.close()
+    monkeypatch.setenv("EQM_GRAPH_URL", "http://graph.example.org")
+    code, _, err = _fetch(capsys, url)
+    assert code == 2 and "must be an https URL" in err
 
 
 def test_fetch_token_error_190_exits_2_without_retry(graph, tmp_path, capsys):

@@ -45,7 +45,14 @@ class FetchError(RuntimeError):
 
 
 def graph_url() -> str:
-    return (os.environ.get("EQM_GRAPH_URL") or DEFAULT_GRAPH_URL).rstrip("/")
+    """The Graph API's base URL: EQM_GRAPH_URL, https only (plain http only to this
+    machine, as the tests' local server), else graph.facebook.com."""
+    url = (os.environ.get("EQM_GRAPH_URL") or DEFAULT_GRAPH_URL).rstrip("/")
+    parts = urllib.parse.urlsplit(url)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and local):
+        raise FetchError(f"EQM_GRAPH_URL must be an https URL (http only to this machine): {url}")
+    return url
 
 
 def find_token(secrets_paths: list[Path] | None = None) -> str | None:
@@ -111,9 +118,11 @@ def _graph_error(status: int, body: bytes, token: str, dataset_id: str) -> Fetch
 def fetch_once(dataset_id: str, token: str, agent: str | None, timeout_s: float) -> bytes:
     """One GET; the answer's body, or FetchError."""
     request = urllib.request.Request(
-        _request(dataset_id, agent),
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        _request(dataset_id, agent), headers={"Accept": "application/json"}
     )
+    # Unredirected: urllib would pass an ordinary header on to whatever host a redirect
+    # names; the token goes to the Graph URL only.
+    request.add_unredirected_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310 - Graph URL
             return answer.read()

@@ -119,7 +119,7 @@ def _import(args, engine, config) -> int:
 def _fetch_round(args, engine, config, token: str) -> None:
     from dashboard.capture.graph_quality import fetch_answer
     from dashboard.core import clock
-    from dashboard.core.meta_quality import parse_answer
+    from dashboard.core.meta_quality import MetaAnswerError, parse_answer
 
     def tell(error, wait):
         print(f"{error}; retrying in {wait:g} s", file=sys.stderr, flush=True)
@@ -135,7 +135,10 @@ def _fetch_round(args, engine, config, token: str) -> None:
             on_retry=tell,
         )
         at = clock.now()
-        snapshots = parse_answer(body, dataset, at, args.agent)
+        try:
+            snapshots = parse_answer(body, dataset, at, args.agent)
+        except MetaAnswerError as exc:  # it may quote Meta's message, and so the token
+            raise MetaAnswerError(str(exc).replace(token, "***")) from None
         print("\n".join(_store(engine, config, snapshots, dataset, at)), flush=True)
 
 

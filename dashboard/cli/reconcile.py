@@ -49,6 +49,11 @@ def add_reconcile_parser(commands) -> None:
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument(
+        "--timezone",
+        help="time zone of export times without an offset, e.g. Europe/Madrid (default: "
+        "[reconcile] timezone in the config, UTC)",
+    )
+    p.add_argument(
         "--strict",
         action="store_true",
         help="exit 1 when an order or stage change is missing or rejected, or an order was "
@@ -113,6 +118,20 @@ def _crm_text(summary: dict, read, source: str) -> list[str]:
     return lines
 
 
+def _zone(args, config):
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from dashboard.ingest.orders import OrdersError
+
+    name = args.timezone or config.reconcile_timezone
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise OrdersError(
+            f"unknown time zone {name!r} (an IANA name, e.g. Europe/Madrid)"
+        ) from None
+
+
 def _duration(seconds: float) -> str:
     if abs(seconds) < 3600:
         return f"{seconds / 60:.0f} min"
@@ -132,7 +151,7 @@ def _orders_part(args, engine, config) -> tuple[dict, list[str], int]:
     if columns is None:
         known = ", ".join(sorted(config.reconcile_columns))
         raise OrdersError(f"no column mapping {args.columns!r} (known: {known})")
-    read = read_orders(args.orders, columns)
+    read = read_orders(args.orders, columns, _zone(args, config))
     orders = _in_period(read.orders, args.since, args.until, lambda o: o.created_at)
     summary, _ = reconcile_against_store(engine, orders, config, args.datasets)
     part = {
@@ -160,7 +179,7 @@ def _crm_part(args, engine, config) -> tuple[dict, list[str], int]:
     if columns is None:
         known = ", ".join(sorted(config.crm_columns))
         raise OrdersError(f"no CRM column mapping {args.crm_columns!r} (known: {known})")
-    read = read_changes(args.crm, columns)
+    read = read_changes(args.crm, columns, _zone(args, config))
     changes = _in_period(read.changes, args.since, args.until, lambda c: c.changed_at)
     summary, _ = stages_against_store(engine, changes, config, args.datasets)
     part = {

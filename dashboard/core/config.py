@@ -64,6 +64,7 @@ class Config:
     reconcile_purchase_event: str = "Purchase"
     reconcile_late_after_s: float = 3600.0
     reconcile_list_cap: int = 100
+    reconcile_timezone: str = "UTC"  # of export times without an offset
     # Export column names per shop system: name -> {field: column}.
     reconcile_columns: dict[str, dict[str, str]] = field(default_factory=dict)
     # CRM stage changes ([reconcile.crm]): stage -> event name, windows, column names.
@@ -176,6 +177,7 @@ def _reconcile(section: dict[str, Any]) -> dict[str, Any]:
         "reconcile_purchase_event": str(section.get("purchase_event", "Purchase")),
         "reconcile_late_after_s": float(section.get("late_after_s", 3600)),
         "reconcile_list_cap": int(section.get("missing_list_cap", 100)),
+        "reconcile_timezone": str(section.get("timezone", "UTC")),
         "reconcile_columns": {
             str(name): {str(k): str(v) for k, v in columns.items()}
             for name, columns in section.get("columns", {}).items()

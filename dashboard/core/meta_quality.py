@@ -27,6 +27,14 @@ META_COVERAGE_WINDOW_S = 7 * 86400
 # Meta's score and our estimate further apart than this usually means a hashing or
 # normalisation fault our counts cannot see (check's default --max-meta-gap).
 META_GAP_POINTS = 2.0
+# Fields of an event's object that must be objects when present (read with .get).
+_OBJECT_FIELDS = (
+    "event_match_quality",
+    "event_coverage",
+    "data_freshness",
+    "acr",
+    "event_potential_aly_acr_increase",
+)
 DEDUP_KEY_FIELDS = ("dedupe_key_feedback", "dedup_key_feedback")
 
 # The agent name of the bundled sample's synthetic answers (dashboard/sample/meta_answers.py):
@@ -151,6 +159,15 @@ def parse_answer(
         if name in seen:
             raise MetaAnswerError(f"{where}: event_name {name!r} appears twice")
         seen.add(name)
+        for field in _OBJECT_FIELDS:
+            if item.get(field) is not None and not isinstance(item[field], dict):
+                raise MetaAnswerError(f"{where} ({name}): {field} is not an object")
+        quality = item.get("event_match_quality") or {}
+        lists = [(f, item.get(f)) for f in DEDUP_KEY_FIELDS]
+        lists += [(f, quality.get(f)) for f in ("match_key_feedback", "diagnostics")]
+        for field, value in lists:
+            if value is not None and not isinstance(value, list):
+                raise MetaAnswerError(f"{where} ({name}): {field} is not a list")
         score = (item.get("event_match_quality") or {}).get("composite_score")
         if score is not None and not (
             isinstance(score, int | float) and not isinstance(score, bool) and 0 <= score <= 10

@@ -14,7 +14,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 from dashboard.core.definitions import MAX_TIMESTAMP_S, MIN_TIMESTAMP_S
@@ -40,9 +40,9 @@ class OrdersRead:
     rows: int  # data rows read (orders + bad rows)
 
 
-def parse_time(text: str) -> float | None:
-    """ISO 8601 (UTC unless it has an offset; Shopify's "2026-11-01 10:00:00 -0500" too)
-    or Unix seconds; None when it is neither or outside 2000-2100."""
+def parse_time(text: str, zone: tzinfo = UTC) -> float | None:
+    """ISO 8601 (in `zone` unless it has an offset; Shopify's "2026-11-01 10:00:00 -0500"
+    too) or Unix seconds; None when it is neither or outside 2000-2100."""
     value = text.strip()
     if _UNIX.fullmatch(value):
         seconds = float(value)
@@ -59,19 +59,26 @@ def parse_time(text: str) -> float | None:
                 continue
         if moment is None:
             return None
-        seconds = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        seconds = (moment if moment.tzinfo else moment.replace(tzinfo=zone)).timestamp()
     return seconds if MIN_TIMESTAMP_S <= seconds < MAX_TIMESTAMP_S else None
 
 
-def _order(line: int, cells: dict[str, str], seen: dict[str, int]) -> Order | str:
+def _order(
+    line: int, cells: dict[str, str], seen: dict[str, int], zone: tzinfo
+) -> Order | str | None:
     """The row's Order, or the reason it is not one. A reason never quotes a cell (a
-    shifted row can put an e-mail in any column): the line number finds it."""
+    shifted row can put an e-mail in any column): the line number finds it. None for a
+    further line item of an order (Shopify writes one row per item, the order's time and
+    total on the first only)."""
     order_id = cells["order_id"].strip()
+    item_row = not cells["created_at"].strip() and not cells["value"].strip()
+    if item_row and (not order_id or order_id in seen):
+        return None
     if not order_id:
         return "no order id"
     if order_id in seen:
-        return f"order id {order_id} repeated (first on line {seen[order_id]})"
-    created = parse_time(cells["created_at"])
+        return f"order id repeats line {seen[order_id]}"
+    created = parse_time(cells["created_at"], zone)
     if created is None:
         return "created_at is not an ISO 8601 time or Unix seconds"
     value_text = cells["value"].strip()
@@ -93,18 +100,24 @@ def _order(line: int, cells: dict[str, str], seen: dict[str, int]) -> Order | st
 
 
 def read_table(
-    path: str | Path, columns: dict[str, str], required: tuple[str, ...], optional: tuple[str, ...]
+    path: str | Path | bytes,
+    columns: dict[str, str],
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
 ) -> tuple[list[tuple[int, dict[str, str] | str]], int]:
     """The rows of a CSV export as (line, {field: cell}) through the `columns` mapping
     (field -> header name; an unmapped field is its own name), or (line, reason) for a row
-    with the wrong number of fields; and how many data rows there were. OrdersError when
-    the file cannot be read or a required column is missing."""
+    with the wrong number of fields; and how many data rows there were. `path` may be the
+    file's bytes (an upload, never written to disk). OrdersError when the file cannot be
+    read or a required column is missing."""
+    name = "the upload" if isinstance(path, bytes) else str(path)
     try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
+        data = path if isinstance(path, bytes) else Path(path).read_bytes()
+        text = data.decode("utf-8-sig")
     except OSError as exc:
         raise OrdersError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise OrdersError(f"{path} is not UTF-8 text (export it as CSV, UTF-8)") from None
+        raise OrdersError(f"{name} is not UTF-8 text (export it as CSV, UTF-8)") from None
     try:
         dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t")
     except csv.Error:
@@ -112,13 +125,13 @@ def read_table(
     reader = csv.reader(io.StringIO(text), dialect)
     header = next(reader, None)
     if not header:
-        raise OrdersError(f"{path} is empty: an export needs a header row")
+        raise OrdersError(f"{name} is empty: an export needs a header row")
     position = {name.strip(): i for i, name in enumerate(header)}
     missing = [f"{field} ({columns.get(field, field)!r})" for field in required
                if columns.get(field, field) not in position]  # fmt: skip
     if missing:
         raise OrdersError(
-            f"{path}: no column for {', '.join(missing)}; its columns are "
+            f"{name}: no column for {', '.join(missing)}; its columns are "
             f"{', '.join(list(position)[:20])} (choose --columns, or map them in [reconcile])"
         )
     wanted = {
@@ -137,14 +150,19 @@ def read_table(
     return out, len(out)
 
 
-def read_orders(path: str | Path, columns: dict[str, str]) -> OrdersRead:
-    """The orders of a CSV export whose header names the mapped `columns`."""
+def read_orders(
+    path: str | Path | bytes, columns: dict[str, str], zone: tzinfo = UTC
+) -> OrdersRead:
+    """The orders of a CSV export whose header names the mapped `columns`; times without
+    an offset are in `zone`."""
     rows, count = read_table(path, columns, REQUIRED_FIELDS, OPTIONAL_FIELDS)
     orders: list[Order] = []
     bad: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
     for line, cells in rows:
-        found = cells if isinstance(cells, str) else _order(line, cells, seen)
+        found = cells if isinstance(cells, str) else _order(line, cells, seen, zone)
+        if found is None:
+            continue
         if isinstance(found, str):
             bad.append((line, found))
         else:

@@ -410,8 +410,8 @@ def _meta_outcomes(
                 f"{change.event_name} (dataset {change.dataset_id})",
                 change.drop,
                 drop_limit,
-                f"Meta's EMQ went from {before.emq:.1f} ({_utc_minute(before.fetched_at)}) to "
-                f"{after.emq:.1f} ({_utc_minute(after.fetched_at)}); limit a fall of "
+                f"Meta's EMQ went from {before.emq:g} ({_utc_minute(before.fetched_at)}) to "
+                f"{after.emq:g} ({_utc_minute(after.fetched_at)}); limit a fall of "
                 f"{drop_limit:.1f} points",
             )
         )
@@ -429,9 +429,9 @@ def _meta_outcomes(
                 f"{c.snapshot.event_name} (dataset {c.snapshot.dataset_id})",
                 round(apart, 2),
                 gap_limit,
-                f"Meta's EMQ {meta:.1f} and our estimate {ours:.1f} (its "
+                f"Meta's EMQ {meta:g} and our estimate {ours:.2f} (its "
                 f"{c.our_server_events} server events in the 48 h before the "
-                f"{_utc_minute(c.snapshot.fetched_at)} snapshot) are {apart:.1f} points apart"
+                f"{_utc_minute(c.snapshot.fetched_at)} snapshot) are {apart:.2f} points apart"
                 + (": check hashing and normalisation" if apart > gap_limit else ""),
             )
         )

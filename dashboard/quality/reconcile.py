@@ -11,8 +11,9 @@ carries it. Among matched orders, compared with the first accepted send:
 accepted or not, more than `late_after_s` after it was created), and **sent_twice**
 (several accepted sends Meta would not deduplicate: different event_ids, or the same one
 more than 48 h apart). A missing order whose e-mail hash matches a server Purchase
-sent within 7 days after it is also counted as **sent_under_another_id**: the purchase
-reached Meta, under an id that is not the order's (a dedup and attribution fault).
+accepted within 7 days after it, on a Purchase whose id is no order of the export, is
+also counted as **sent_under_another_id**: the purchase reached Meta under an id that is
+not the order's, or none (a dedup and attribution fault).
 """
 
 from __future__ import annotations
@@ -103,11 +104,18 @@ def classify(order: Order, sends: list[dict], settings: Settings) -> dict[str, A
     return out
 
 
-def _by_email(sends: pd.DataFrame) -> dict[str, list[float]]:
+def _by_email(sends: pd.DataFrame, order_ids: set[str]) -> dict[str, list[float]]:
+    """Send times per e-mail hash of the accepted sends that carry no order of the export
+    (a send already matched to another order is that order's, not a stray)."""
     found: dict[str, list[float]] = defaultdict(list)
-    for em_hash, sent_at in zip(sends["em_hash"], sends["sent_at"], strict=True):
-        if em_hash is not None and not pd.isna(em_hash):
-            found[str(em_hash)].append(float(sent_at))
+    for em_hash, key, accepted, sent_at in zip(
+        sends["em_hash"], sends["match_key"], sends["accepted"], sends["sent_at"], strict=True
+    ):
+        if em_hash is None or pd.isna(em_hash) or not accepted:
+            continue
+        if key is not None and not pd.isna(key) and str(key) in order_ids:
+            continue
+        found[str(em_hash)].append(float(sent_at))
     return found
 
 
@@ -134,7 +142,7 @@ def reconcile_orders(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The reconciliation's summary (the JSON contract) and one row per order."""
     by_key = _sends_by_key(sends)
-    by_email = _by_email(sends)
+    by_email = _by_email(sends, {o.order_id for o in orders})
     rows = []
     for order in orders:
         row = classify(order, by_key.get(order.order_id, []), settings)

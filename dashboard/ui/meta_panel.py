@@ -82,7 +82,7 @@ def show_meta_numbers(filters: Filters, config: Config, diagnostics: list[dict])
         "meta_emq",
         "meta_vs_ours.csv",
         column_config={
-            "emq_difference": st.column_config.NumberColumn(format="%+.1f"),
+            "emq_difference": st.column_config.NumberColumn(format="%+.2f"),
             "finding": st.column_config.TextColumn(width=300),
         },
     )

@@ -26,14 +26,15 @@ from dashboard.store.reconciliations import latest_reconciliation, save_reconcil
 from dashboard.ui import shared as ui
 
 st.title("Reconcile")
+config = ui.get_config()
 st.caption(
     "Your shop's orders, or your CRM's stage changes, against the server events that reached "
     "Meta: what both the Pixel and the Conversions API missed is invisible everywhere else. "
-    "Orders and changes in the sidebar's period and datasets count. "
+    "Orders and changes in the sidebar's period and datasets count; times without an offset "
+    f"are read in {config.reconcile_timezone} ([reconcile] timezone in the config). "
     "E-mails and phones in an export are hashed as they are read and never stored or shown."
 )
 engine = ui.get_engine(ui.store_url())
-config = ui.get_config()
 filters = ui.current_filters()
 
 
@@ -53,25 +54,11 @@ def _source(kind: str, mappings: list[str]) -> tuple[str | None, bytes | Path | 
     return None, None, columns
 
 
-def _as_file(content: bytes | Path, name: str) -> Path:
-    if isinstance(content, Path):
-        return content
-    # The reader takes a path: the upload goes to a private temporary file, removed after.
-    import tempfile
+def _read(reader, content: bytes | Path, name: str, columns: dict):
+    # An upload is read from memory: its plaintext contact details never touch the disk.
+    from zoneinfo import ZoneInfo
 
-    handle = tempfile.NamedTemporaryFile(prefix="eqm-", suffix=Path(name).suffix, delete=False)
-    with handle:
-        handle.write(content)
-    return Path(handle.name)
-
-
-def _read(reader, content, name: str, columns: dict):
-    path = _as_file(content, name)
-    try:
-        return reader(path, columns)
-    finally:
-        if not isinstance(content, Path):
-            path.unlink(missing_ok=True)
+    return reader(content, columns, ZoneInfo(config.reconcile_timezone))
 
 
 def _rate_chart(by_day: dict) -> go.Figure:
