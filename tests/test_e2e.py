@@ -397,6 +397,11 @@ def test_a_saved_meta_answer_uploads_on_the_data_page(server, browser, tmp_path)
     _settle(page)
     stored = page.locator("[data-testid='stAlert']").filter(has_text="event name(s) stored")
     assert "1 event name(s) stored for dataset 9999999999" in stored.first.inner_text()
+    # The same answer again, a minute later by the form's clock: one snapshot, not two.
+    page.locator(".st-key-btn_meta_import button").click()
+    _settle(page)
+    again = page.locator("[data-testid='stAlert']").filter(has_text="stored already")
+    assert "This answer is stored already for dataset 9999999999" in again.first.inner_text()
     _go_to(page, "Match quality")
     rows = [r for r in _download_csv(page, "meta_emq") if r["Dataset"] == "9999999999"]
     assert [(r["Event"], r["Meta's EMQ"], r["Meta's coverage (%)"]) for r in rows] == [

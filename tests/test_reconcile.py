@@ -502,3 +502,23 @@ def test_the_sample_exports_find_the_planted_faults(capsys, tmp_path, config):
     assert demo["missing"] == 5  # the planted unsent demos
     assert demo["sent"] == 366 and demo["late"] == 366  # the nightly sync: every one late
     assert result["crm"]["by_stage"]["Contacted"]["missing"] == 0
+
+
+def test_a_store_imported_before_lead_ids_were_kept_says_so(tmp_path, capsys, config):
+    """A store from an older version holds events whose valid lead_id was not kept: every
+    change would read missing, so the reconciliation says why and what to do."""
+    import duckdb
+
+    path = tmp_path / "s.duckdb"
+    engine = make_engine(f"duckdb:///{path}")
+    ingest([_crm_log(tmp_path / "crm.jsonl")], engine, config=config)
+    engine.dispose()
+    with duckdb.connect(str(path)) as connection:  # as an older version left it
+        connection.execute("UPDATE events SET lead_id = NULL")
+    stages = _write_csv(tmp_path / "stages.csv", CHANGES[:3])
+    code, out, _ = run(capsys, "reconcile", "--crm", str(stages), "--db", f"duckdb:///{path}")
+    assert code == 0
+    # All five server events of the log were sent between an hour before the first change
+    # (C) and 7 days after the last (C + 1 d): L2's Lead at C + 8 d is the edge.
+    assert "warning: 5 of 5 server events of these stages carry a valid lead_id" in out, out
+    assert "Import the log again" in out

@@ -90,6 +90,7 @@ def _text(summary: dict, read, source: str, columns: str) -> list[str]:
         f"{summary['currency_mismatch']:,} · late {summary['late']:,} · sent twice "
         f"{summary['sent_twice']:,} · sent under another id {summary['sent_under_another_id']:,}",
     ]
+    lines += [f"warning: {text}" for text in summary.get("warnings", [])]
     missing = summary["missing_orders"]
     if missing["count"]:
         more = (
@@ -114,6 +115,7 @@ def _crm_text(summary: dict, read, source: str) -> list[str]:
             f"{row['changes']:>8,} {row['sent']:>6,} {row['missing']:>8,} "
             f"{row['rejected']:>9,} {row['late']:>5,} {delay:>13}"
         )
+    lines += [f"warning: {text}" for text in summary.get("warnings", [])]
     lines += [f"  line {line}: {reason}" for line, reason in read.bad_rows]
     return lines
 

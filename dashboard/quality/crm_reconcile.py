@@ -24,7 +24,7 @@ import pandas as pd
 
 from dashboard.core.config import Config
 from dashboard.core.orders import StageChange
-from dashboard.store.queries.reconcile import stage_sends
+from dashboard.store.queries.reconcile import keyless_events, stage_sends
 
 
 @dataclass(frozen=True)
@@ -129,4 +129,19 @@ def stages_against_store(
         sent_to=max(times) + settings.window_s + 1,
         datasets=datasets,
     )
-    return reconcile_stages(changes, sends, settings)
+    summary, rows = reconcile_stages(changes, sends, settings)
+    summary["warnings"] = []
+    total, keyless = keyless_events(
+        engine,
+        column="lead_id",
+        event_names=sorted(set(config.crm_stage_events.values())),
+        sent_from=min(times) - settings.early_s,
+        sent_to=max(times) + settings.window_s + 1,
+    )
+    if keyless:
+        summary["warnings"].append(
+            f"{keyless:,} of {total:,} server events of these stages carry a valid lead_id the "
+            "store did not keep: they were imported by an older version. Import the log again "
+            "into a new store to reconcile them."
+        )
+    return summary, rows

@@ -29,7 +29,7 @@ import pandas as pd
 from dashboard.core.config import Config
 from dashboard.core.definitions import DEDUP_WINDOW_S
 from dashboard.core.orders import Order
-from dashboard.store.queries.reconcile import purchase_sends
+from dashboard.store.queries.reconcile import keyless_events, purchase_sends
 
 DAY_S = 86_400
 VALUE_TOLERANCE = 0.01
@@ -192,7 +192,24 @@ def reconcile_against_store(
         datasets=datasets,
     )
     settings = Settings(config.reconcile_late_after_s, config.reconcile_list_cap)
-    return reconcile_orders(orders, sends, settings)
+    summary, rows = reconcile_orders(orders, sends, settings)
+    summary["warnings"] = []
+    if config.reconcile_match_on == "order_id":
+        total, keyless = keyless_events(
+            engine,
+            column="order_id",
+            event_names=[config.reconcile_purchase_event],
+            sent_from=min(times) - DAY_S,
+            sent_to=max(times) + 8 * DAY_S,
+        )
+        if total and keyless == total:
+            summary["warnings"].append(
+                f"None of the {total:,} server {config.reconcile_purchase_event} events of the "
+                "period carries custom_data.order_id: either your integration does not send "
+                'it (use match_on = "event_id"), or the log was imported by an older '
+                "version, which did not keep it (import it again into a new store)."
+            )
+    return summary, rows
 
 
 def findings_table(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -125,7 +125,7 @@ def meta_upload_form(engine, config: Config, datasets: list[str]) -> None:
     `meta import`), then refit the calibration."""
     from dashboard.core.meta_quality import MetaAnswerError, parse_answer
     from dashboard.quality.meta_compare import calibrate
-    from dashboard.store.meta_snapshots import store_snapshots
+    from dashboard.store.meta_snapshots import load_snapshots, store_snapshots
 
     st.subheader("Import Meta's numbers")
     st.caption(
@@ -153,6 +153,16 @@ def meta_upload_form(engine, config: Config, datasets: list[str]) -> None:
             snapshots = parse_answer(answer.getvalue(), str(dataset), at)
         except MetaAnswerError as exc:
             st.error(f"{answer.name}: {exc}; nothing stored")
+            return
+        # The same answer uploaded twice is one snapshot, whatever time the form says.
+        stored = {
+            (s.event_name, s.raw_json()): s.fetched_at
+            for s in load_snapshots(engine, [str(dataset)])
+        }
+        again = [stored.get((s.event_name, s.raw_json())) for s in snapshots]
+        if all(at is not None for at in again):
+            when = datetime.fromtimestamp(max(again), tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+            st.info(f"This answer is stored already for dataset {dataset} (at {when}).")
             return
         added = store_snapshots(engine, snapshots)
         fit = calibrate(engine, config) if added else None

@@ -15,6 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dashboard.store.database import events
+from dashboard.store.functions import count_where
 from dashboard.store.queries.common import ACCEPTED, SERVER, read_frame
 
 SEND_COLUMNS = (
@@ -97,3 +98,26 @@ def stage_sends(
         frame = read_frame(connection, query.order_by(events.c.sent_at), columns)
     frame["accepted"] = frame["accepted"].astype(bool)
     return frame
+
+
+def keyless_events(
+    engine, *, column: str, event_names: Sequence[str], sent_from: float, sent_to: float
+) -> tuple[int, int]:
+    """(server events of `event_names` sent in the range, those without `column`:
+    "order_id" or "lead_id"), for a lead_id also counting only events whose lead_id is
+    valid: a store imported before these columns existed holds them all empty."""
+    from dashboard.core.params import VALID
+
+    key = events.c[column]
+    condition = key.is_(None)
+    if column == "lead_id":
+        condition = sa.and_(condition, events.c.p_lead_id == VALID)
+    query = sa.select(sa.func.count(), count_where(condition)).where(
+        SERVER,
+        events.c.event_name.in_(list(event_names) or [""]),
+        events.c.sent_at >= sent_from,
+        events.c.sent_at < sent_to,
+    )
+    with engine.connect() as connection:
+        total, keyless = connection.execute(query).one()
+    return int(total), int(keyless or 0)

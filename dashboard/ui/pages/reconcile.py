@@ -88,6 +88,8 @@ def _groups(groups: dict, key: str) -> pd.DataFrame:
 
 
 def _orders_result(result: dict, rows: list | None) -> None:
+    for text in result.get("warnings", []):
+        st.warning(text)
     rate = result["match_rate"]
     cols = st.columns(5)
     cols[0].metric("Orders", fmt.compact(result["orders"]))
@@ -126,6 +128,8 @@ def _orders_result(result: dict, rows: list | None) -> None:
 
 
 def _crm_result(result: dict) -> None:
+    for text in result.get("warnings", []):
+        st.warning(text)
     table = pd.DataFrame(
         [{"stage": stage, **values} for stage, values in result["by_stage"].items()]
     )
