@@ -307,7 +307,12 @@ def test_check_at_latest_ends_at_the_newest_send_time(tmp_path, config, capsys):
     assert main(["check", "--db", db, "--at", "latest"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "OK: 10 of 12 checks passed, 2 skipped"
-    assert len(out) == 11 and all(line.startswith("passed ") for line in out[1:])
+    # Ten passed, then Meta's two checks skipped (no snapshot in this store).
+    assert len(out) == 13 and all(line.startswith("passed ") for line in out[1:11])
+    assert [line.split(":")[0] for line in out[11:]] == [
+        "skipped meta_emq_drop",
+        "skipped meta_estimate_gap",
+    ]
     # The case: checked weeks after the last upload (27 d after it), it breaches.
     at = "2025-12-25T11:00:01Z"  # T0 + 8 d + 1 h (the last batch) + 27 d, + 1 s
     assert main(["check", "--db", db, "--at", at]) == 1

@@ -39,7 +39,9 @@ What it computes itself (nothing derived across events is read from the store)
       pandas too), with the report's rule thresholds.
 
 Not covered (not numbers, or constants): generated_at, report_version, schema_version, the config echo,
-the diagnostics' prose (name, how_to_fix). The report is for `Filters()` (everything),
+the diagnostics' prose (name, how_to_fix), and Meta's numbers beside ours (meta,
+meta_snapshots, emq_calibration, emq_estimate_calibrated: from Meta's snapshots, not from
+the events; tests/test_meta_quality.py works them out by hand). The report is for `Filters()` (everything),
 so previous_overall is null in both and the period bounds are null.
 """
 
