@@ -142,56 +142,58 @@ def _duration(seconds: float) -> str:
     return f"{seconds / DAY_S:.1f} days"
 
 
-def _orders_part(args, engine, config) -> tuple[dict, list[str], int]:
-    """(JSON part, text lines, problems) of the orders export; the result is stored for
-    the Overview and the Reconcile page."""
-    from dashboard.ingest.orders import OrdersError, read_orders
-    from dashboard.quality.reconcile import reconcile_against_store
+def _mapping(mappings: dict, name: str, what: str) -> dict[str, str]:
+    from dashboard.ingest.orders import OrdersError
+
+    if name not in mappings:
+        known = ", ".join(sorted(mappings))
+        raise OrdersError(f"no {what}column mapping {name!r} (known: {known})")
+    return mappings[name]
+
+
+def _stored(engine, kind: str, source: str, columns: str, summary: dict, read, **extra) -> dict:
+    """The JSON part of one export, stored for the Overview and the Reconcile page."""
+    from dashboard.ingest.orders import bad_rows_json
     from dashboard.store.reconciliations import save_reconciliation
 
-    columns = config.reconcile_columns.get(args.columns)
-    if columns is None:
-        known = ", ".join(sorted(config.reconcile_columns))
-        raise OrdersError(f"no column mapping {args.columns!r} (known: {known})")
+    part = {
+        "source": source,
+        "columns": columns,
+        **extra,
+        **summary,
+        "rows_read": read.rows,
+        "bad_rows": bad_rows_json(read.bad_rows),
+    }
+    save_reconciliation(engine, kind, Path(source).name, part)
+    return part
+
+
+def _orders_part(args, engine, config) -> tuple[dict, list[str], int]:
+    """(JSON part, text lines, problems) of the orders export."""
+    from dashboard.ingest.orders import read_orders
+    from dashboard.quality.reconcile import reconcile_against_store
+
+    columns = _mapping(config.reconcile_columns, args.columns, "")
     read = read_orders(args.orders, columns, _zone(args, config))
     orders = _in_period(read.orders, args.since, args.until, lambda o: o.created_at)
     summary, _ = reconcile_against_store(engine, orders, config, args.datasets)
-    part = {
-        "source": args.orders,
-        "columns": args.columns,
-        "match_on": config.reconcile_match_on,
-        **summary,
-        "rows_read": read.rows,
-        "bad_rows": [{"line": line, "reason": reason} for line, reason in read.bad_rows],
-    }
-    save_reconciliation(engine, "orders", Path(args.orders).name, part)
+    match_on = config.reconcile_match_on
+    part = _stored(engine, "orders", args.orders, args.columns, summary, read, match_on=match_on)
     problems = summary["missing"] + summary["rejected"]
     problems += summary["value_mismatch"] + summary["currency_mismatch"]
     return part, _text(summary, read, args.orders, args.columns), problems
 
 
 def _crm_part(args, engine, config) -> tuple[dict, list[str], int]:
-    """(JSON part, text lines, problems) of the CRM stage changes (stored as well)."""
+    """(JSON part, text lines, problems) of the CRM stage changes."""
     from dashboard.ingest.crm import read_changes
-    from dashboard.ingest.orders import OrdersError
     from dashboard.quality.crm_reconcile import stages_against_store
-    from dashboard.store.reconciliations import save_reconciliation
 
-    columns = config.crm_columns.get(args.crm_columns)
-    if columns is None:
-        known = ", ".join(sorted(config.crm_columns))
-        raise OrdersError(f"no CRM column mapping {args.crm_columns!r} (known: {known})")
+    columns = _mapping(config.crm_columns, args.crm_columns, "CRM ")
     read = read_changes(args.crm, columns, _zone(args, config))
     changes = _in_period(read.changes, args.since, args.until, lambda c: c.changed_at)
     summary, _ = stages_against_store(engine, changes, config, args.datasets)
-    part = {
-        "source": args.crm,
-        "columns": args.crm_columns,
-        **summary,
-        "rows_read": read.rows,
-        "bad_rows": [{"line": line, "reason": reason} for line, reason in read.bad_rows],
-    }
-    save_reconciliation(engine, "crm", Path(args.crm).name, part)
+    part = _stored(engine, "crm", args.crm, args.crm_columns, summary, read)
     return part, _crm_text(summary, read, args.crm), summary["missing"] + summary["rejected"]
 
 

@@ -99,6 +99,11 @@ def _order(
     )
 
 
+def bad_rows_json(bad_rows: list[tuple[int, str]]) -> list[dict[str, int | str]]:
+    """The rows that are not orders or changes, as the JSON outputs list them."""
+    return [{"line": line, "reason": reason} for line, reason in bad_rows]
+
+
 def read_table(
     path: str | Path | bytes,
     columns: dict[str, str],

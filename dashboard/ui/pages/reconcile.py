@@ -18,7 +18,7 @@ from dashboard.core import formatting as fmt
 from dashboard.core.config import DATA_DIR
 from dashboard.core.filters import epoch
 from dashboard.ingest.crm import read_changes
-from dashboard.ingest.orders import OrdersError, read_orders
+from dashboard.ingest.orders import OrdersError, bad_rows_json, read_orders
 from dashboard.outputs.charts import LAYOUT
 from dashboard.quality.crm_reconcile import stages_against_store
 from dashboard.quality.reconcile import findings_table, reconcile_against_store
@@ -168,21 +168,27 @@ def _stored_note(stored: dict) -> None:
     st.caption(f"Latest run: {stored['source_name']}, {ran}.")
 
 
+def _run(kind: str, reader, content, name: str, columns: dict, when, against) -> None:
+    """Read the chosen export, reconcile the rows in the period, store and keep the result."""
+    try:
+        read = _read(reader, content, name, columns)
+    except OrdersError as exc:
+        st.error(str(exc))
+        return
+    rows = read.orders if kind == "orders" else read.changes
+    summary, found = against(engine, _in_period(rows, when), config, filters.datasets)
+    result = {**summary, "bad_rows": bad_rows_json(read.bad_rows)}
+    save_reconciliation(engine, kind, name, result)
+    st.session_state[f"reconcile_{kind}"] = (result, found)
+
+
 tab_orders, tab_crm = st.tabs(["Orders", "CRM stages"])
 with tab_orders:
     name, content, mapping = _source("orders", sorted(config.reconcile_columns))
     if st.button("Reconcile the orders", key="btn_reconcile_orders", disabled=content is None):
-        try:
-            read = _read(read_orders, content, name, config.reconcile_columns[mapping])
-        except OrdersError as exc:
-            st.error(str(exc))
-        else:
-            orders = _in_period(read.orders, lambda o: o.created_at)
-            summary, rows = reconcile_against_store(engine, orders, config, filters.datasets)
-            bad = [{"line": line, "reason": reason} for line, reason in read.bad_rows]
-            result = {**summary, "bad_rows": bad}
-            save_reconciliation(engine, "orders", name, result)
-            st.session_state["reconcile_orders"] = (result, rows)
+        columns = config.reconcile_columns[mapping]
+        when = lambda order: order.created_at  # noqa: E731
+        _run("orders", read_orders, content, name, columns, when, reconcile_against_store)
     if "reconcile_orders" in st.session_state:
         _orders_result(*st.session_state["reconcile_orders"])
     elif stored := latest_reconciliation(engine, "orders"):
@@ -197,19 +203,11 @@ with tab_crm:
         + " ([reconcile.crm.stages] in the config)."
     )
     if st.button("Reconcile the stage changes", key="btn_reconcile_crm", disabled=content is None):
-        try:
-            read = _read(read_changes, content, name, config.crm_columns[mapping])
-        except OrdersError as exc:
-            st.error(str(exc))
-        else:
-            changes = _in_period(read.changes, lambda c: c.changed_at)
-            summary, _ = stages_against_store(engine, changes, config, filters.datasets)
-            bad = [{"line": line, "reason": reason} for line, reason in read.bad_rows]
-            result = {**summary, "bad_rows": bad}
-            save_reconciliation(engine, "crm", name, result)
-            st.session_state["reconcile_crm"] = result
+        columns = config.crm_columns[mapping]
+        when = lambda change: change.changed_at  # noqa: E731
+        _run("crm", read_changes, content, name, columns, when, stages_against_store)
     if "reconcile_crm" in st.session_state:
-        _crm_result(st.session_state["reconcile_crm"])
+        _crm_result(st.session_state["reconcile_crm"][0])
     elif stored := latest_reconciliation(engine, "crm"):
         _stored_note(stored)
         _crm_result(stored)
