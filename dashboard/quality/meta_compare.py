@@ -247,12 +247,18 @@ def calibrate(engine, config: Config) -> Calibration:
     """Fit on every stored snapshot and store the fit when there is one."""
     result = fit_calibration(compare(engine, config, load_snapshots(engine)), clock.now())
     if result.calibrated:
-        save_fit(engine, StoredFit(**{name: getattr(result, name) for name in _STORED}))
+        save_fit(
+            engine,
+            StoredFit(
+                result.fitted_at,
+                result.intercept,
+                result.slope,
+                result.mae_raw,
+                result.mae_calibrated,
+                result.points,
+            ),
+        )
     return result
-
-
-# The fields a stored fit keeps: the Calibration's own names (store.meta_snapshots.StoredFit).
-_STORED = ("fitted_at", "intercept", "slope", "mae_raw", "mae_calibrated", "points")
 
 
 def current_calibration(engine) -> Calibration:
@@ -260,7 +266,15 @@ def current_calibration(engine) -> Calibration:
     stored = latest_fit(engine)
     if stored is None:
         return Calibration("uncalibrated", reason="no calibration: import Meta's snapshots")
-    return Calibration("calibrated", **{name: getattr(stored, name) for name in _STORED})
+    return Calibration(
+        "calibrated",
+        intercept=stored.intercept,
+        slope=stored.slope,
+        mae_raw=stored.mae_raw,
+        mae_calibrated=stored.mae_calibrated,
+        fitted_at=stored.fitted_at,
+        points=stored.points,
+    )
 
 
 # -- what check judges ---------------------------------------------------------------
