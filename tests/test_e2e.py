@@ -138,8 +138,36 @@ def _go_to(page, label: str) -> None:
     # (Opening a page's own URL directly makes Streamlit's frontend probe
     # <page>/_stcore/* first, which logs two harmless 404s in the console.)
     page.locator("[data-testid='stSidebarNav'] a").filter(has_text=label).first.click()
-    page.wait_for_timeout(300)
+    # The page has changed once its own heading shows (a loaded machine can take a while
+    # to start the run, and "not running" alone is also true before it starts).
+    heading = "Event quality overview" if label == "Overview" else label
+    page.locator("h1").filter(has_text=heading).first.wait_for(state="visible", timeout=90_000)
     _settle(page)
+
+
+def _expect_shown(page, locator, text: str, what: str) -> None:
+    """Wait until `locator` shows `text`, as a person waits for a result to appear; on a
+    timeout, fail saying what the page read instead."""
+    from playwright.sync_api import expect
+
+    try:
+        expect(locator.first).to_contain_text(text, timeout=90_000)
+    except AssertionError:
+        body = page.inner_text("body")[:2500]
+        raise AssertionError(f"{what} never showed {text!r}; the page read: {body}") from None
+
+
+def _expect_chosen(page, box, value: str) -> None:
+    """Wait until the select box `box` (its input) reads `value`: a select box shows its
+    choice as its input's value, not as text."""
+    from playwright.sync_api import expect
+
+    try:
+        expect(box.first).to_have_value(value, timeout=90_000)
+    except AssertionError:
+        raise AssertionError(
+            f"the select box reads {box.first.input_value()!r}, not {value!r}"
+        ) from None
 
 
 def _choose(page, filter_label: str, option: str) -> None:
@@ -420,10 +448,15 @@ def test_reconcile_page_finds_the_sample_exports_faults_and_downloads_them(serve
     rate; the CRM tab's stage table shows the Demo scheduled stage late and 5 never sent."""
     page, errors = _open(browser, f"{server}/?period=All+data")
     _go_to(page, "Reconcile")
+    period = page.get_by_role("combobox", name="Period")
+    _expect_chosen(page, period, "All data")  # every order of the export counts
     page.locator(".st-key-pick_orders").click()
     page.locator("[role='option']").filter(has_text="sample/orders.csv").first.click()
+    _expect_chosen(page, page.locator(".st-key-pick_orders input"), "sample/orders.csv")
     _settle(page)
     page.locator(".st-key-btn_reconcile_orders button").click()
+    orders = page.locator("[data-testid='stMetric']").filter(has_text="Orders")
+    _expect_shown(page, orders, "241", "the Orders card")  # the export's 241 orders
     _settle(page)
     findings = _download_csv(page, "reconcile_findings")
     missing = [row["Order"] for row in findings if row["Status"] == "missing"]
@@ -433,8 +466,11 @@ def test_reconcile_page_finds_the_sample_exports_faults_and_downloads_them(serve
     page.get_by_role("tab", name="CRM stages").click()
     page.locator(".st-key-pick_crm").click()
     page.locator("[role='option']").filter(has_text="sample/crm_stages.csv").first.click()
+    _expect_chosen(page, page.locator(".st-key-pick_crm input"), "sample/crm_stages.csv")
     _settle(page)
     page.locator(".st-key-btn_reconcile_crm button").click()
+    changes = page.locator("[data-testid='stMetric']").filter(has_text="Stage changes")
+    _expect_shown(page, changes, "Stage changes", "the CRM result")
     _settle(page)
     stages = {row["Stage"]: row for row in _download_csv(page, "reconcile_stages")}
     assert stages["Demo scheduled"]["Missing"] == "5"

@@ -228,6 +228,18 @@ def _settle(page) -> None:
     page.wait_for_selector(done, timeout=90_000)
 
 
+def _wait_shown(page, text: str, what: str, selector: str = "[data-testid='stMain']") -> None:
+    """Wait until the page shows `text` (in `selector`); on a timeout, fail saying what it
+    read instead. (Not on <body>: Streamlit's body has no height, so is never "visible".)"""
+    from playwright.sync_api import expect
+
+    try:
+        expect(page.locator(selector).filter(has_text=text).first).to_be_visible(timeout=90_000)
+    except AssertionError:
+        body = page.inner_text("body")[:2500]
+        raise AssertionError(f"{what} never showed {text!r}; the page read: {body}") from None
+
+
 def _download_offered(base: str, frames: list[bytes], label: str, found: dict) -> None:
     """Every file a page offers (each table's CSV download), while it is served."""
     for name in sorted(set(re.findall(rb"/media/[0-9a-f]+\.[a-z]+", b"".join(frames)))):
@@ -258,6 +270,9 @@ def _browse_every_page(base: str) -> dict[str, bytes]:
         )
         page.goto(f"{base}/?period=All+data")
         _settle(page)
+        # The Overview has drawn its scorecards for all the data (a loaded machine can
+        # take a while to start the first run, and "not running" is true before it).
+        _wait_shown(page, "Events with plaintext PII", "the Overview's scorecards")
 
         def record(label: str, seen: int) -> None:
             assert page.locator("[data-testid='stException']").count() == 0, label
@@ -284,8 +299,10 @@ def _browse_every_page(base: str) -> dict[str, bytes]:
                 raise AssertionError(
                     f"no {label!r} link in the sidebar; the page reads: {text}"
                 ) from None
-            link.click()
-            page.wait_for_timeout(300)
+            # Not a trial click: a sidebar redrawn under load can keep "moving" for long,
+            # and the page's heading below proves the click landed.
+            link.click(force=True)
+            _wait_shown(page, label, "the page heading", selector="h1")
             _settle(page)
             record(label, seen)
         # The Events page on the lists that hold plaintext-bearing events, and their
