@@ -89,3 +89,34 @@ def test_a_block_and_its_scorecards_by_hand(config):
 def test_a_scorecard_without_a_previous_period_has_no_change(measure, config):
     (card,) = scorecards(block_dict(_row()), None, config, [measure])
     assert card.change is None
+
+
+def test_many_blocks_equal_one_block_at_a_time():
+    """`block_dicts` converts whole columns at once; each of its blocks must be exactly
+    what `block_dict` makes of that row: zero denominators, missing lags and times, and
+    ratios that need rounding included."""
+    import pandas as pd
+
+    from dashboard.quality.blocks import block_dicts
+
+    rows = [
+        _row(event_name="Purchase", browser_events=3, covered=2, server_sent=3, emq_sum=20.0)
+        | {"median_lag_s": 12.25, "p90_lag_s": 40.0, "last_event_at": 1_793_836_559.0},
+        _row(event_name="Lead"),  # nothing sent: every ratio is None, every time None
+        _row(event_name="Contact", browser_events=7, covered=7, server_sent=1, emq_sum=6.5)
+        | {"median_lag_s": float("nan"), "last_sent_at": float("nan")},
+    ]
+    frame = pd.DataFrame(rows)
+    blocks = block_dicts(frame, "event_name")
+    assert list(blocks) == ["Purchase", "Lead", "Contact"]
+    for row in frame.to_dict("records"):
+        assert blocks[row["event_name"]] == block_dict(row)
+    # By hand: 2 of 3 Pixel events covered (6 decimals); 20 points over 3 server events
+    # (4 decimals).
+    assert blocks["Purchase"]["event_coverage"] == 0.666667
+    assert blocks["Purchase"]["emq_estimate"] == 6.6667
+    assert blocks["Purchase"]["freshness"]["median_lag_s"] == 12.25
+    assert blocks["Purchase"]["freshness"]["last_event_at"] == "2026-11-04T23:55:59Z"
+    assert blocks["Lead"]["event_coverage"] is None and blocks["Lead"]["emq_estimate"] is None
+    assert blocks["Contact"]["freshness"]["median_lag_s"] is None
+    assert blocks["Contact"]["freshness"]["last_sent_at"] is None
