@@ -442,6 +442,19 @@ def test_a_saved_meta_answer_uploads_on_the_data_page(server, browser, tmp_path)
     page.close()
 
 
+def _reconcile_file(page, kind: str, file: str, card: str, shows: str) -> None:
+    """On the Reconcile page's `kind` tab, pick `file` from the data folder and run the
+    reconciliation; done once the result's `card` shows `shows`."""
+    page.locator(f".st-key-pick_{kind}").click()
+    page.locator("[role='option']").filter(has_text=file).first.click()
+    _expect_chosen(page, page.locator(f".st-key-pick_{kind} input"), file)
+    _settle(page)
+    page.locator(f".st-key-btn_reconcile_{kind} button").click()
+    result = page.locator("[data-testid='stMetric']").filter(has_text=card)
+    _expect_shown(page, result, shows, f"the {card} card")
+    _settle(page)
+
+
 def test_reconcile_page_finds_the_sample_exports_faults_and_downloads_them(server, browser):
     """A marketer picks the bundled orders export on the Reconcile page: the planted
     orders neither stream sent are listed and download, the Overview then shows the match
@@ -450,28 +463,14 @@ def test_reconcile_page_finds_the_sample_exports_faults_and_downloads_them(serve
     _go_to(page, "Reconcile")
     period = page.get_by_role("combobox", name="Period")
     _expect_chosen(page, period, "All data")  # every order of the export counts
-    page.locator(".st-key-pick_orders").click()
-    page.locator("[role='option']").filter(has_text="sample/orders.csv").first.click()
-    _expect_chosen(page, page.locator(".st-key-pick_orders input"), "sample/orders.csv")
-    _settle(page)
-    page.locator(".st-key-btn_reconcile_orders button").click()
-    orders = page.locator("[data-testid='stMetric']").filter(has_text="Orders")
-    _expect_shown(page, orders, "241", "the Orders card")  # the export's 241 orders
-    _settle(page)
+    _reconcile_file(page, "orders", "sample/orders.csv", "Orders", "241")  # 241 orders
     findings = _download_csv(page, "reconcile_findings")
     missing = [row["Order"] for row in findings if row["Status"] == "missing"]
     assert sum(order.startswith("ORD-9") for order in missing) == 12
     assert any("value mismatch" in row["What is wrong"] for row in findings)
     page.screenshot(path=str(SCREENSHOTS / "reconcile.png"), full_page=True)
     page.get_by_role("tab", name="CRM stages").click()
-    page.locator(".st-key-pick_crm").click()
-    page.locator("[role='option']").filter(has_text="sample/crm_stages.csv").first.click()
-    _expect_chosen(page, page.locator(".st-key-pick_crm input"), "sample/crm_stages.csv")
-    _settle(page)
-    page.locator(".st-key-btn_reconcile_crm button").click()
-    changes = page.locator("[data-testid='stMetric']").filter(has_text="Stage changes")
-    _expect_shown(page, changes, "Stage changes", "the CRM result")
-    _settle(page)
+    _reconcile_file(page, "crm", "sample/crm_stages.csv", "Stage changes", "Stage changes")
     stages = {row["Stage"]: row for row in _download_csv(page, "reconcile_stages")}
     assert stages["Demo scheduled"]["Missing"] == "5"
     assert stages["Demo scheduled"]["Late"] == stages["Demo scheduled"]["Sent"]
