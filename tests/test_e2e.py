@@ -114,6 +114,9 @@ def browser():
 
 def _open(browser, url: str):
     page = browser.new_page(viewport={"width": 1440, "height": 1700}, accept_downloads=True)
+    # Reading a page waits for the renderer, which a loaded machine can keep busy past
+    # Playwright's default 30 s.
+    page.set_default_timeout(90_000)
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -333,6 +336,7 @@ def test_from_a_diagnostic_to_its_events_and_the_whole_list_downloads(server, br
     page with the finding in the URL; the download holds every event, not one page."""
     context = browser.new_context(viewport={"width": 1440, "height": 1700}, accept_downloads=True)
     page = context.new_page()
+    page.set_default_timeout(90_000)
     page.goto(f"{server}/?period=All+data")
     _settle(page)
     grid = page.locator("[data-testid='stDataFrame']").first  # the Overview's first: Diagnostics

@@ -221,6 +221,9 @@ class _StreamlitServer:
         return self.log_path.read_bytes()
 
 
+PAGE_TIMEOUT_MS = 90_000
+
+
 def _settle(page) -> None:
     done = "[data-testid='stApp'][data-test-script-state='notRunning']"
     page.wait_for_selector(done, timeout=90_000)
@@ -259,6 +262,9 @@ def _browse_every_page(base: str) -> dict[str, bytes]:
             executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_FLAGS)
         )
         page = browser.new_page(viewport={"width": 1440, "height": 1700})
+        # Reading a page waits for the renderer, which a loaded machine (a CI run after
+        # 1,800 tests, charts over 1,845 days) kept busy past Playwright's default 30 s.
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
         page.on(
             "websocket",
             lambda ws: ws.on(
@@ -312,6 +318,7 @@ def _browse_every_page(base: str) -> dict[str, bytes]:
             "list=parameter&parameter=em&status=unhashed",
         ):
             page = browser.new_page(viewport={"width": 1440, "height": 1700}, accept_downloads=True)
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
             page.goto(f"{base}/events?period=All+data&{query}")
             _settle(page)
             assert page.locator("[data-testid='stException']").count() == 0, query
