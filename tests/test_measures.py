@@ -92,9 +92,9 @@ def test_a_scorecard_without_a_previous_period_has_no_change(measure, config):
 
 
 def test_many_blocks_equal_one_block_at_a_time():
-    """`block_dicts` converts whole columns at once; each of its blocks must be exactly
-    what `block_dict` makes of that row: zero denominators, missing lags and times, and
-    ratios that need rounding included."""
+    """`block_dicts` (a report's per-campaign, per-stage blocks) gives each row exactly what
+    `block_dict` makes of it, with the values worked out by hand: zero denominators,
+    missing lags and times, and ratios that need rounding."""
     import pandas as pd
 
     from dashboard.quality.blocks import block_dicts
