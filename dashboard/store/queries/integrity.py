@@ -295,7 +295,7 @@ def _missed(table, channel: str) -> sa.ColumnElement[bool]:
     )
 
 
-def _candidates(table, channel: str, conditions: list) -> sa.Subquery:
+def _candidates(table, channel: str, conditions: list) -> sa.CTE:
     return (
         sa.select(
             *[table.c[c] for c in POSITION],
@@ -308,7 +308,7 @@ def _candidates(table, channel: str, conditions: list) -> sa.Subquery:
             table.c.sent_at,
         )
         .where(_missed(table, channel), *conditions)
-        .subquery(channel[0])
+        .cte(f"missed_{channel}")
     )
 
 
