@@ -313,6 +313,23 @@ def test_a_one_day_gap_is_no_stop(engine, tmp_path, config):
     assert integrity.channel_stops(engine, Filters(), config) == []
 
 
+def test_the_slice_ends_on_its_last_event_even_one_too_few_to_judge(engine, tmp_path, config):
+    # Purchase's Pixel stops after day 4 and its server goes on to day 9: a stop when
+    # the slice ends on day 9. One Lead on day 10 (too few events for Lead to be judged)
+    # moves the slice's end to day 10, and a server that also went quiet on day 9 is
+    # no longer "continuing to the end": no stop.
+    purchase = [
+        *_days("Purchase", "browser", range(0, 5), 3),
+        *_days("Purchase", "server", range(0, 10), 2),
+    ]
+    load(engine, tmp_path, config, purchase)
+    assert [s.event_name for s in integrity.channel_stops(engine, Filters(), config)] == [
+        "Purchase"
+    ]
+    load(engine, tmp_path, config, _days("Lead", "server", range(10, 11), 1), name="lead.jsonl")
+    assert integrity.channel_stops(engine, Filters(), config) == []
+
+
 # ---------------------------------------------------------------------------
 # 4. Twins that miss each other by a transformed event_id or event_name casing
 def _twins(b_name, b_id, s_name, s_id, t, b_ud, s_ud=None, *, gap=60, s_dataset="1"):

@@ -174,10 +174,10 @@ def channel_stops(engine: Engine, filters: Filters, config: Config) -> list[Chan
     at least STOP_MIN_GAP_DAYS days before the other channel's, which went on to the
     slice's last day, with enough of the other channel's events since that the silence
     is no chance (see `ChannelStop.expected_since`)."""
-    rows = queries.channel_last_days(engine, filters)
+    rows = queries.channel_last_days(engine, filters, STOP_MIN_EVENTS)
     if not rows:
         return []
-    slice_end = max(row["last"] for row in rows)
+    slice_end = rows[0]["slice_last"]
     by_name: dict[tuple[str, str], dict[str, dict]] = {}
     for row in rows:
         by_name.setdefault((row["dataset_id"], row["event_name"]), {})[row["channel"]] = row

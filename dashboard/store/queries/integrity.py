@@ -253,15 +253,25 @@ def twin_parameter_counts(engine: Engine, filters: Filters) -> dict[str, tuple[i
 
 # ---------------------------------------------------------------------------
 # 3. A channel that stops while the other continues
-def channel_last_days(engine: Engine, filters: Filters) -> list[dict]:
-    """Per (dataset, event_name, channel): accepted events in the slice and their last
-    UTC day."""
+def channel_last_days(engine: Engine, filters: Filters, min_events: int) -> list[dict]:
+    """Per (dataset, event_name, channel) with `min_events` or more accepted events in the
+    slice: those events, their last UTC day ("last") and the slice's last day of any
+    accepted event ("slice_last", whatever its group's size).
+
+    A channel with fewer events can never be judged stopped, and leaving those groups in
+    the database keeps a diverse log's tens of thousands of rows out of Python.
+    """
     e = events
     key = (e.c.dataset_id, e.c.event_name, e.c.channel)
-    query = (
+    per_channel = (
         sa.select(*key, sa.func.count().label("events"), sa.func.max(e.c.event_day).label("last"))
         .where(_accepted(e), *where(filters, e))
         .group_by(*key)
+        .cte("channel_days")
+    )
+    slice_last = sa.select(sa.func.max(per_channel.c["last"])).scalar_subquery()
+    query = sa.select(per_channel, slice_last.label("slice_last")).where(
+        per_channel.c.events >= min_events
     )
     with engine.connect() as connection:
         return [dict(row) for row in connection.execute(query).mappings()]
