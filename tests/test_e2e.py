@@ -370,7 +370,7 @@ def test_from_a_diagnostic_to_its_events_and_the_whole_list_downloads(server, br
 
 def test_meta_numbers_sit_beside_ours_and_follow_the_filters(server, browser):
     """Match quality sets Meta's EMQ (the sample's synthetic snapshots) beside our
-    estimate: the planted Purchase fault reads as far apart, the history charts draw
+    estimate: the planted Purchase fault asks for a hashing check, the history charts draw
     Meta's line and ours for every event, the tables download, and the event filter
     narrows them."""
     page, errors = _open(browser, f"{server}/?period=All+data")

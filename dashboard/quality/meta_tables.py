@@ -92,7 +92,7 @@ def _finding(difference: float | None) -> str:
     if difference is None:
         return "too few of our events to compare"
     if abs(difference) > META_GAP_POINTS:
-        return "far apart: check hashing and normalisation"
+        return "check hashing and normalisation"
     return ""
 
 
