@@ -68,7 +68,8 @@ def block_sums(
     Server events and the others are scanned apart, each with only the measures that
     can count them: most measures (the 75 parameter counts) are of server events, and a
     scan of those alone with plain conditions runs about 3x faster on DuckDB than
-    conditions on every event. What crosses into Python is one row per group, however diverse the events are.
+    conditions on every event. What crosses into Python is one row per group, however
+    diverse the events are.
     """
     server, others = _aggregates_for(config)
     server_frames = _grouped(engine, [*where(filters), SERVER], groupings, server)
