@@ -35,6 +35,9 @@ CHROMIUM = os.environ.get("EQM_CHROMIUM", "/usr/bin/chromium")
 DIAGNOSTIC_TEXT_PX = 290
 DIAGNOSTIC_ROW_PX = 84
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
+# How long a step waits for what a person would see: a loaded CI machine has kept the
+# renderer busy past Playwright's default 30 s.
+PAGE_TIMEOUT_MS = 90_000
 # Screenshot name -> the page's label in the sidebar navigation.
 PAGES = {
     "overview": "Overview",
@@ -116,7 +119,7 @@ def _open(browser, url: str):
     page = browser.new_page(viewport={"width": 1440, "height": 1700}, accept_downloads=True)
     # Reading a page waits for the renderer, which a loaded machine can keep busy past
     # Playwright's default 30 s.
-    page.set_default_timeout(90_000)
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -144,7 +147,9 @@ def _go_to(page, label: str) -> None:
     # The page has changed once its own heading shows (a loaded machine can take a while
     # to start the run, and "not running" alone is also true before it starts).
     heading = "Event quality overview" if label == "Overview" else label
-    page.locator("h1").filter(has_text=heading).first.wait_for(state="visible", timeout=90_000)
+    page.locator("h1").filter(has_text=heading).first.wait_for(
+        state="visible", timeout=PAGE_TIMEOUT_MS
+    )
     _settle(page)
 
 
@@ -154,7 +159,7 @@ def _expect_shown(page, locator, text: str, what: str) -> None:
     from playwright.sync_api import expect
 
     try:
-        expect(locator.first).to_contain_text(text, timeout=90_000)
+        expect(locator.first).to_contain_text(text, timeout=PAGE_TIMEOUT_MS)
     except AssertionError:
         body = page.inner_text("body")[:2500]
         raise AssertionError(f"{what} never showed {text!r}; the page read: {body}") from None
@@ -166,7 +171,7 @@ def _expect_chosen(page, box, value: str) -> None:
     from playwright.sync_api import expect
 
     try:
-        expect(box.first).to_have_value(value, timeout=90_000)
+        expect(box.first).to_have_value(value, timeout=PAGE_TIMEOUT_MS)
     except AssertionError:
         raise AssertionError(
             f"the select box reads {box.first.input_value()!r}, not {value!r}"
@@ -336,7 +341,7 @@ def test_from_a_diagnostic_to_its_events_and_the_whole_list_downloads(server, br
     page with the finding in the URL; the download holds every event, not one page."""
     context = browser.new_context(viewport={"width": 1440, "height": 1700}, accept_downloads=True)
     page = context.new_page()
-    page.set_default_timeout(90_000)
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.goto(f"{server}/?period=All+data")
     _settle(page)
     grid = page.locator("[data-testid='stDataFrame']").first  # the Overview's first: Diagnostics

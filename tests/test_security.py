@@ -226,9 +226,9 @@ PAGE_TIMEOUT_MS = 90_000
 
 def _settle(page) -> None:
     done = "[data-testid='stApp'][data-test-script-state='notRunning']"
-    page.wait_for_selector(done, timeout=90_000)
+    page.wait_for_selector(done, timeout=PAGE_TIMEOUT_MS)
     page.wait_for_timeout(400)
-    page.wait_for_selector(done, timeout=90_000)
+    page.wait_for_selector(done, timeout=PAGE_TIMEOUT_MS)
 
 
 def _wait_shown(page, text: str, what: str, selector: str = "[data-testid='stMain']") -> None:
@@ -237,7 +237,9 @@ def _wait_shown(page, text: str, what: str, selector: str = "[data-testid='stMai
     from playwright.sync_api import expect
 
     try:
-        expect(page.locator(selector).filter(has_text=text).first).to_be_visible(timeout=90_000)
+        expect(page.locator(selector).filter(has_text=text).first).to_be_visible(
+            timeout=PAGE_TIMEOUT_MS
+        )
     except AssertionError:
         body = page.inner_text("body")[:2500]
         raise AssertionError(f"{what} never showed {text!r}; the page read: {body}") from None
@@ -299,7 +301,7 @@ def _browse_every_page(base: str) -> dict[str, bytes]:
             seen = len(frames)
             link = page.locator("[data-testid='stSidebarNav'] a").filter(has_text=label).first
             try:  # a loaded machine can take long to draw the sidebar: wait, then say what shows
-                link.wait_for(state="visible", timeout=90_000)
+                link.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
             except PlaywrightTimeoutError:
                 text = page.inner_text("body")[:1500]
                 raise AssertionError(
