@@ -36,6 +36,7 @@ PAGES = [
     st.Page("ui/pages/data.py", title="Data", icon=":material/upload_file:"),
 ]
 
+ui.remember_opened_url()  # before any page link can be clicked
 navigation = st.navigation(PAGES)
 try:
     # One read of the store version per run keys every cached query below.

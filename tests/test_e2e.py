@@ -240,6 +240,26 @@ def test_a_filter_changes_the_numbers_and_lands_in_the_url(server, browser):
     again.close()
 
 
+def test_a_shared_link_keeps_its_period_when_a_page_is_clicked_while_it_loads(server, browser):
+    """A colleague opens a shared link and clicks a page at once, while the first run still
+    goes: the box and the URL both keep the link's period. (Before the fix, about 1 click in
+    7 showed "Last 7 days" over all-data numbers, or fell back to the default period.) The
+    click's moment is a race, so four moments are tried."""
+    for wait_ms in (0, 50, 100, 150):
+        page = browser.new_page(viewport={"width": 1440, "height": 1700})
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
+        page.goto(f"{server}/?period=All+data")
+        link = page.locator("[data-testid='stSidebarNav'] a").filter(has_text="Reconcile")
+        link.first.wait_for()
+        page.wait_for_timeout(wait_ms)
+        link.first.click()
+        page.locator("h1").filter(has_text="Reconcile").first.wait_for(state="visible")
+        _settle(page)
+        _expect_chosen(page, page.get_by_role("combobox", name="Period"), "All data")
+        assert "period=All+data" in page.url, (wait_ms, page.url)
+        page.close()
+
+
 def test_drill_down_export_downloads_a_csv(server, browser):
     page, errors = _open(browser, f"{server}/?period=All+data")
     _go_to(page, "Coverage & dedup")

@@ -310,7 +310,7 @@ def page_run():
     try:
         version = ui._read_version()
         engine = ui.get_engine(ui.store_url())
-        block = ui._with_retry(lambda: ui.QUERIES["overall"](engine, Filters(), ui.get_config()))
+        block = ui.with_retry(lambda: ui.QUERIES["overall"](engine, Filters(), ui.get_config()))
         return version, block
     finally:
         ui.end_run()

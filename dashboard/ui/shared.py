@@ -166,7 +166,7 @@ def get_config() -> Config:
     return load_config()
 
 
-def _with_retry(fn: Callable[[], Any]) -> Any:
+def with_retry(fn: Callable[[], Any]) -> Any:
     # While an import holds the store, wait under the store's one lock policy.
     return retry_on_lock(fn)
 
@@ -192,10 +192,10 @@ def version() -> tuple[int, int]:
 
 
 def _read_version() -> tuple[int, int]:
-    data_version, dedup_version = _with_retry(lambda: store_version(get_engine(store_url())))
+    data_version, dedup_version = with_retry(lambda: store_version(get_engine(store_url())))
     if data_version != dedup_version:
-        _with_retry(lambda: _refresh_dedup_if_stale(store_url()))
-        data_version, dedup_version = _with_retry(lambda: store_version(get_engine(store_url())))
+        with_retry(lambda: _refresh_dedup_if_stale(store_url()))
+        data_version, dedup_version = with_retry(lambda: store_version(get_engine(store_url())))
     return data_version, dedup_version
 
 
@@ -263,7 +263,7 @@ QUERIES: dict[str, Callable[..., Any]] = {
 @st.cache_data(ttl=900, max_entries=512, show_spinner=False)
 def _cached(name: str, url: str, store_ver: tuple[int, int], filters_key: str, args: tuple) -> Any:
     engine = get_engine(url)
-    return _with_retry(
+    return with_retry(
         lambda: QUERIES[name](engine, _filters_from_key(filters_key), get_config(), *args)
     )
 
@@ -275,13 +275,13 @@ def query(name: str, filters: Filters, *args: Any) -> Any:
 
 def meta_query(name: str, filters: Filters) -> Any:
     """A named query on Meta's snapshots, cached per snapshot and calibration version."""
-    current = _with_retry(lambda: meta_version(get_engine(store_url())))
+    current = with_retry(lambda: meta_version(get_engine(store_url())))
     return query(name, filters, current)
 
 
 @st.cache_data(ttl=900, max_entries=64, show_spinner=False)
 def _distinct(url: str, store_ver: tuple[int, int], column: str) -> list[str]:
-    return _with_retry(lambda: distinct_values(get_engine(url), column))
+    return with_retry(lambda: distinct_values(get_engine(url), column))
 
 
 def distinct(column: str) -> list[str]:
@@ -291,7 +291,7 @@ def distinct(column: str) -> list[str]:
 
 @st.cache_data(ttl=900, max_entries=16, show_spinner=False)
 def _range(url: str, store_ver: tuple[int, int]) -> tuple[date, date] | None:
-    return _with_retry(lambda: block_queries.data_range(get_engine(url)))
+    return with_retry(lambda: block_queries.data_range(get_engine(url)))
 
 
 def data_range() -> tuple[date, date] | None:
@@ -303,7 +303,7 @@ def markers() -> list:
     not cached: adding a marker does not change the store version."""
     from dashboard.store.markers import list_markers
 
-    return _with_retry(lambda: list_markers(get_engine(store_url())))
+    return with_retry(lambda: list_markers(get_engine(store_url())))
 
 
 def import_log(name: str) -> pd.DataFrame:
@@ -311,15 +311,26 @@ def import_log(name: str) -> pd.DataFrame:
     and not cached: small tables, and an import that adds nothing bumps no version."""
     from dashboard.store.import_log import READS
 
-    return _with_retry(lambda: READS[name](get_engine(store_url())))
+    return with_retry(lambda: READS[name](get_engine(store_url())))
 
 
 # ---------------------------------------------------------------------------
 # Sidebar filters, mirrored in the URL so a view can be shared.
+def remember_opened_url() -> None:
+    """Keep the query of the URL this session opened with, before the navigation shows.
+
+    A page clicked while the first run is still going switches pages, and so clears the
+    query, before that run reached the filters: the shared link's slice would be lost.
+    """
+    if "_opened_with" not in st.session_state:
+        st.session_state["_opened_with"] = {k: st.query_params.get_all(k) for k in st.query_params}
+
+
 def _init_from_url(span: tuple[date, date]) -> None:
     if st.session_state.get("_filters_initialised"):
         return
-    params = st.query_params
+    opened_with = st.session_state.get("_opened_with") or {}
+    params = {key: values[-1] for key, values in opened_with.items() if values}
     period = params.get("period")
     st.session_state["f_period"] = period if period in PERIODS else DEFAULT_PERIOD
     try:
@@ -333,7 +344,7 @@ def _init_from_url(span: tuple[date, date]) -> None:
     else:
         st.session_state["f_dates"] = (span[0], span[1])
     for dimension in FILTER_DIMENSIONS:
-        st.session_state[dimension.session_key] = params.get_all(dimension.url)
+        st.session_state[dimension.session_key] = list(opened_with.get(dimension.url, []))
     st.session_state["_filters_initialised"] = True
 
 
@@ -380,8 +391,14 @@ def sidebar_filters() -> Filters:
     url, ver = store_url(), version()
     with st.sidebar:
         st.header("Filters")
+        # Each choice is written back before its widget is drawn, so every run sends it to
+        # the browser. Otherwise a run that the first one's interruption (a page clicked
+        # while the app still loads) left without that message draws the widget at its
+        # first option while the numbers use the choice: "Last 7 days" over all data.
+        st.session_state["f_period"] = st.session_state.get("f_period", DEFAULT_PERIOD)
         st.selectbox("Period", list(PERIODS), key="f_period")
         if st.session_state["f_period"] == "Custom":
+            st.session_state["f_dates"] = st.session_state.get("f_dates", span)
             st.date_input("Dates (UTC, event time)", key="f_dates", min_value=date(2000, 1, 1))
         for dimension in FILTER_DIMENSIONS:
             key = dimension.session_key
@@ -524,49 +541,6 @@ def table(
         mime="text/csv",
         key=f"dl_{key}",
     )
-
-
-def report_bytes(filters: Filters, form: str, appendix: bool = False) -> bytes:
-    """The full report for the current filters in one format (built when clicked)."""
-    from dashboard.outputs import documents as reports
-
-    engine = get_engine(store_url())
-    config = get_config()
-    return _with_retry(
-        lambda: reports.render(reports.collect(engine, filters, config, appendix=appendix), form)
-    )
-
-
-def report_downloads(filters: Filters) -> None:
-    """Download buttons for the report to send: HTML, PDF (needs Chromium), Excel, CSV zip."""
-    from dashboard.outputs import documents as reports
-
-    st.subheader("Export the report")
-    st.caption(
-        "A report to send to a client or a colleague, for the current filters: a first page "
-        "in plain words (headline numbers, what is good, what to fix first), then campaigns, "
-        "stages, the funnel, match keys per event, delivery and every finding. The HTML works "
-        "offline from an e-mail attachment; the Excel and CSV versions hold every row. Title, "
-        "client name and logo come from [report] in the config."
-    )
-    appendix = st.checkbox(
-        "Add the event-level dedup gap list (first 200 rows)",
-        key="report_appendix",
-        help="For the developer who fixes tracking; the whole list is the gap-list download "
-        "on Coverage & dedup.",
-    )
-    labels_ = {"html": "HTML", "pdf": "PDF", "xlsx": "Excel", "csv": "CSV (zip)"}
-    for col, form in zip(st.columns(4), reports.FORMATS, strict=True):
-        unavailable = form == "pdf" and reports.find_chromium() is None
-        col.download_button(
-            f"Report ({labels_[form]})",
-            data=(lambda form=form: report_bytes(filters, form, appendix)),
-            file_name=reports.default_file_name(form),
-            mime=reports.MIME_TYPES[form],
-            key=f"dl_report_{form}",
-            disabled=unavailable,
-            help="PDF needs Chromium (apt-get install chromium)" if unavailable else None,
-        )
 
 
 def empty_store_notice() -> bool:

@@ -17,6 +17,7 @@ from dashboard.quality.daily import DAILY_MEASURES, series_from_frame
 from dashboard.quality.emq import tier
 from dashboard.store.reconciliations import latest_reconciliation
 from dashboard.ui import shared as ui
+from dashboard.ui.report_downloads import report_downloads
 
 st.title("Event quality overview")
 if ui.empty_store_notice():
@@ -259,4 +260,4 @@ else:
     st.caption(f"{result.note} The sidebar's filters apply, all but its period.")
     ui.table(before_after_table(result), "before_after", "before_after.csv")
 
-ui.report_downloads(filters)
+report_downloads(filters)
