@@ -5,14 +5,15 @@ pipeline freshness in every block, and filters that never hide a fault."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
+from dashboard.core import clock
 from dashboard.core import formatting as fmt
-from dashboard.core.filters import Filters
+from dashboard.core.filters import Filters, epoch
 from dashboard.ingest import ingest
 from dashboard.outputs import charts
 from dashboard.outputs.report import build_report
@@ -336,3 +337,32 @@ def test_todays_partial_day_is_marked_so_far():
     figure = charts.daily_volume(daily, partial=date(2025, 11, 21))
     assert [a.text for a in figure.layout.annotations] == ["today, so far"]
     assert charts.daily_volume(daily).layout.annotations == ()
+
+
+def test_days_without_events_per_group_take_groups_without_a_value_and_skip_today(
+    engine, tmp_path, config
+):
+    """Per campaign, the events without one form their own group with its own empty days;
+    a period that reaches today stops at yesterday (today is not over)."""
+    today = clock.today()
+    day = lambda n: epoch(today - timedelta(days=n)) + 36_000  # noqa: E731 - 10:00 UTC
+    load(
+        engine,
+        tmp_path,
+        config,
+        [
+            pixel(event("PageView", day(3), "v1")),  # no campaign, 3 days ago
+            capi([event("Lead", day(2), "l1", custom_data={"campaign": "a"})], day(2) + 60),
+            capi([event("Lead", day(0), "l2", custom_data={"campaign": "a"})], day(0) + 60),
+            pixel(event("PageView", day(0), "v2")),  # today: outside the judged days
+        ],
+    )
+    report = build_report(engine, Filters(since=today - timedelta(days=3), until=today), config)
+    iso = lambda n: (today - timedelta(days=n)).isoformat()  # noqa: E731
+    by_campaign = {
+        k: v["freshness"]["days_without_events"] for k, v in report["by_campaign"].items()
+    }
+    assert set(by_campaign) == {"a", "(none)"}, by_campaign
+    assert by_campaign["a"] == [iso(3), iso(1)]
+    assert by_campaign["(none)"] == [iso(2), iso(1)]
+    assert report["overall"]["freshness"]["days_without_events"] == [iso(1)]

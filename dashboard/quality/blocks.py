@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dashboard.core.config import Config
@@ -57,14 +58,13 @@ def block_frames(
     With `missing_days`, each row also gets `days_without_events`: the days of the
     period (see `store.queries.blocks.period_days`) on which the group has no event.
     """
-    dims: list[str] = []
-    for grouping in groupings:
-        dims.extend(d for d in grouping if d not in dims)
     names = [m.column for m in COUNTS]
     latest = [m.column for m in LATEST]
     lags = [m.column for m in LAGS]
     sums = queries.block_sums(engine, filters, groupings, config)
-    present = queries.days_present(engine, filters, dims) if missing_days else None
+    # Only groupings without days can miss one; each is scanned once.
+    needs_days = list(dict.fromkeys(tuple(g) for g in groupings if "event_day" not in g))
+    present = queries.days_present(engine, filters, needs_days) if missing_days else []
     period = queries.period_days(engine, filters) if missing_days else []
     out = []
     for grouping, part in zip(groupings, sums, strict=True):
@@ -76,26 +76,38 @@ def block_frames(
             part = pd.DataFrame([dict.fromkeys(names, 0) | dict.fromkeys(latest + lags)])
         part = part[[*grouping, *names, *latest, *lags]]
         frame = _finish_block_frame(part.reset_index(drop=True), grouping)
-        if present is not None:
-            frame["days_without_events"] = _missing_days(frame, grouping, present, period)
+        if missing_days:
+            seen = None if "event_day" in grouping else present[needs_days.index(tuple(grouping))]
+            frame["days_without_events"] = _missing_days(frame, grouping, seen, period)
         out.append(frame)
     return out
 
 
 def _missing_days(
-    frame: pd.DataFrame, grouping: list[str], present: pd.DataFrame, period: list[date]
+    frame: pd.DataFrame, grouping: list[str], present: pd.DataFrame | None, period: list[date]
 ) -> list[list[str]]:
-    if "event_day" in grouping:
+    """Per row of `frame`, the days of `period` (ISO dates) on which its group has no event
+    (`present`: the grouping's (group, day) pairs with events)."""
+    if "event_day" in grouping or frame.empty:
         return [[] for _ in range(len(frame))]
+    days = [d.isoformat() for d in period]
     if not grouping:
         seen = set(present["event_day"])
-        return [[d.isoformat() for d in period if d not in seen]] * len(frame)
-    days_by_group = present.groupby(grouping, dropna=False)["event_day"].agg(set)
-    out = []
-    for row in frame[grouping].itertuples(index=False, name=None):
-        seen = days_by_group.get(row if len(grouping) > 1 else row[0], set())
-        out.append([d.isoformat() for d in period if d not in seen])
-    return out
+        return [[iso for d, iso in zip(period, days, strict=True) if d not in seen]] * len(frame)
+    # A rows x days grid of "has events", filled from the present pairs in one step:
+    # whole-array work, not a Python loop over groups times days.
+    rows = frame[grouping].reset_index(drop=True).reset_index(names="_row")
+    hits = present.merge(rows, on=grouping, how="inner")
+    columns = hits["event_day"].map({day: i for i, day in enumerate(period)})
+    inside = columns.notna().to_numpy()  # today's events are outside the period
+    has_events = np.zeros((len(frame), len(period)), dtype=bool)
+    has_events[hits["_row"].to_numpy()[inside], columns.to_numpy()[inside].astype(int)] = True
+    row_of, day_of = np.nonzero(~has_events)
+    per_row = np.split(
+        np.array(days, dtype=object)[day_of],
+        np.cumsum(np.bincount(row_of, minlength=len(frame)))[:-1],
+    )
+    return [list(missing) for missing in per_row]
 
 
 def _finish_block_frame(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:

@@ -45,14 +45,24 @@ def period_days(engine: Engine, filters: Filters) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def days_present(engine: Engine, filters: Filters, dims: Sequence[str]) -> pd.DataFrame:
-    """The (dims, event_day) combinations that have at least one event in the slice."""
-    keys = [*[group_column(d) for d in dims if d != "event_day"], events.c.event_day]
-    query = sa.select(*keys).where(*where(filters)).group_by(*keys)
-    with engine.connect() as connection:
-        frame = read_frame(connection, query)
-    frame["event_day"] = pd.to_datetime(frame["event_day"]).dt.date
-    return frame
+def days_present(
+    engine: Engine, filters: Filters, groupings: Sequence[Sequence[str]]
+) -> list[pd.DataFrame]:
+    """Per grouping, the (grouping's dimensions, event_day) pairs with at least one event in
+    the slice: one frame per grouping, from one GROUPING SETS scan where the store has them.
+
+    Each grouping apart, not every dimension at once: the combinations of all of them
+    grow with the data's diversity (145,825 rows for the report's groupings on the 1M
+    diverse store, 59,234 per grouping).
+    """
+    with_days = [
+        [*(d for d in grouping if d != "event_day"), "event_day"] for grouping in groupings
+    ]
+    events_count = _Aggregate("events", sa.literal(1), sa.func.count)
+    frames = _grouped(engine, list(where(filters)), with_days, [events_count], materialize=False)
+    for frame in frames:
+        frame["event_day"] = pd.to_datetime(frame["event_day"]).dt.date
+    return [frame.drop(columns="events") for frame in frames]
 
 
 def block_sums(
@@ -144,8 +154,14 @@ def _grouped(
     conditions: list[sa.ColumnElement[bool]],
     groupings: Sequence[Sequence[str]],
     aggregates: list[_Aggregate],
+    *,
+    materialize: bool = True,
 ) -> list[pd.DataFrame]:
-    """`aggregates` over the events where `conditions` hold, one frame per grouping."""
+    """`aggregates` over the events where `conditions` hold, one frame per grouping.
+
+    `materialize` computes each event's values once before the grouping sets combine
+    them; aggregates as cheap as a count gain nothing from it, and pay its write.
+    """
     names = [a.name for a in aggregates]
     if engine.dialect.name not in ("duckdb", "postgresql") or len(groupings) < 2:
         frames = []
@@ -164,22 +180,28 @@ def _grouped(
     # evaluates the ~100 expressions again for each grouping set: the report's two scans
     # of the 1M diverse store took 1.9-2.7 s so, 1.1-1.3 s materialized. The memory is
     # bounded by the store's memory_limit (DuckDB spills beyond it).
-    values = (
-        sa.select(
-            *[group_column(d) for d in dims],
-            *[a.value.label(f"v{i}") for i, a in enumerate(aggregates)],
+    if materialize:
+        values = (
+            sa.select(
+                *[group_column(d) for d in dims],
+                *[a.value.label(f"v{i}") for i, a in enumerate(aggregates)],
+            )
+            .where(*conditions)
+            .cte("event_values")
+            .prefix_with("MATERIALIZED")
         )
-        .where(*conditions)
-        .cte("event_values")
-        .prefix_with("MATERIALIZED")
-    )
-    columns = {d: values.c[d] for d in dims}
+        columns = {d: values.c[d] for d in dims}
+        combined = [a.of(values.c[f"v{i}"]) for i, a in enumerate(aggregates)]
+    else:
+        columns = {d: group_column(d) for d in dims}
+        combined = [a.of() for a in aggregates]
     sets = [sa.tuple_(*[columns[d] for d in g]) if g else sa.text("()") for g in groupings]
     grouping_id = sa.func.grouping(*columns.values()).label("_grouping_id")
-    combined = [a.of(values.c[f"v{i}"]) for i, a in enumerate(aggregates)]
     query = sa.select(*columns.values(), grouping_id, *combined).group_by(
         sa.func.grouping_sets(*sets)
     )
+    if not materialize:
+        query = query.where(*conditions)
     with engine.connect() as connection:
         everything = read_frame(connection, query, [*dims, "_grouping_id", *names])
     frames = []
