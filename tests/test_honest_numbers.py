@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 import pandas as pd
+import pytest
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
@@ -366,3 +367,22 @@ def test_days_without_events_per_group_take_groups_without_a_value_and_skip_toda
     assert by_campaign["a"] == [iso(3), iso(1)]
     assert by_campaign["(none)"] == [iso(2), iso(1)]
     assert report["overall"]["freshness"]["days_without_events"] == [iso(1)]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (9_999, "9,999"),
+        (12_345, "12.3k"),
+        (99_949, "99.9k"),
+        (99_960, "100k"),  # rounds to 100.0k: three figures, no decimal
+        (313_300, "313k"),
+        (675_900, "676k"),
+        (999_960, "1.0M"),  # not "1000k"
+        (123_400_000, "123M"),
+        (-313_300, "-313k"),
+    ],
+)
+def test_compact_counts_keep_three_figures_so_a_pair_fits_its_card(value, shown):
+    """The Overview's "Events (browser / server)" card read "313.3k / 675.…" at 1M events."""
+    assert fmt.compact(value) == shown

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel
 
 from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
+from dashboard.outputs.pipeline_notices import pipeline_notices
 from dashboard.store.queries.freshness import PIPELINE_HEALTH_COLUMNS, pipeline_health
 
 REJECTED = {"status": 400, "error": {"code": 100, "message": "Invalid parameter"}}
@@ -78,3 +80,59 @@ def test_pipeline_health_follows_the_slice(engine, tmp_path, config):
     assert (one.loc[0, "browser_events"], one.loc[0, "server_events"]) == (1, 1)
     empty = pipeline_health(engine, Filters(datasets=("nope",)))
     assert empty.empty and tuple(empty.columns) == PIPELINE_HEALTH_COLUMNS
+
+
+def _health(*datasets: tuple[str, float | None, float | None]) -> pd.DataFrame:
+    """pipeline_health's frame from (dataset, last_sent_at, last_server_sent_at)."""
+    return pd.DataFrame(
+        [
+            {"dataset_id": d, "last_sent_at": sent, "last_server_sent_at": server}
+            for d, sent, server in datasets
+        ],
+        dtype=object,
+    ).astype({"last_sent_at": float, "last_server_sent_at": float})
+
+
+NOW = 1_764_000_000.0  # 24 Nov 2025 16:00 UTC
+HOUR = 3600.0
+
+
+def test_up_to_three_datasets_in_a_state_get_a_notice_each():
+    health = _health(
+        ("1", NOW - HOUR, NOW - HOUR),  # fine
+        ("2", NOW - 30 * HOUR, NOW - 30 * HOUR),  # silent 30 h > 6 h
+        ("3", None, None),  # Meta accepted nothing
+        ("4", NOW - 2 * HOUR, None),  # Pixel only
+    )
+    notices = pipeline_notices(health, NOW, 6)
+    assert [(n.level, n.text.split(":")[0]) for n in notices] == [
+        ("error", "Dataset 3"),
+        ("error", "Dataset 2"),
+        ("warning", "Dataset 4"),
+        ("caption", "Dataset 1"),
+    ]
+    assert "no server event sent for 30.0 h (last at 23 Nov 2025 10:00 UTC)" in notices[1].text
+    assert "longer than the 6 h limit" in notices[1].text
+
+
+def test_four_or_more_datasets_in_a_state_share_one_notice():
+    """30 silent datasets are one alarm naming three and the latest send, not 30 alarms;
+    the silence it states is the shortest of theirs."""
+    silent = [(f"d{i:02}", NOW - (50 + i) * HOUR, NOW - (50 + i) * HOUR) for i in range(30)]
+    fine = [(f"ok{i}", NOW - (i + 1) * HOUR, NOW - (i + 1) * HOUR) for i in range(4)]
+    notices = pipeline_notices(_health(*silent, *fine), NOW, 6)
+    assert [n.level for n in notices] == ["error", "caption"]
+    error, caption = (n.text for n in notices)
+    assert error.startswith("30 datasets: no server event sent for 2 days or longer")
+    assert "(the latest at 22 Nov 2025 14:00 UTC)" in error  # d00, 50 h before NOW
+    assert "d00, d01, d02 and 27 more" in error
+    # The quietest of the four fine ones last received 4 h ago.
+    assert caption == (
+        "4 datasets received events recently; the quietest last received one 4.0 h ago "
+        "(24 Nov 2025 12:00 UTC)."
+    )
+
+
+def test_exactly_at_the_limit_is_not_silent():
+    notices = pipeline_notices(_health(("1", NOW - 6 * HOUR, NOW - 6 * HOUR)), NOW, 6)
+    assert [n.level for n in notices] == ["caption"]

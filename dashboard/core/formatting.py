@@ -12,8 +12,12 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+_UNITS = ((1e3, "k"), (1e6, "M"), (1e9, "B"))
+
+
 def compact(value: Any) -> str:
-    """12, 1,234, 12.3k, 4.5M."""
+    """12, 1,234, 12.3k, 313k, 4.5M: at most one decimal, and none from 100 of a unit on
+    (a card holding "313.3k / 675.9k" was cut at its edge)."""
     if _missing(value):
         return NO_DATA
     number = float(value)
@@ -21,10 +25,14 @@ def compact(value: Any) -> str:
     number = abs(number)
     if number < 10_000:
         return f"{sign}{number:,.0f}" if number == int(number) else f"{sign}{number:,.1f}"
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if number >= limit:
-            return f"{sign}{number / limit:.1f}{suffix}"
-    return f"{sign}{number:,.0f}"
+    unit = max(i for i, (limit, _) in enumerate(_UNITS) if number >= limit)
+    scaled = number / _UNITS[unit][0]
+    if round(scaled) >= 1000 and unit + 1 < len(_UNITS):  # 999,960 is 1.0M, not 1000k
+        unit, scaled = unit + 1, scaled / 1000
+    suffix = _UNITS[unit][1]
+    if round(scaled, 1) >= 100:
+        return f"{sign}{scaled:,.0f}{suffix}"
+    return f"{sign}{scaled:.1f}{suffix}"
 
 
 def percent(value: Any, digits: int = 1) -> str:

@@ -12,6 +12,7 @@ from dashboard.core.filters import Filters
 from dashboard.core.selection import Selection
 from dashboard.outputs import charts
 from dashboard.outputs.daily import before_after_table
+from dashboard.outputs.pipeline_notices import pipeline_notices
 from dashboard.outputs.scorecards import Scorecard, scorecards
 from dashboard.quality.daily import DAILY_MEASURES, series_from_frame
 from dashboard.quality.emq import tier
@@ -29,35 +30,10 @@ st.caption(ui.describe(filters))
 
 # ---------------------------------------------------------------------------
 # Pipeline health first: whatever the period shows, is data still arriving?
-def _moment(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%-d %b %Y %H:%M UTC")
-
-
 health = ui.query("pipeline_health", Filters(datasets=filters.datasets))
 now_s = now()  # the clock the periods use
-limit_s = config.max_silence_hours * 3600
-for row in health.itertuples(index=False):
-    dataset = row.dataset_id
-    if row.last_sent_at != row.last_sent_at:  # NaN: every batch of this dataset rejected
-        st.error(f"Dataset {dataset}: Meta accepted no event at all. See Freshness & delivery.")
-        continue
-    received = (
-        f"last event received {fmt.ago(now_s - row.last_sent_at)} ({_moment(row.last_sent_at)})"
-    )
-    # When the integration last sent a server event (as `check` judges silence), not
-    # when the event happened: a back-filled old event still proves the pipeline runs.
-    server = row.last_server_sent_at
-    if server != server:
-        st.warning(f"Dataset {dataset}: {received}; no server (Conversions API) event at all.")
-    elif now_s - server > limit_s:
-        st.error(
-            f"Dataset {dataset}: no server event sent for "
-            f"{fmt.ago(now_s - server).removesuffix(' ago')} (last at {_moment(server)}), longer "
-            f"than the {config.max_silence_hours:g} h limit. Check the server integration; "
-            "`python -m dashboard check` fails until events arrive."
-        )
-    else:
-        st.caption(f"Dataset {dataset}: {received}.")
+for notice in pipeline_notices(health, now_s, config.max_silence_hours):
+    {"error": st.error, "warning": st.warning, "caption": st.caption}[notice.level](notice.text)
 
 # The latest reconciliation against the shop's orders (Reconcile page, or the command).
 reconciled = latest_reconciliation(ui.get_engine(ui.store_url()), "orders")
