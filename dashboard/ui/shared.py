@@ -508,6 +508,10 @@ def table(
         if given is not None and (given.get("type_config") or {}).get("type") == "link":
             config[header] = dict(given, label=header)
             continue
+        if pd.api.types.is_datetime64_any_dtype(shown[header]):
+            # As a time: a text column would show the raw epoch milliseconds.
+            config[header] = st.column_config.DatetimeColumn(header, format="YYYY-MM-DD HH:mm:ss")
+            continue
         if not numeric:
             # A column with a missing value ("–") is text: a number column would flag
             # every "–" as an invalid cell.
@@ -517,6 +521,9 @@ def table(
         if given is None:
             if digits is not None:
                 config[header] = st.column_config.NumberColumn(header, format=f"%.{digits}f")
+            elif pd.api.types.is_integer_dtype(shown[header]):
+                # Counts with thousands separators (128,917), as in every other table.
+                config[header] = st.column_config.NumberColumn(header, format="localized")
             continue
         # One name per column everywhere (labels.py), and shares already in % with one
         # decimal: a page's own label or "percent" format would contradict both.
