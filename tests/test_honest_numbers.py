@@ -18,7 +18,7 @@ from dashboard.core.filters import Filters, epoch
 from dashboard.ingest import ingest
 from dashboard.outputs import charts
 from dashboard.outputs.report import build_report
-from dashboard.quality.blocks import block_frame, overall_block
+from dashboard.quality.blocks import block_frame, largest_groups, overall_block
 from dashboard.quality.diagnostics import diagnose
 from dashboard.quality.emq import tier
 from dashboard.quality.match_quality import applicable_by_group, coverage_table
@@ -386,3 +386,17 @@ def test_days_without_events_per_group_take_groups_without_a_value_and_skip_toda
 def test_compact_counts_keep_three_figures_so_a_pair_fits_its_card(value, shown):
     """The Overview's "Events (browser / server)" card read "313.3k / 675.…" at 1M events."""
     assert fmt.compact(value) == shown
+
+
+def test_a_chart_keeps_the_groups_with_the_most_events_in_their_own_order():
+    frame = pd.DataFrame(
+        {
+            "event_name": ["A", "B", "C", "D", "E"],
+            "browser_events": [5, 0, 1, 4, 0],
+            "server_events": [0, 10, 0, 6, 2],
+        }
+    )  # volumes 5, 10, 1, 10, 2
+    assert list(largest_groups(frame, 2)["event_name"]) == ["B", "D"]
+    assert list(largest_groups(frame, 3)["event_name"]) == ["A", "B", "D"]
+    assert list(largest_groups(frame, 4)["event_name"]) == ["A", "B", "D", "E"]
+    assert largest_groups(frame, 5) is frame

@@ -7,7 +7,7 @@ from dashboard.core.measures import BY_KEY
 from dashboard.outputs import charts, labels
 from dashboard.outputs.exports import to_csv_bytes
 from dashboard.outputs.scorecards import scorecards
-from dashboard.quality.blocks import block_dict
+from dashboard.quality.blocks import block_dict, largest_groups
 from dashboard.ui import shared as ui
 
 st.title("Coverage & dedup")
@@ -20,6 +20,8 @@ st.caption(ui.describe(filters))
 # The slice's block and the breakdown's from one scan. The breakdown control is drawn
 # further down; its value is already in the session state when the run starts.
 BREAKDOWNS = ["event_name", "campaign", "funnel_stage"]
+NOUNS = {"event_name": "event names", "campaign": "campaigns", "funnel_stage": "stages"}
+CHART_GROUPS = 25  # bars a chart can still label
 dimension = st.session_state.get("cov_dimension") or "event_name"
 overall_frame, frame = ui.query("blocks", filters, ((), (dimension,)))
 overall = block_dict(overall_frame.iloc[0])
@@ -50,14 +52,20 @@ st.segmented_control(
     }[d],
     key="cov_dimension",
 )
+charted = largest_groups(frame, CHART_GROUPS)
+if len(charted) < len(frame):
+    st.caption(
+        f"The charts show the {CHART_GROUPS} of {len(frame):,} {NOUNS[dimension]} with the "
+        "most events; the report's Excel and CSV (Overview) list every one."
+    )
 left, right = st.columns(2)
-left.plotly_chart(charts.volume_bars(frame, dimension), key="chart_volume")
+left.plotly_chart(charts.volume_bars(charted, dimension), key="chart_volume")
 right.plotly_chart(
-    charts.coverage_bars(frame, dimension, config.coverage_goal), key="chart_coverage"
+    charts.coverage_bars(charted, dimension, config.coverage_goal), key="chart_coverage"
 )
 left, right = st.columns(2)
-left.plotly_chart(charts.dedup_stacked(frame, dimension, "server"), key="chart_dedup_server")
-right.plotly_chart(charts.dedup_stacked(frame, dimension, "browser"), key="chart_dedup_browser")
+left.plotly_chart(charts.dedup_stacked(charted, dimension, "server"), key="chart_dedup_server")
+right.plotly_chart(charts.dedup_stacked(charted, dimension, "browser"), key="chart_dedup_browser")
 
 st.subheader("Dedup key feedback")
 st.caption("As Events Manager shows it: share of browser and of server events carrying each key.")
