@@ -57,6 +57,8 @@ from dashboard.store.queries.match import action_sources_by, dedup_key_feedback,
 
 PERIODS = {"Last 7 days": 7, "Last 28 days": 28, "All data": None, "Custom": -1}
 DEFAULT_PERIOD = "Last 28 days"
+# Bars or rows a chart can still label: the groups with the most events (largest_groups).
+CHART_GROUPS = 25
 
 
 def _secret(name: str) -> Any:

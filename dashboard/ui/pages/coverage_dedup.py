@@ -21,7 +21,6 @@ st.caption(ui.describe(filters))
 # further down; its value is already in the session state when the run starts.
 BREAKDOWNS = ["event_name", "campaign", "funnel_stage"]
 NOUNS = {"event_name": "event names", "campaign": "campaigns", "funnel_stage": "stages"}
-CHART_GROUPS = 25  # bars a chart can still label
 dimension = st.session_state.get("cov_dimension") or "event_name"
 overall_frame, frame = ui.query("blocks", filters, ((), (dimension,)))
 overall = block_dict(overall_frame.iloc[0])
@@ -52,10 +51,10 @@ st.segmented_control(
     }[d],
     key="cov_dimension",
 )
-charted = largest_groups(frame, CHART_GROUPS)
+charted = largest_groups(frame, ui.CHART_GROUPS)
 if len(charted) < len(frame):
     st.caption(
-        f"The charts show the {CHART_GROUPS} of {len(frame):,} {NOUNS[dimension]} with the "
+        f"The charts show the {ui.CHART_GROUPS} of {len(frame):,} {NOUNS[dimension]} with the "
         "most events; the report's Excel and CSV (Overview) list every one."
     )
 left, right = st.columns(2)

@@ -8,7 +8,7 @@ from dashboard.core.params import PARAMS
 from dashboard.core.selection import Selection
 from dashboard.outputs import charts, labels
 from dashboard.outputs.exports import to_csv_bytes
-from dashboard.quality.blocks import block_dict
+from dashboard.quality.blocks import block_dict, largest_groups
 from dashboard.quality.match_quality import applicable_by_group, coverage_table
 from dashboard.ui import shared as ui
 from dashboard.ui.meta_panel import show_meta_numbers
@@ -55,12 +55,22 @@ ui.table(
     },
 )
 
+# Charts of hundreds of events or campaigns label nothing: they keep the largest.
+top_events = largest_groups(by_event, ui.CHART_GROUPS)
+top_campaigns = largest_groups(by_campaign, ui.CHART_GROUPS)
+if len(top_events) < len(by_event) or len(top_campaigns) < len(by_campaign):
+    st.caption(
+        f"The charts by event and by campaign show the {ui.CHART_GROUPS} with the most events "
+        f"(of {len(by_event):,} event names and {len(by_campaign):,} campaigns); the report's "
+        "Excel and CSV (Overview) list every one."
+    )
 left, right = st.columns(2)
 left.plotly_chart(
-    charts.emq_bars(by_event, "event_name", config, "EMQ by event"), key="chart_emq_event"
+    charts.emq_bars(top_events, "event_name", config, "EMQ by event"), key="chart_emq_event"
 )
 right.plotly_chart(
-    charts.emq_bars(by_campaign, "campaign", config, "EMQ by campaign"), key="chart_emq_campaign"
+    charts.emq_bars(top_campaigns, "campaign", config, "EMQ by campaign"),
+    key="chart_emq_campaign",
 )
 left, right = st.columns(2)
 left.plotly_chart(
@@ -111,8 +121,8 @@ def cell_link(by: str, groups: list[str], chosen) -> None:
 sources = ui.query("action_sources_by", filters, ("event_name", "campaign"))
 tab_event, tab_campaign = st.tabs(["By event", "By campaign"])
 for tab, frame, by in (
-    (tab_event, by_event, "event_name"),
-    (tab_campaign, by_campaign, "campaign"),
+    (tab_event, top_events, "event_name"),
+    (tab_campaign, top_campaigns, "campaign"),
 ):
     applicable = applicable_by_group(sources, by)
     with tab:
