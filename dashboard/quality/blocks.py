@@ -9,7 +9,7 @@ block, measure by measure.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -172,17 +172,6 @@ def dedup_rate_of(counts: dict[str, Any] | pd.Series) -> float | None:
     return round(deduped / twinnable, 6) if twinnable > 0 else None
 
 
-def _derived(name: str, row: dict[str, Any] | pd.Series) -> Any:
-    if name == "by_design":
-        return sum(int(row[f"by_design__{s}"]) for s in DEDUP_STATUSES)
-    if name == "dedup_rate":
-        return dedup_rate_of(row)
-    if name == "days_without_events":
-        missing = row["days_without_events"] if "days_without_events" in row else None
-        return None if missing is None else list(missing)
-    raise KeyError(name)
-
-
 def _ratios(numerators: list, denominators: list, decimals: int) -> list[float | None]:
     """numerator / denominator rounded to `decimals`, None where the denominator is 0.
 
@@ -204,13 +193,25 @@ def _lag(value: Any) -> float | None:
     return None if value is None else round(float(value), 6)
 
 
-# The columns a derived measure reads from its row.
-_DERIVED_COLUMNS = {
-    "by_design": [f"by_design__{s}" for s in DEDUP_STATUSES],
-    "dedup_rate": [
-        f"{side}__{s}" for side in ("dedup__server", "by_design") for s in DEDUP_STATUSES
-    ],
-    "days_without_events": ["days_without_events"],
+def _by_design(row: dict[str, Any]) -> int:
+    return sum(int(row[f"by_design__{s}"]) for s in DEDUP_STATUSES)
+
+
+def _days_without_events(row: dict[str, Any]) -> list | None:
+    missing = row.get("days_without_events")
+    return None if missing is None else list(missing)
+
+
+# Each derived measure: the columns of its row it reads, and its value from them. The
+# function sees only those columns, so one it reads without naming them fails at once.
+_DERIVED: dict[str, tuple[list[str], Callable[[dict[str, Any]], Any]]] = {
+    "by_design": ([f"by_design__{s}" for s in DEDUP_STATUSES], _by_design),
+    "dedup_rate": (
+        [f"{side}__{s}" for side in ("dedup__server", "by_design") for s in DEDUP_STATUSES],
+        dedup_rate_of,
+    ),
+    # A frame without the column (a per-day scan) reads None.
+    "days_without_events": (["days_without_events"], _days_without_events),
 }
 
 
@@ -232,13 +233,12 @@ def _values_function(measure: Measure) -> Callable[[dict[str, list], int], list]
         return lambda columns, rows: [_lag(v) for v in columns[column]]
     if isinstance(aggregate, Latest):
         return lambda columns, rows: [iso_utc(v) for v in columns[column]]
-    name = aggregate.name
-    needed = _DERIVED_COLUMNS[name]
+    needed, value_of = _DERIVED[aggregate.name]
 
     def derived(columns, rows):
         present = [c for c in needed if c in columns]
         values = zip(*(columns[c] for c in present), strict=True) if present else [()] * rows
-        return [_derived(name, dict(zip(present, row, strict=True))) for row in values]
+        return [value_of(dict(zip(present, row, strict=True))) for row in values]
 
     return derived
 
@@ -256,9 +256,16 @@ def _as_columns(row: dict[str, Any] | pd.Series) -> dict[str, list]:
     return {name: [value] for name, value in row.items()}
 
 
-def measure_value(measure: Measure, row: dict[str, Any] | pd.Series) -> Any:
-    """One measure's value in the JSON block, from one row of a block frame."""
-    return _VALUES_FUNCTIONS[measure.key](_as_columns(row), 1)[0]
+def measure_values(measures: Iterable[Measure], row: dict[str, Any] | pd.Series) -> dict:
+    """The JSON values of `measures` (by key) from one row of a block frame."""
+    columns = _as_columns(row)
+    return {m.key: _VALUES_FUNCTIONS[m.key](columns, 1)[0] for m in measures}
+
+
+def measure_columns(measures: Iterable[Measure], frame: pd.DataFrame) -> dict[str, list]:
+    """The JSON values of `measures` (by key) for every row of a block frame, in order."""
+    columns = {name: frame[name].tolist() for name in frame.columns}
+    return {m.key: _VALUES_FUNCTIONS[m.key](columns, len(frame)) for m in measures}
 
 
 def _json_tree() -> list[tuple[tuple[str, ...], list[str], list[tuple[str, Any]]]]:

@@ -22,7 +22,7 @@ from dashboard.core import formatting as fmt
 from dashboard.core.config import Config
 from dashboard.core.filters import Filters
 from dashboard.core.measures import BY_KEY, NEUTRAL, Measure
-from dashboard.quality.blocks import block_frame, block_frames, measure_value
+from dashboard.quality.blocks import block_frame, block_frames, measure_columns, measure_values
 from dashboard.store.handles import Engine
 from dashboard.store.queries.blocks import data_range, event_time_span
 from dashboard.store.queries.windows import events_per_slot
@@ -58,9 +58,11 @@ def series_from_frame(
     per measure key of `DAILY_MEASURES`, one row for every day from `first` (else the
     first day with events) to `last` (else the last day with events)."""
     rows: dict[date, dict[str, Any]] = {}
-    for _, row in daily.iterrows():
-        day = pd.Timestamp(row["event_day"]).date()
-        rows[day] = {"day": day} | {m.key: measure_value(m, row) for m in DAILY_MEASURES}
+    if len(daily):  # an empty scan may lack the measures' columns
+        values = measure_columns(DAILY_MEASURES, daily)
+        for i, event_day in enumerate(daily["event_day"].tolist()):
+            day = pd.Timestamp(event_day).date()
+            rows[day] = {"day": day} | {key: column[i] for key, column in values.items()}
     days = sorted(rows)
     start = min([d for d in (first, *days[:1]) if d is not None], default=None)
     end = max([d for d in (last, *days[-1:]) if d is not None], default=None)
@@ -261,7 +263,7 @@ def before_after(
     sides = []
     for low, high in ((start, marker_at), (marker_at, span.after_end)):
         row = block_frame(engine, replace(undated, start_ts=low, end_ts=high), config).iloc[0]
-        sides.append({m.key: measure_value(m, row) for m in DAILY_MEASURES})
+        sides.append(measure_values(DAILY_MEASURES, row))
     changes = []
     for measure in DAILY_MEASURES:
         before, after = sides[0][measure.key], sides[1][measure.key]
