@@ -15,6 +15,7 @@ import zipfile
 from html.parser import HTMLParser
 
 import openpyxl
+import pandas as pd
 import pytest
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
@@ -379,3 +380,60 @@ def test_neutralise(value, expected):
     from dashboard.outputs.exports import neutralise
 
     assert neutralise(value) == expected
+
+
+def test_findings_of_one_kind_share_a_row_on_paper_only(duck_engine, tmp_path, config):
+    """Five event names below the coverage goal (no server events at all): one row on
+    paper, worked out by hand; the workbook keeps the five."""
+    names = ["Lead", "Contact", "Search", "AddToCart", "Schedule"]
+    records = [
+        pixel(event(name, T0 + 60 * n + i, f"{name}{i}"), sent_at=T0 + 60 * n + i)
+        for n, name in enumerate(names)
+        for i in range(10 + n)  # 10, 11, 12, 13, 14 browser events: 60 in all
+    ]
+    ingest([write_jsonl(tmp_path / "uncovered.jsonl", records)], duck_engine, config=config)
+    content = reports.collect(duck_engine, Filters(), config)
+    (findings,) = [t for s in content.sections for t in s.tables if t.key == "diagnostics"]
+    coverage = findings.frame[findings.frame["name"].str.contains("covered by the Conversions")]
+    assert len(coverage) == 5
+    grouped = findings.paper_frame
+    assert len(grouped) == len(findings.frame) - 4
+    (row,) = grouped[grouped["name"].str.startswith("5 findings of one kind")].to_dict("records")
+    assert (row["affected"], row["total"], row["share"]) == (60, 60, 1.0)
+    assert "The worst: " in row["name"] and "(goal 75.0%)" in row["name"]
+    page = render_html(content)
+    listed = page[page.index('id="diagnostics"') :]
+    assert "5 findings of one kind" in listed and "list each of the" in listed
+    assert listed.count("covered by the Conversions API") == 1
+    book = openpyxl.load_workbook(io.BytesIO(reports.render(content, "xlsx")))
+    cells = [c.value for c in book["All findings"]["B"] if c.value]
+    assert sum("covered by the Conversions API" in str(v) for v in cells) == 5
+    assert not any("share one row" in str(c.value) for row in book["All findings"] for c in row)
+
+
+def test_grouped_findings_keep_order_and_small_kinds():
+    from dashboard.outputs.report_sections import grouped_findings
+
+    def found(key, severity, name, affected, total, fix="fix"):
+        return [key, severity, name, affected, total, affected / total, fix]
+
+    columns = ["key", "severity", "name", "affected", "total", "share", "how_to_fix"]
+    frame = pd.DataFrame(
+        [
+            found("unhashed_pii", "critical", "Plaintext", 3, 10),
+            found("parameter_gap", "warning", "gap a", 8, 10, "a"),
+            found("late_stage", "warning", "late", 2, 2),
+            found("parameter_gap", "warning", "gap b", 5, 10, "b"),
+            found("parameter_gap", "warning", "gap c", 2, 10, "a"),
+            found("parameter_gap", "warning", "gap d", 1, 20, "a"),
+        ],
+        columns=columns,
+    )
+    paper = grouped_findings(frame)
+    assert paper["key"].tolist() == ["unhashed_pii", "parameter_gap", "late_stage"]
+    gap = paper.iloc[1]
+    assert (gap["affected"], gap["total"]) == (16, 50) and gap["share"] == 16 / 50
+    assert gap["name"].startswith("4 findings of one kind: ") and gap["name"].endswith("gap a")
+    assert gap["how_to_fix"].startswith("a (The advice differs")
+    # Three of one kind stay three rows.
+    assert len(grouped_findings(frame.iloc[:5])) == 5

@@ -88,11 +88,12 @@ def cell_text(value: Any, kind: str) -> str:
 
 def table_html(table: Table, *, paper: bool = True, heading: bool = True) -> str:
     """The table with its heading and note; on paper, long tables show their first rows."""
-    frame = table.frame
+    shorter = paper and table.paper_frame is not None
+    frame = table.paper_frame if shorter else table.frame
     shown = frame
     if paper and table.paper_rows is not None and len(frame) > table.paper_rows:
         shown = frame.head(table.paper_rows)
-    note = table.note
+    note = table.paper_note if shorter and table.paper_note else table.note
     if len(shown) < table.rows and not note:
         note = (
             f"The first {len(shown):,} of {table.rows:,} rows; the Excel and CSV versions hold "

@@ -2,7 +2,8 @@
 
 Owns the shapes every renderer reads (`report_html`, `report_files`, `report_charts`):
 a table keeps raw values (shares 0-1, lags in seconds) with typed columns, so each format
-shows units its own way; `paper_rows` caps a long table in HTML and PDF only. What goes
+shows units its own way; `paper_rows` caps a long table in HTML and PDF only, and
+`paper_frame` gives them a shorter view of it. What goes
 into them is `client_report` (the first page and the order) and `report_sections`.
 """
 
@@ -55,6 +56,10 @@ class Table:
     note: str = ""
     paper_rows: int | None = DOCUMENT_ROWS
     total_rows: int | None = None  # when the frame itself is a capped list
+    # What HTML and PDF show instead of `frame` (a shorter view, such as findings of one
+    # kind sharing a row), with the note that says so; XLSX and CSV always hold `frame`.
+    paper_frame: pd.DataFrame | None = None
+    paper_note: str = ""
 
     @property
     def rows(self) -> int:

@@ -33,6 +33,7 @@ from dashboard.outputs.report_model import (
     column,
     measure_column,
 )
+from dashboard.quality.drilldown import FINDINGS
 from dashboard.quality.funnel import enters, funnel_steps
 from dashboard.store.handles import Engine
 from dashboard.store.queries.freshness import delivery_errors, delivery_summary
@@ -316,10 +317,51 @@ def delivery_section(engine: Engine, filters: Filters, report: dict[str, Any]) -
     )
 
 
+# Findings of one kind with this many rows or more share one row on paper: 300 event
+# names below the coverage goal made ten pages of a PDF. The workbook and CSV list each.
+FINDINGS_GROUP_FROM = 4
+
+
+def grouped_findings(frame: pd.DataFrame) -> pd.DataFrame:
+    """The findings (most severe and widest first) with every kind (`key`) that has
+    FINDINGS_GROUP_FROM rows or more folded into one row, where its first row was: its
+    count and meaning, the worst of them, and the events of all of them."""
+    counts = frame["key"].value_counts()
+    many = set(counts[counts >= FINDINGS_GROUP_FROM].index)
+    if not many:
+        return frame
+    rows, folded = [], set()
+    for row in frame.to_dict("records"):
+        key = row["key"]
+        if key not in many:
+            rows.append(row)
+            continue
+        if key in folded:
+            continue
+        folded.add(key)  # the first row of its kind stands for all of them
+        same = frame[frame["key"] == key]
+        affected, total = int(same["affected"].sum()), int(same["total"].sum())
+        meaning = FINDINGS[key].meaning if key in FINDINGS else row["name"]
+        fix = row["how_to_fix"]
+        if same["how_to_fix"].nunique() > 1:
+            fix += " (The advice differs between these findings: the Excel and CSV list each.)"
+        rows.append(
+            row
+            | {
+                "name": f"{len(same):,} findings of one kind: {meaning}. The worst: {row['name']}",
+                "affected": affected,
+                "total": total,
+                "share": affected / total if total else None,
+                "how_to_fix": fix,
+            }
+        )
+    return pd.DataFrame(rows, columns=frame.columns)
+
+
 def diagnostics_section(report: dict[str, Any]) -> Section:
     frame = pd.DataFrame(
         report["diagnostics"],
-        columns=["severity", "name", "affected", "total", "share", "how_to_fix"],
+        columns=["key", "severity", "name", "affected", "total", "share", "how_to_fix"],
     )
     columns = (
         column("severity"),
@@ -329,12 +371,29 @@ def diagnostics_section(report: dict[str, Any]) -> Section:
         column("share", kind=SHARE),
         column("how_to_fix"),
     )
+    paper = grouped_findings(frame)
+    note = ""
+    if len(paper) < len(frame):
+        note = (
+            f"Findings of one kind with {FINDINGS_GROUP_FROM} or more rows share one row here; "
+            f"the Excel and CSV versions list each of the {len(frame):,} findings."
+        )
     return Section(
         "diagnostics",
         "All findings",
         "Every check that found something, most severe first.",
         [],
-        [Table("diagnostics", "All findings", columns, frame, paper_rows=None)],
+        [
+            Table(
+                "diagnostics",
+                "All findings",
+                columns,
+                frame.drop(columns="key"),
+                paper_rows=None,
+                paper_note=note,
+                paper_frame=paper.drop(columns="key"),
+            )
+        ],
     )
 
 
