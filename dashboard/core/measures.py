@@ -409,6 +409,11 @@ MEASURES: tuple[Measure, ...] = (
         "count",
         Count(flag="n_stale"),
         direction=LOWER_IS_BETTER,
+        help="Server events whose sent_at in the log is more than 7 days after event_time: "
+        "Meta rejects their batch. Meta judges by when the batch reached it, so its own "
+        '"event_time too old" errors (error subcode 2804003, in the list of Meta\'s errors) can '
+        "count events this card does not, such as ones held in a queue after the log "
+        "line was written.",
         family="freshness",
     ),
     Measure(
