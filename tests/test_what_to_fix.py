@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 from conftest import write_jsonl
 from logkit import T0, capi, event, pixel, sha
 
@@ -13,6 +14,8 @@ from dashboard.core.config import SAMPLE_LOG_PATH
 from dashboard.core.filters import Filters
 from dashboard.ingest import ingest
 from dashboard.quality.match_quality import what_to_fix
+from dashboard.store import dedup, people
+from dashboard.store.database import person_first_valid, store_meta
 
 FBP_A = "fb.1.1700000000000.1111111111"
 FBP_B = "fb.1.1700000000000.2222222222"
@@ -148,3 +151,34 @@ def test_sample_planted_leads_without_em_lead_their_campaign(sample_engine, conf
     assert top["recoverable_share"] > 0.9
     # By raw gain, em on the campaign's page views would have come first.
     assert row(fixes, "PageView", "em")["gain_slice"] > top["gain_slice"]
+
+
+def test_a_later_import_moves_a_persons_first_value_earlier(engine, tmp_path, config):
+    """The first valid times are kept at import (person_first_valid): a second file's
+    earlier e-mail updates the person's row, and a store without the table's rows (made
+    before it existed) fills them on its next refresh."""
+    first = [
+        capi([event("PageView", T0 + 100, "v1", fbp=FBP_A)], sent_at=T0 + 100),
+        capi([event("Purchase", T0 + 200, "p1", em=EM_A, fbp=FBP_A)], sent_at=T0 + 200),
+    ]
+    ingest([write_jsonl(tmp_path / "first.jsonl", first)], engine, config=config)
+    # A's e-mail was first valid at T0 + 200, after the PageView: nothing recoverable.
+    assert row(what_to_fix(engine, Filters(), config), "PageView", "em")["recoverable_events"] == 0
+    second = [
+        # A's e-mail through the Pixel at T0 + 50, before the PageView.
+        pixel(event("Lead", T0 + 50, "l1", em=EM_A, fbp=FBP_A)),
+        # B's e-mail on a batch Meta rejected: the integration still knew it.
+        capi([event("Lead", T0, "l2", em=EM_A, fbp=FBP_B)], sent_at=T0, status=400),
+        capi([event("PageView", T0 + 10, "v2", fbp=FBP_B)], sent_at=T0 + 10),
+    ]
+    ingest([write_jsonl(tmp_path / "second.jsonl", second)], engine, config=config)
+    page_em = row(what_to_fix(engine, Filters(), config), "PageView", "em")
+    assert (page_em["server_events"], page_em["recoverable_events"]) == (2, 2)
+
+    with engine.begin() as connection:
+        connection.execute(sa.delete(person_first_valid))
+        connection.execute(sa.delete(store_meta).where(store_meta.c.key == people.BUILT))
+    assert row(what_to_fix(engine, Filters(), config), "PageView", "em")["recoverable_events"] == 0
+    assert dedup.refresh_if_stale(engine)
+    assert row(what_to_fix(engine, Filters(), config), "PageView", "em")["recoverable_events"] == 2
+    assert not dedup.refresh_if_stale(engine)

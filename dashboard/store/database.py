@@ -160,6 +160,18 @@ reconciliations = sa.Table(
     sa.Column("summary", sa.Text, nullable=False),
 )
 
+# The first time each user_data parameter was valid for a person (one row per person key:
+# an fbp or an external_id), over every event of the store, of any channel or answer:
+# what "what to fix" calls recoverable reads it. It depends on the whole store, never on
+# the slice, so it is kept current after each import (dashboard.store.people).
+person_first_valid = sa.Table(
+    "person_first_valid",
+    metadata,
+    sa.Column("key_kind", sa.String(16), primary_key=True),
+    sa.Column("person", sa.Text, primary_key=True),
+    *[sa.Column(f"first_{param}", sa.Double) for param in PARAMS],
+)
+
 _EVENT_COLUMNS: list[sa.Column] = [
     # Identity: position in the source file; unique by construction.
     sa.Column("source_id", sa.Integer, primary_key=True, autoincrement=False),

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard.core.definitions import DEDUP_WINDOW_S, DOUBLE_COUNT_WINDOW_S
+from dashboard.store import people
 from dashboard.store.database import events, get_meta, set_meta, write_transaction
 
 
@@ -193,7 +194,12 @@ def refresh(engine: Engine, *, full: bool = False) -> None:
             # the person-key lookups below and scan every event of that name per row.
             connection.execute(sa.text("ANALYZE events"))
         version = get_meta(connection, "data_version")
-        if full or get_meta(connection, "dedup_version") == 0 or get_meta(connection, "dedup_full"):
+        full = (
+            full or get_meta(connection, "dedup_version") == 0 or get_meta(connection, "dedup_full")
+        )
+        # Before the dedup columns: it finds its people by the events still without them.
+        people.refresh_people(connection, full=full)
+        if full:
             _recompute(connection, None)
             set_meta(connection, "dedup_full", 0)
         else:
@@ -329,6 +335,8 @@ def refresh_if_stale(engine: Engine) -> bool:
     """Refresh when data changed since the last refresh; True if it ran."""
     with engine.connect() as connection:
         stale = get_meta(connection, "data_version") != get_meta(connection, "dedup_version")
+        # A store made before the per-person table existed fills it once.
+        stale = stale or people.needs_full_build(connection)
     if stale:
         refresh(engine)
     return stale

@@ -17,7 +17,7 @@ from dashboard.core.definitions import (
 )
 from dashboard.core.filters import Filters
 from dashboard.core.params import PARAMS, REJECTED_COMBINATIONS, VALID
-from dashboard.store.database import events
+from dashboard.store.database import events, person_first_valid
 from dashboard.store.queries.common import (
     ACCEPTED,
     BROWSER,
@@ -95,33 +95,13 @@ def recoverable_counts(engine: Engine, filters: Filters, params: Sequence[str]) 
     Those values are recoverable: the integration already knew them when it sent the
     event and only has to pass them along. A value first seen later is not: a page
     view sent before its visitor filled in the checkout form could not carry the
-    e-mail, and a sent event cannot be amended. One query: a table per person key
-    (the first time each parameter was valid) left-joined to the slice on equality, so
-    it grows linearly with the store. An event lacking the parameter cannot be the one
-    that carried it, so "another event" needs no self-exclusion.
+    e-mail, and a sent event cannot be amended. The first time each person had each
+    parameter valid is kept at import (`person_first_valid`, see dashboard.store.people),
+    so this is the slice left-joined to it on equality. An event lacking the parameter
+    cannot be the one that carried it, so "another event" needs no self-exclusion.
     """
-
-    def carried_by(key: sa.Column, name: str):
-        # Only the people of the slice: a filtered view then groups a few thousand
-        # people, not every visitor in the store.
-        slice_people = sa.select(key).where(*where(filters), SERVER, key.is_not(None))
-        return (
-            sa.select(
-                key.label("person"),
-                *[
-                    sa.func.min(sa.case((events.c[f"p_{p}"] == 1, events.c.event_time))).label(
-                        f"first_{p}"
-                    )
-                    for p in params
-                ],
-            )
-            .where(key.in_(slice_people))
-            .group_by(key)
-            .cte(name)
-        )
-
-    by_fbp = carried_by(events.c.fbp, "carried_by_fbp")
-    by_external_id = carried_by(events.c.external_id, "carried_by_external_id")
+    by_fbp = person_first_valid.alias("carried_by_fbp")
+    by_external_id = person_first_valid.alias("carried_by_external_id")
     group_columns = [group_column("event_name"), group_column("action_source")]
     query = (
         sa.select(
@@ -142,8 +122,14 @@ def recoverable_counts(engine: Engine, filters: Filters, params: Sequence[str]) 
             ],
         )
         .select_from(
-            events.outerjoin(by_fbp, events.c.fbp == by_fbp.c.person).outerjoin(
-                by_external_id, events.c.external_id == by_external_id.c.person
+            events.outerjoin(
+                by_fbp, sa.and_(by_fbp.c.key_kind == "fbp", events.c.fbp == by_fbp.c.person)
+            ).outerjoin(
+                by_external_id,
+                sa.and_(
+                    by_external_id.c.key_kind == "external_id",
+                    events.c.external_id == by_external_id.c.person,
+                ),
             )
         )
         .where(*where(filters), SERVER)
