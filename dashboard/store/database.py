@@ -163,12 +163,14 @@ reconciliations = sa.Table(
 # The first time each user_data parameter was valid for a person (one row per person key:
 # an fbp or an external_id), over every event of the store, of any channel or answer:
 # what "what to fix" calls recoverable reads it. It depends on the whole store, never on
-# the slice, so it is kept current after each import (dashboard.store.people).
+# the slice, so it is kept current after each import (dashboard.store.people). One row
+# per (key_kind, person) by construction; no primary key, whose index took more than half
+# of the table's build (2.3 of 4.3 s at 1M events on DuckDB).
 person_first_valid = sa.Table(
     "person_first_valid",
     metadata,
-    sa.Column("key_kind", sa.String(16), primary_key=True),
-    sa.Column("person", sa.Text, primary_key=True),
+    sa.Column("key_kind", sa.String(16), nullable=False),
+    sa.Column("person", sa.Text, nullable=False),
     *[sa.Column(f"first_{param}", sa.Double) for param in PARAMS],
 )
 
@@ -257,6 +259,7 @@ for _name, *_columns in (
     ("ix_events_fbp", events.c.event_name, events.c.fbp),
     ("ix_events_external_id", events.c.event_name, events.c.external_id),
     ("ix_events_em_hash", events.c.event_name, events.c.em_hash),
+    ("ix_person_first_valid", person_first_valid.c.key_kind, person_first_valid.c.person),
 ):
     sa.Index(_name, *_columns).ddl_if(dialect=_ROW_STORES)
 
