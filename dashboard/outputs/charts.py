@@ -232,17 +232,17 @@ def emq_bars(
 
 
 def _tier_lines(fig: go.Figure, config: Config, *, vertical: bool = False) -> None:
-    """The tier cut-offs as dotted lines labelled outside the plot: no bar hides a label."""
-    for name, cut in (
-        ("OK", config.emq_tiers["ok"]),
-        ("Good", config.emq_tiers["good"]),
-        ("Great", config.emq_tiers["great"]),
-    ):
+    """The tier cut-offs as dotted lines labelled outside the plot: no bar hides a label.
+    Above a plot, each label a step higher: long group names leave a narrow plot."""
+    for step, name in enumerate(("OK", "Good", "Great")):
+        cut = config.emq_tiers[name.lower()]
         line = {"line_dash": "dot", "line_color": TIER_COLORS[name]}
         label = {"text": f"{name} ≥ {cut:g}", "showarrow": False, "font": {"size": 11}}
         if vertical:
             fig.add_vline(x=cut, layer="below", **line)
-            fig.add_annotation(x=cut, y=1, yref="paper", yanchor="bottom", **label)
+            fig.add_annotation(
+                x=cut, y=1, yref="paper", yanchor="bottom", yshift=14 * step, **label
+            )
         else:
             fig.add_hline(y=cut, layer="below", **line)
             fig.add_annotation(x=1, xref="paper", xanchor="left", y=cut, **label)
