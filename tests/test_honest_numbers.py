@@ -400,3 +400,14 @@ def test_a_chart_keeps_the_groups_with_the_most_events_in_their_own_order():
     assert list(largest_groups(frame, 3)["event_name"]) == ["A", "B", "D"]
     assert list(largest_groups(frame, 4)["event_name"]) == ["A", "B", "D", "E"]
     assert largest_groups(frame, 5) is frame
+
+
+def test_emq_bar_tier_labels_never_share_a_line(config):
+    """Long campaign names leave a narrow plot: the labels of the cut-offs 4, 6 and 8
+    sit a step apart above it instead of printing over each other."""
+    frame = pd.DataFrame(
+        {"campaign": ["a" * 80, "b" * 80], "server_sent": [10, 10], "emq_estimate": [3.0, 8.5]}
+    )
+    figure = charts.emq_bars(frame, "campaign", config)
+    labels = {a.text: a.yshift for a in figure.layout.annotations if "≥" in a.text}
+    assert labels == {"OK ≥ 4": 0, "Good ≥ 6": 14, "Great ≥ 8": 28}
