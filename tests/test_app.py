@@ -272,3 +272,36 @@ def test_every_table_reads_for_people(app, page):
             assert "_" not in header or header in ("event_id", "external_id"), (page, header)
         assert not frame.isna().any().any(), (page, list(frame.columns))
         assert not frame.astype(str).isin(["None", "nan", "NaN", "<NA>"]).any().any(), page
+
+
+def test_a_store_made_before_the_per_person_table_fills_it_when_opened(
+    sample_store, tmp_path, monkeypatch
+):
+    """Match quality's recoverable counts read `person_first_valid`; a store made by an
+    older version has none of its rows, and opening the dashboard builds them."""
+    import shutil
+
+    import sqlalchemy as sa
+
+    from dashboard.quality.match_quality import what_to_fix
+    from dashboard.store import people
+    from dashboard.store.database import person_first_valid, store_meta
+
+    old = tmp_path / "old.duckdb"
+    shutil.copy(sample_store.removeprefix("duckdb:///"), old)
+    engine = make_engine(f"duckdb:///{old}")
+    expected = what_to_fix(engine, Filters(), load_config(), 15)
+    assert expected.loc[0, "recoverable_events"] > 0
+    with engine.begin() as connection:
+        connection.execute(sa.delete(person_first_valid))
+        connection.execute(sa.delete(store_meta).where(store_meta.c.key == people.BUILT))
+    assert what_to_fix(engine, Filters(), load_config(), 15).loc[0, "recoverable_events"] == 0
+    engine.dispose()
+
+    monkeypatch.setenv("EQM_DB_URL", f"duckdb:///{old}")
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.selectbox(key="f_period").select("All data").run()
+    at.switch_page("ui/pages/match_quality.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    top = at.dataframe[0].value.iloc[0].tolist()
+    assert int(str(top[5]).replace(",", "")) == expected.loc[0, "recoverable_events"]

@@ -3,8 +3,8 @@
 Owns the shapes every renderer reads (`report_html`, `report_files`, `report_charts`):
 a table keeps raw values (shares 0-1, lags in seconds) with typed columns, so each format
 shows units its own way; `paper_rows` caps a long table in HTML and PDF only, and
-`paper_frame` gives them a shorter view of it. What goes
-into them is `client_report` (the first page and the order) and `report_sections`.
+`paper_frame` gives them a shorter view of it. What goes into them is `client_report`
+(the first page and the order) and `report_sections`.
 """
 
 from __future__ import annotations

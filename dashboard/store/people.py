@@ -4,8 +4,9 @@ Owns how the table is filled: for each person key (fbp, external_id) the earlies
 event_time at which each user_data parameter was valid on any event of the store. The
 dedup refresh (`dashboard.store.dedup.refresh`) calls `refresh_people` in its own
 transaction, so the table and the dedup columns always describe the same events. Only
-the people of events not refreshed yet (dedup_status NULL) are recomputed, each from all
-of its events, so a refreshed person's row is exact; a full refresh rebuilds every row.
+the people of events not refreshed yet (dedup_status NULL: new events, and rejected ones,
+which never get a status) are recomputed, each from all of its events, so a refreshed
+person's row is exact; a full refresh (after rows were deleted) rebuilds every row.
 """
 
 from __future__ import annotations

@@ -194,11 +194,10 @@ def version() -> tuple[int, int]:
 
 
 def _read_version() -> tuple[int, int]:
-    data_version, dedup_version = with_retry(lambda: store_version(get_engine(store_url())))
-    if data_version != dedup_version:
-        with_retry(lambda: _refresh_dedup_if_stale(store_url()))
-        data_version, dedup_version = with_retry(lambda: store_version(get_engine(store_url())))
-    return data_version, dedup_version
+    # The refresh checks for itself whether it is due: data changed since the last one, or
+    # a store made before the per-person table (a few meta reads when nothing is due).
+    with_retry(lambda: _refresh_dedup_if_stale(store_url()))
+    return with_retry(lambda: store_version(get_engine(store_url())))
 
 
 def _filters_key(filters: Filters) -> str:
