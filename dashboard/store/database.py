@@ -241,12 +241,20 @@ _EVENT_COLUMNS: list[sa.Column] = [
     sa.Column("id_twin_48h", sa.Boolean),
     sa.Column("covered_any_key", sa.Boolean),
     sa.Column("likely_double", sa.Boolean),
+    # Filled with them (see dashboard.store.people): bit k set when the event lacks a
+    # valid PARAMS[k] that its person (fbp or external_id) had valid at or before it.
+    sa.Column("recoverable_params", sa.BigInteger),
 ]
 events = sa.Table("events", metadata, *_EVENT_COLUMNS)
+_COMPUTED_AFTER_IMPORT = (
+    "dedup_status",
+    "id_twin_48h",
+    "covered_any_key",
+    "likely_double",
+    "recoverable_params",
+)
 EVENT_INSERT_COLUMNS: tuple[str, ...] = tuple(
-    c.name
-    for c in _EVENT_COLUMNS
-    if c.name not in ("dedup_status", "id_twin_48h", "covered_any_key", "likely_double")
+    c.name for c in _EVENT_COLUMNS if c.name not in _COMPUTED_AFTER_IMPORT
 )
 
 # Row-store indexes for the dedup joins and time filters. DuckDB scans columns and uses

@@ -17,7 +17,7 @@ from dashboard.core.definitions import (
 )
 from dashboard.core.filters import Filters
 from dashboard.core.params import PARAMS, REJECTED_COMBINATIONS, VALID
-from dashboard.store.database import events, person_first_valid
+from dashboard.store.database import events
 from dashboard.store.queries.common import (
     ACCEPTED,
     BROWSER,
@@ -96,41 +96,20 @@ def recoverable_counts(engine: Engine, filters: Filters, params: Sequence[str]) 
     event and only has to pass them along. A value first seen later is not: a page
     view sent before its visitor filled in the checkout form could not carry the
     e-mail, and a sent event cannot be amended. The first time each person had each
-    parameter valid is kept at import (`person_first_valid`, see dashboard.store.people),
-    so this is the slice left-joined to it on equality. An event lacking the parameter
-    cannot be the one that carried it, so "another event" needs no self-exclusion.
+    parameter valid is kept at import (`person_first_valid`), and with it each server
+    event's bitmask of such parameters (`recoverable_params`, see dashboard.store.people),
+    so this is a scan of the slice. An event lacking the parameter cannot be the one that
+    carried it, so "another event" needs no self-exclusion.
     """
-    by_fbp = person_first_valid.alias("carried_by_fbp")
-    by_external_id = person_first_valid.alias("carried_by_external_id")
     group_columns = [group_column("event_name"), group_column("action_source")]
+    mask = events.c.recoverable_params
     query = (
         sa.select(
             *group_columns,
             *[
-                count_if(
-                    sa.and_(
-                        events.c[f"p_{p}"] != 1,
-                        # A person without that key, or who never sent the parameter
-                        # valid, compares NULL: counted as false.
-                        sa.or_(
-                            by_fbp.c[f"first_{p}"] <= events.c.event_time,
-                            by_external_id.c[f"first_{p}"] <= events.c.event_time,
-                        ),
-                    )
-                ).label(f"recoverable__{p}")
+                count_if(mask.op("&")(1 << PARAMS.index(p)) != 0).label(f"recoverable__{p}")
                 for p in params
             ],
-        )
-        .select_from(
-            events.outerjoin(
-                by_fbp, sa.and_(by_fbp.c.key_kind == "fbp", events.c.fbp == by_fbp.c.person)
-            ).outerjoin(
-                by_external_id,
-                sa.and_(
-                    by_external_id.c.key_kind == "external_id",
-                    events.c.external_id == by_external_id.c.person,
-                ),
-            )
         )
         .where(*where(filters), SERVER)
         .group_by(*group_columns)
