@@ -259,20 +259,30 @@ def _mark_affected(connection: Connection) -> sa.Table:
         prefixes=["TEMPORARY"],
     )
     affected.create(connection)
-    new = sa.and_(_accepted(events), events.c.dedup_status.is_(None))
-    shares_a_key = [events.c.dedup_status.is_(None)]
-    for column in ("event_id", *_PERSON_KEYS):
-        key = (events.c.dataset_id, events.c.event_name, events.c[column])
-        new_keys = sa.select(*key).where(new, events.c[column].is_not(None)).distinct()
-        shares_a_key.append(sa.tuple_(*key).in_(new_keys))
-    connection.execute(
-        affected.insert().from_select(
-            ["source_id", "line_no", "idx"],
-            sa.select(events.c.source_id, events.c.line_no, events.c.idx).where(
-                _accepted(events), sa.or_(*shares_a_key)
-            ),
+    position = ("source_id", "line_no", "idx")
+    # A union of one narrow select per key, not one OR of the five conditions over the
+    # whole table: DuckDB evaluated the OR's subqueries for every event (a 2,000-line
+    # import into a 1M-event store spent 7.5 s here).
+    fresh = events.alias("fresh")
+    in_scope = [
+        sa.select(*[fresh.c[c] for c in position]).where(
+            _accepted(fresh), fresh.c.dedup_status.is_(None)
         )
-    )
+    ]
+    for column in ("event_id", *_PERSON_KEYS):
+        new, theirs = events.alias(f"new_{column}"), events.alias(f"sharing_{column}")
+        new_keys = (
+            sa.select(new.c.dataset_id, new.c.event_name, new.c[column])
+            .where(_accepted(new), new.c.dedup_status.is_(None), new.c[column].is_not(None))
+            .distinct()
+        )
+        key = (theirs.c.dataset_id, theirs.c.event_name, theirs.c[column])
+        in_scope.append(
+            sa.select(*[theirs.c[c] for c in position]).where(
+                _accepted(theirs), sa.tuple_(*key).in_(new_keys)
+            )
+        )
+    connection.execute(affected.insert().from_select(list(position), sa.union(*in_scope)))
     return affected
 
 
